@@ -14,14 +14,18 @@ pub const JOB_SEED: &[u8] = b"job";
 #[constant]
 pub const MODEL_SEED: &[u8] = b"model";
 
-/// Byte bounds of the stored strings (checked with a named error before any write).
+/// Byte bounds of the stored strings (checked with a named error before any
+/// write). Exported to the IDL as u16; the usize forms size the accounts.
 #[constant]
-pub const MAX_NAME_LEN: usize = 32;
+pub const NAME_MAX_BYTES: u16 = 32;
 #[constant]
-pub const MAX_METADATA_URI_LEN: usize = 128;
+pub const METADATA_URI_MAX_BYTES: u16 = 128;
 /// Room for CIDv0 (46 chars) and base32/base36 CIDv1 of 256-bit digests (~59-62).
 #[constant]
-pub const MAX_CID_LEN: usize = 96;
+pub const CID_MAX_BYTES: u16 = 96;
+pub const MAX_NAME_LEN: usize = NAME_MAX_BYTES as usize;
+pub const MAX_METADATA_URI_LEN: usize = METADATA_URI_MAX_BYTES as usize;
+pub const MAX_CID_LEN: usize = CID_MAX_BYTES as usize;
 
 /// AccessGrant permission bits.
 #[constant]

@@ -1,0 +1,1 @@
+"""Code shared by the indexer, the GraphQL API, the trainer and the tests."""
