@@ -161,9 +161,10 @@ impl Bank {
             }
             bank.genesis_hash = genesis_hash;
         }
-        // Everything replayed is final; the node resumes one slot later.
-        bank.slot += 1;
+        // Everything replayed is final; the node resumes in the next slot,
+        // which is not.
         bank.root = bank.slot;
+        bank.slot += 1;
         bank.unfinalized.clear();
         bank.pending_pre.clear();
         bank.pending_order.clear();
