@@ -1,0 +1,259 @@
+"""A wallet's view of the Mirror program on mirror-localnet: every instruction is
+built, signed and sent over JSON-RPC, its accounts read back with getAccountInfo
+and getProgramAccounts (memcmp), and its event seen in a logsSubscribe stream."""
+
+from __future__ import annotations
+
+import asyncio
+import base58
+from typing import Any
+
+from solana.rpc.async_api import AsyncClient
+from solana.rpc.commitment import Confirmed
+from solana.rpc.models import MemcmpOpts
+from solana.rpc.websocket_api import RpcTransactionLogsFilterMentions, SolanaWsClient
+from solders.keypair import Keypair
+from solders.message import Message
+from solders.pubkey import Pubkey
+from solders.signature import Signature
+from solders.transaction import Transaction, VersionedTransaction
+
+from mirror_common import codec
+from mirror_common.config import MIRROR_PROGRAM_ID
+from mirror_common.localnet import Localnet
+from mirror_common.logs import extract_program_data
+from tests.conftest import funded
+from tests.test_localnet_rpc import raw
+
+PROGRAM_ID = Pubkey.from_string(MIRROR_PROGRAM_ID)
+DATASET_CID = "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy"
+MODEL_CID = "bafkreidvbhs33ighmljlvr7zbv2ywwzcmp5adtf4kqvlly67cy56bdtmve"
+PARAMS = {"epochs": 1, "seq_len": 32, "batch_size": 4, "learning_rate_micros": 1000}
+
+
+class Wallet:
+    """Builds, signs, sends and confirms Mirror instructions; reads accounts back."""
+
+    def __init__(self, rpc: AsyncClient) -> None:
+        self.rpc = rpc
+
+    async def send(self, name: str, args: dict[str, Any], accounts: dict[str, Any], *signers: Keypair) -> Signature:
+        ix = codec.build_instruction(name, args, accounts)
+        blockhash = (await self.rpc.get_latest_blockhash()).value.blockhash
+        tx = Transaction(list(signers), Message([ix], signers[0].pubkey()), blockhash)
+        sig = (await self.rpc.send_transaction(VersionedTransaction.from_legacy(tx))).value
+        await self.rpc.confirm_transaction(sig, commitment=Confirmed, sleep_seconds=0.05)
+        return sig
+
+    async def account(self, address: Pubkey) -> dict[str, Any]:
+        info = (await self.rpc.get_account_info(address, Confirmed, encoding="base64")).value
+        assert info is not None, f"no account at {address}"
+        assert info.owner == PROGRAM_ID
+        return codec.decode_account(info.data).fields
+
+
+class EventStream:
+    """Mirror events from logsSubscribe(mentions program), keyed by signature."""
+
+    def __init__(self, ws: SolanaWsClient) -> None:
+        self.ws = ws
+        self.by_signature: dict[Signature, list[codec.DecodedEvent]] = {}
+
+    async def events_of(self, sig: Signature) -> list[codec.DecodedEvent]:
+        while sig not in self.by_signature:
+            note = await asyncio.wait_for(self.ws.recv(), 10)
+            value = note.result.value
+            payloads = extract_program_data(value.logs, MIRROR_PROGRAM_ID).data
+            self.by_signature[value.signature] = [codec.decode_event(p) for p in payloads]
+        return self.by_signature[sig]
+
+    async def one(self, sig: Signature, name: str) -> dict[str, Any]:
+        events = [e for e in await self.events_of(sig) if e.name == name]
+        assert len(events) == 1, f"expected one {name} in {await self.events_of(sig)}"
+        return events[0].fields
+
+
+async def test_every_instruction_over_rpc(rpc: AsyncClient, localnet: Localnet, admin: Keypair, trainer: Keypair) -> None:
+    wallet = Wallet(rpc)
+    creator = await funded(rpc, 5)
+    grantee = await funded(rpc, 5)
+    new_owner = Keypair()
+    config = codec.config_pda()
+
+    async with SolanaWsClient(localnet.ws_url) as ws:
+        await ws.logs_subscribe(filter_=RpcTransactionLogsFilterMentions(PROGRAM_ID), commitment=Confirmed)
+        events = EventStream(ws)
+
+        # initialize_config ran at bootstrap: its event is in the config's first transaction.
+        history = (await rpc.get_signatures_for_address(config)).value
+        first = (await rpc.get_transaction(history[-1].signature, commitment=Confirmed)).value
+        init = [codec.decode_event(p) for p in extract_program_data(first.transaction.meta.log_messages, MIRROR_PROGRAM_ID).data]
+        assert [e.name for e in init] == ["ConfigInitialized"] and init[0].fields["admin"] == str(admin.pubkey())
+        assert (await wallet.account(config))["admin"] == str(admin.pubkey())
+
+        # create_mirror
+        mirror = codec.mirror_pda(creator.pubkey(), 1)
+        sig = await wallet.send(
+            "create_mirror",
+            {"mirror_id": 1, "name": "Ada", "metadata_uri": "ipfs://ada", "visibility": "Private"},
+            {"config": config, "mirror": mirror, "creator": creator.pubkey()},
+            creator,
+        )
+        created = await events.one(sig, "MirrorCreated")
+        state = await wallet.account(mirror)
+        assert created["mirror"] == str(mirror) and created["owner"] == str(creator.pubkey())
+        assert state["name"] == "Ada" and state["visibility"] == "Private" and state["status"] == "Active"
+        owned = (
+            await rpc.get_program_accounts(
+                PROGRAM_ID, Confirmed, encoding="base64",
+                filters=[MemcmpOpts(offset=8 + 32, bytes=str(creator.pubkey()))],
+            )
+        ).value
+        assert [a.pubkey for a in owned] == [mirror]
+
+        # update_mirror by the owner
+        sig = await wallet.send(
+            "update_mirror", {"name": "Ada L.", "metadata_uri": None, "visibility": "Public"},
+            {"config": config, "mirror": mirror, "authority": creator.pubkey()}, creator,
+        )
+        assert (await events.one(sig, "MirrorUpdated"))["name"] == "Ada L."
+        assert (await wallet.account(mirror))["visibility"] == "Public"
+
+        # grant_access: MANAGE | TRAIN
+        grant = codec.grant_pda(mirror, grantee.pubkey())
+        sig = await wallet.send(
+            "grant_access", {"grantee": grantee.pubkey(), "permissions": 8 | 4, "expires_at": 0},
+            {"config": config, "mirror": mirror, "grant": grant, "owner": creator.pubkey()}, creator,
+        )
+        assert (await events.one(sig, "AccessGranted"))["permissions"] == 12
+        grants = (
+            await rpc.get_program_accounts(
+                PROGRAM_ID, Confirmed, encoding="base64",
+                filters=[
+                    MemcmpOpts(offset=0, bytes=base58.b58encode(codec.default_codec().account_discriminator("AccessGrant")).decode()),
+                    MemcmpOpts(offset=8, bytes=str(mirror)),
+                ],
+            )
+        ).value
+        assert [g.pubkey for g in grants] == [grant]
+
+        # the grantee updates with MANAGE and requests training with TRAIN
+        await wallet.send(
+            "update_mirror", {"name": None, "metadata_uri": "ipfs://ada-v2", "visibility": None},
+            {"config": config, "mirror": mirror, "grant": grant, "authority": grantee.pubkey()}, grantee,
+        )
+        job0 = codec.job_pda(mirror, 0)
+        sig = await wallet.send(
+            "request_training", {"dataset_cid": DATASET_CID, "params": PARAMS},
+            {"config": config, "mirror": mirror, "grant": grant, "job": job0, "requester": grantee.pubkey()}, grantee,
+        )
+        requested = await events.one(sig, "TrainRequested")
+        assert requested["job_id"] == 0 and requested["requester"] == str(grantee.pubkey())
+
+        # cancel_training by the owner
+        sig = await wallet.send("cancel_training", {}, {"mirror": mirror, "job": job0, "authority": creator.pubkey()}, creator)
+        assert (await events.one(sig, "TrainingCancelled"))["previous_status"] == "Requested"
+        assert (await wallet.account(job0))["status"] == "Cancelled"
+
+        # a job that completes: start_training, complete_training (dev trainer from bootstrap)
+        trainer_account = codec.trainer_pda(trainer.pubkey())
+        job1 = codec.job_pda(mirror, 1)
+        await wallet.send(
+            "request_training", {"dataset_cid": DATASET_CID, "params": PARAMS},
+            {"config": config, "mirror": mirror, "job": job1, "requester": creator.pubkey()}, creator,
+        )
+        sig = await wallet.send(
+            "start_training", {},
+            {"config": config, "mirror": mirror, "job": job1, "trainer": trainer_account, "authority": trainer.pubkey()}, trainer,
+        )
+        assert (await events.one(sig, "TrainingStarted"))["trainer"] == str(trainer.pubkey())
+        model1 = codec.model_pda(mirror, 1)
+        sig = await wallet.send(
+            "complete_training",
+            {"model_cid": MODEL_CID, "weights_sha256": "ab" * 32, "metrics": {"final_loss_micros": 1_500_000, "tokens_trained": 4096}},
+            {"config": config, "mirror": mirror, "job": job1, "model": model1, "trainer": trainer_account, "authority": trainer.pubkey()},
+            trainer,
+        )
+        assert (await events.one(sig, "TrainingCompleted"))["version"] == 1
+        assert (await events.one(sig, "ModelPublished"))["model"] == str(model1)
+        assert (await wallet.account(model1))["model_cid"] == MODEL_CID
+        assert (await wallet.account(mirror))["model_version"] == 1
+
+        # a job that fails: fail_training with a reason code
+        job2 = codec.job_pda(mirror, 2)
+        await wallet.send(
+            "request_training", {"dataset_cid": DATASET_CID, "params": PARAMS},
+            {"config": config, "mirror": mirror, "job": job2, "requester": creator.pubkey()}, creator,
+        )
+        await wallet.send(
+            "start_training", {},
+            {"config": config, "mirror": mirror, "job": job2, "trainer": trainer_account, "authority": trainer.pubkey()}, trainer,
+        )
+        sig = await wallet.send(
+            "fail_training", {"reason_code": 4}, {"job": job2, "trainer": trainer_account, "authority": trainer.pubkey()}, trainer
+        )
+        assert (await events.one(sig, "TrainingFailed"))["reason_code"] == 4
+        assert (await wallet.account(job2))["failure_code"] == 4
+
+        # revoke_access returns the rent to the owner and closes the account
+        sig = await wallet.send("revoke_access", {}, {"mirror": mirror, "grant": grant, "owner": creator.pubkey()}, creator)
+        assert (await events.one(sig, "AccessRevoked"))["grantee"] == str(grantee.pubkey())
+        assert (await rpc.get_account_info(grant, Confirmed)).value is None
+
+        # transfer_mirror, then freeze by the new owner
+        sig = await wallet.send(
+            "transfer_mirror", {"new_owner": new_owner.pubkey()},
+            {"config": config, "mirror": mirror, "owner": creator.pubkey()}, creator,
+        )
+        assert (await events.one(sig, "MirrorTransferred"))["new_owner"] == str(new_owner.pubkey())
+        await rpc.confirm_transaction((await rpc.request_airdrop(new_owner.pubkey(), 10**9)).value, Confirmed, sleep_seconds=0.05)
+        sig = await wallet.send("freeze_mirror", {}, {"mirror": mirror, "owner": new_owner.pubkey()}, new_owner)
+        assert (await events.one(sig, "MirrorFrozen"))["owner"] == str(new_owner.pubkey())
+        assert (await wallet.account(mirror))["status"] == "Frozen"
+
+        # admin: register_trainer, deactivate_trainer, set_paused
+        other = Keypair()
+        other_account = codec.trainer_pda(other.pubkey())
+        sig = await wallet.send(
+            "register_trainer", {"authority": other.pubkey(), "encryption_key": "11" * 32},
+            {"config": config, "trainer": other_account, "admin": admin.pubkey()}, admin,
+        )
+        assert (await events.one(sig, "TrainerRegistered"))["authority"] == str(other.pubkey())
+        sig = await wallet.send("deactivate_trainer", {}, {"config": config, "trainer": other_account, "admin": admin.pubkey()}, admin)
+        assert (await events.one(sig, "TrainerDeactivated"))["trainer"] == str(other_account)
+        assert (await wallet.account(other_account))["active"] is False
+        sig = await wallet.send("set_paused", {"paused": True}, {"config": config, "admin": admin.pubkey()}, admin)
+        assert (await events.one(sig, "PauseChanged"))["paused"] is True
+        sig = await wallet.send("set_paused", {"paused": False}, {"config": config, "admin": admin.pubkey()}, admin)
+        assert (await events.one(sig, "PauseChanged"))["paused"] is False
+
+
+async def test_grant_expiry_follows_the_clock_cheatcode(rpc: AsyncClient, localnet: Localnet) -> None:
+    """The Clock sysvar follows wall time; mirror_warpClock moves it so expiry is testable."""
+    from solana.rpc.core import RPCException
+
+    wallet = Wallet(rpc)
+    owner = await funded(rpc, 5)
+    grantee = await funded(rpc, 5)
+    config = codec.config_pda()
+    mirror = codec.mirror_pda(owner.pubkey(), 7)
+    await wallet.send(
+        "create_mirror", {"mirror_id": 7, "name": "Expiring", "metadata_uri": "", "visibility": "Public"},
+        {"config": config, "mirror": mirror, "creator": owner.pubkey()}, owner,
+    )
+    now = (await raw(localnet, "mirror_warpClock", [{"seconds": 0}]))["result"]["unixTimestamp"]
+    grant = codec.grant_pda(mirror, grantee.pubkey())
+    await wallet.send(
+        "grant_access", {"grantee": grantee.pubkey(), "permissions": 8, "expires_at": now + 3600},
+        {"config": config, "mirror": mirror, "grant": grant, "owner": owner.pubkey()}, owner,
+    )
+    update = ("update_mirror", {"name": "ok", "metadata_uri": None, "visibility": None},
+              {"config": config, "mirror": mirror, "grant": grant, "authority": grantee.pubkey()})
+    await wallet.send(*update, grantee)
+    await raw(localnet, "mirror_warpClock", [{"seconds": 3601, "slots": 10}])
+    try:
+        await wallet.send(*update, grantee)
+        raise AssertionError("an expired grant must be refused")
+    except RPCException as err:
+        code = next(e["code"] for e in codec.default_codec().idl["errors"] if e["name"] == "GrantExpired")
+        assert f"custom program error: {code:#x}" in str(err), str(err)
