@@ -170,7 +170,7 @@ async def test_every_instruction_over_rpc(rpc: AsyncClient, localnet: Localnet, 
         model1 = codec.model_pda(mirror, 1)
         sig = await wallet.send(
             "complete_training",
-            {"model_cid": MODEL_CID, "weights_sha256": "ab" * 32, "metrics": {"final_loss_micros": 1_500_000, "tokens_trained": 4096}},
+            {"version": 1, "model_cid": MODEL_CID, "weights_sha256": "ab" * 32, "metrics": {"final_loss_micros": 1_500_000, "tokens_trained": 4096}},
             {"config": config, "mirror": mirror, "job": job1, "model": model1, "trainer": trainer_account, "authority": trainer.pubkey()},
             trainer,
         )

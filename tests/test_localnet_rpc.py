@@ -69,9 +69,16 @@ async def test_slots_advance_on_their_own_and_finalized_lags(rpc: AsyncClient) -
 
 
 async def test_block_time_follows_wall_clock(rpc: AsyncClient, localnet: Localnet) -> None:
+    # The node's clock is wall time plus whatever mirror_warpClock added (other tests warp it).
+    clock = lambda reply: reply["result"]["unixTimestamp"]  # noqa: E731
+    offset = clock(await raw(localnet, "mirror_warpClock", [{"seconds": 0}])) - time.time()
     slot = (await rpc.get_slot(Processed)).value
     block_time = (await rpc.get_block_time(slot)).value
-    assert abs(block_time - time.time()) < 5
+    assert abs(block_time - (time.time() + offset)) < 3
+    before = clock(await raw(localnet, "mirror_warpClock", [{"seconds": 0}]))
+    await asyncio.sleep(1.5)
+    after = clock(await raw(localnet, "mirror_warpClock", [{"seconds": 0}]))
+    assert 1 <= after - before <= 3, "the clock must follow wall time"
     future = await raw(localnet, "getBlockTime", [slot + 1_000_000])
     assert future["error"]["code"] == -32004
     assert future["error"]["message"] == f"Block not available for slot {slot + 1_000_000}"

@@ -17,7 +17,7 @@ use axum::Router;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use solana_account::Account;
-use solana_account_decoder_client_types::UiAccountEncoding;
+use solana_account_decoder_client_types::{UiAccountEncoding, UiDataSliceConfig};
 use solana_commitment_config::CommitmentLevel;
 use solana_pubkey::Pubkey;
 use solana_rpc_client_types::config::{RpcAccountInfoConfig, RpcProgramAccountsConfig, RpcSignatureSubscribeConfig, RpcTransactionLogsConfig, RpcTransactionLogsFilter};
@@ -46,8 +46,8 @@ async fn upgrade(ws: WebSocketUpgrade, State(node): State<Arc<Node>>) -> Respons
 
 enum Kind {
     Logs { mentions: Option<Pubkey> },
-    Account { pubkey: Pubkey, encoding: Option<UiAccountEncoding> },
-    Program { program: Pubkey, encoding: Option<UiAccountEncoding>, filters: Vec<RpcFilterType> },
+    Account { pubkey: Pubkey, encoding: Option<UiAccountEncoding>, data_slice: Option<UiDataSliceConfig> },
+    Program { program: Pubkey, encoding: Option<UiAccountEncoding>, data_slice: Option<UiDataSliceConfig>, filters: Vec<RpcFilterType> },
     Signature { signature: Signature },
     Slot,
 }
@@ -93,13 +93,13 @@ impl Subscription {
             {
                 Some(json!({"context": {"slot": tx.slot}, "value": {"err": tx.err}}))
             }
-            (Kind::Account { pubkey: wanted, encoding }, NodeEvent::Account { pubkey, account, slot, commitment })
+            (Kind::Account { pubkey: wanted, encoding, data_slice }, NodeEvent::Account { pubkey, account, slot, commitment })
                 if wanted == pubkey && self.wants(*commitment) =>
             {
-                let value = encode_account(&deleted_as_empty(account), *encoding, None).ok()?;
+                let value = encode_account(&deleted_as_empty(account), *encoding, *data_slice).ok()?;
                 Some(json!({"context": {"slot": slot}, "value": value}))
             }
-            (Kind::Program { program, encoding, filters }, NodeEvent::Account { pubkey, account, slot, commitment })
+            (Kind::Program { program, encoding, data_slice, filters }, NodeEvent::Account { pubkey, account, slot, commitment })
                 if account.owner == *program && self.wants(*commitment) =>
             {
                 let shared = solana_account::AccountSharedData::from((**account).clone());
@@ -107,7 +107,7 @@ impl Subscription {
                 if !filters.iter().all(|f| !matches!(f, RpcFilterType::TokenAccountState) && f.allows(&shared)) {
                     return None;
                 }
-                let value = RpcKeyedAccount { pubkey: pubkey.to_string(), account: encode_account(account, *encoding, None).ok()? };
+                let value = RpcKeyedAccount { pubkey: pubkey.to_string(), account: encode_account(account, *encoding, *data_slice).ok()? };
                 Some(json!({"context": {"slot": slot}, "value": value}))
             }
             _ => None,
@@ -263,7 +263,8 @@ fn subscribe(node: &Node, method: &str, params: &[Value]) -> Result<Subscribed, 
         "accountSubscribe" => {
             let pubkey = pubkey(&key(params, 0)?)?;
             let config: RpcAccountInfoConfig = parse(params, 1)?;
-            Ok((Subscription { kind: Kind::Account { pubkey, encoding: config.encoding }, commitment: level(config.commitment) }, None))
+            let kind = Kind::Account { pubkey, encoding: config.encoding, data_slice: config.data_slice };
+            Ok((Subscription { kind, commitment: level(config.commitment) }, None))
         }
         "programSubscribe" => {
             let program = pubkey(&key(params, 0)?)?;
@@ -274,7 +275,12 @@ fn subscribe(node: &Node, method: &str, params: &[Value]) -> Result<Subscribed, 
             }
             Ok((
                 Subscription {
-                    kind: Kind::Program { program, encoding: config.account_config.encoding, filters },
+                    kind: Kind::Program {
+                        program,
+                        encoding: config.account_config.encoding,
+                        data_slice: config.account_config.data_slice,
+                        filters,
+                    },
                     commitment: level(config.account_config.commitment),
                 },
                 None,

@@ -182,18 +182,14 @@ async fn dispatch(node: &Arc<Node>, method: &str, params: &[Value]) -> RpcResult
             let pubkey = pubkey_param(params, 0)?;
             let config: RpcContextConfig = optional(params, 1)?.unwrap_or_default();
             let bank = node.bank.lock();
-            let level = commitment(config.commitment);
-            let slot = bank.slot_at(level);
-            check_min_context_slot(slot, config.min_context_slot)?;
+            let (level, slot) = read_at(&bank, config.commitment, config.min_context_slot)?;
             with_context(slot, bank.account_at(&pubkey, level).map_or(0, |a| a.lamports))
         }
         "getAccountInfo" => {
             let pubkey = pubkey_param(params, 0)?;
             let config: RpcAccountInfoConfig = optional(params, 1)?.unwrap_or_default();
             let bank = node.bank.lock();
-            let level = commitment(config.commitment);
-            let slot = bank.slot_at(level);
-            check_min_context_slot(slot, config.min_context_slot)?;
+            let (level, slot) = read_at(&bank, config.commitment, config.min_context_slot)?;
             let account = bank.account_at(&pubkey, level);
             let value = account.map(|a| encode_account(&a, config.encoding, config.data_slice)).transpose()?;
             with_context(slot, value)
@@ -208,9 +204,7 @@ async fn dispatch(node: &Arc<Node>, method: &str, params: &[Value]) -> RpcResult
             let keys = keys.iter().map(|k| parse_pubkey(k)).collect::<RpcResult<Vec<_>>>()?;
             let config: RpcAccountInfoConfig = optional(params, 1)?.unwrap_or_default();
             let bank = node.bank.lock();
-            let level = commitment(config.commitment);
-            let slot = bank.slot_at(level);
-            check_min_context_slot(slot, config.min_context_slot)?;
+            let (level, slot) = read_at(&bank, config.commitment, config.min_context_slot)?;
             let values = keys
                 .iter()
                 .map(|k| bank.account_at(k, level).map(|a| encode_account(&a, config.encoding, config.data_slice)).transpose())
@@ -231,9 +225,7 @@ async fn dispatch(node: &Arc<Node>, method: &str, params: &[Value]) -> RpcResult
             }
             let account_config = config.account_config;
             let bank = node.bank.lock();
-            let level = commitment(account_config.commitment);
-            let slot = bank.slot_at(level);
-            check_min_context_slot(slot, account_config.min_context_slot)?;
+            let (level, slot) = read_at(&bank, account_config.commitment, account_config.min_context_slot)?;
             let mut accounts = bank.program_accounts(&program, level, |account| {
                 let shared = solana_account::AccountSharedData::from(account.clone());
                 #[allow(deprecated)]
@@ -375,7 +367,7 @@ async fn dispatch(node: &Arc<Node>, method: &str, params: &[Value]) -> RpcResult
                     signature: tx.transaction.signatures[0].to_string(),
                     slot: tx.slot,
                     err: tx.err.clone(),
-                    memo: None,
+                    memo: memo_of(&tx.transaction),
                     block_time: Some(tx.block_time),
                     confirmation_status: status_of(tx, slot, root).confirmation_status,
                 })
@@ -472,6 +464,14 @@ fn commitment_at_least_confirmed(config: Option<CommitmentConfig>) -> RpcResult<
         CommitmentLevel::Processed => Err(RpcError::invalid_params("Method does not support commitment below `confirmed`")),
         level => Ok(level),
     }
+}
+
+/// The commitment a read asks for and the slot it sees, refused below `min_context_slot`.
+fn read_at(bank: &Bank, config: Option<CommitmentConfig>, min_context_slot: Option<u64>) -> RpcResult<(CommitmentLevel, u64)> {
+    let level = commitment(config);
+    let slot = bank.slot_at(level);
+    check_min_context_slot(slot, min_context_slot)?;
+    Ok((level, slot))
 }
 
 fn check_min_context_slot(slot: u64, min_context_slot: Option<u64>) -> RpcResult<()> {
@@ -596,6 +596,27 @@ pub fn encode_account(account: &Account, encoding: Option<UiAccountEncoding>, sl
         rent_epoch: account.rent_epoch,
         space: Some(account.data.len() as u64),
     })
+}
+
+/// The memo field of getSignaturesForAddress, as Agave's `extract_memos` formats
+/// it: `[<len>] <utf-8 text>` per Memo instruction, joined with "; ".
+fn memo_of(tx: &VersionedTransaction) -> Option<String> {
+    const MEMO_PROGRAMS: [&str; 2] = ["MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr", "Memo1UhkJRfHyvLMcVucJwxXeuD728EqVDDwQDxFMNo"];
+    let keys = tx.message.static_account_keys();
+    let memos: Vec<String> = tx
+        .message
+        .instructions()
+        .iter()
+        .filter(|ix| {
+            keys.get(ix.program_id_index as usize)
+                .is_some_and(|id| MEMO_PROGRAMS.contains(&id.to_string().as_str()))
+        })
+        .map(|ix| {
+            let text = String::from_utf8(ix.data.clone()).unwrap_or_else(|_| "(unparseable)".to_string());
+            format!("[{}] {text}", ix.data.len())
+        })
+        .collect();
+    (!memos.is_empty()).then(|| memos.join("; "))
 }
 
 pub fn status_of(tx: &StoredTransaction, slot: u64, root: u64) -> TransactionStatus {

@@ -11,6 +11,7 @@ use solana_program::entrypoint::ProgramResult;
 use solana_program::program_error::ProgramError;
 use solana_program_runtime::invoke_context::InvokeContext;
 use solana_pubkey::Pubkey;
+use solana_transaction_context::BorrowedAccount;
 
 use crate::stubs::abort;
 
@@ -75,12 +76,7 @@ fn run(
 
 /// Caller → transaction: what the caller changed in its buffer so far.
 fn push_caller_changes(invoke_context: &InvokeContext, info: &AccountInfo) -> Result<(), InstructionError> {
-    let transaction_context = &invoke_context.transaction_context;
-    let instruction_context = transaction_context.get_current_instruction_context()?;
-    let index = instruction_context
-        .find_index_of_instruction_account(transaction_context, info.key)
-        .ok_or(InstructionError::MissingAccount)?;
-    let mut account = instruction_context.try_borrow_instruction_account(transaction_context, index)?;
+    let mut account = caller_account(invoke_context, info.key)?;
     if !account.is_writable() {
         return Ok(());
     }
@@ -102,12 +98,7 @@ fn push_caller_changes(invoke_context: &InvokeContext, info: &AccountInfo) -> Re
 
 /// Transaction → caller: what the callee changed.
 fn pull_callee_changes(invoke_context: &InvokeContext, info: &AccountInfo) -> Result<(), InstructionError> {
-    let transaction_context = &invoke_context.transaction_context;
-    let instruction_context = transaction_context.get_current_instruction_context()?;
-    let index = instruction_context
-        .find_index_of_instruction_account(transaction_context, info.key)
-        .ok_or(InstructionError::MissingAccount)?;
-    let account = instruction_context.try_borrow_instruction_account(transaction_context, index)?;
+    let account = caller_account(invoke_context, info.key)?;
 
     **info.try_borrow_mut_lamports().map_err(|_| InstructionError::AccountBorrowFailed)? = account.get_lamports();
     if account.get_owner() != info.owner {
@@ -122,4 +113,14 @@ fn pull_callee_changes(invoke_context: &InvokeContext, info: &AccountInfo) -> Re
         .map_err(|_| InstructionError::AccountBorrowFailed)?
         .copy_from_slice(new_data);
     Ok(())
+}
+
+/// The caller's view of `key` in the transaction.
+fn caller_account<'a>(invoke_context: &'a InvokeContext, key: &Pubkey) -> Result<BorrowedAccount<'a>, InstructionError> {
+    let transaction_context = &*invoke_context.transaction_context;
+    let instruction_context = transaction_context.get_current_instruction_context()?;
+    let index = instruction_context
+        .find_index_of_instruction_account(transaction_context, key)
+        .ok_or(InstructionError::MissingAccount)?;
+    instruction_context.try_borrow_instruction_account(transaction_context, index)
 }

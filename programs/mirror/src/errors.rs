@@ -56,4 +56,10 @@ pub enum MirrorError {
     InvalidFailureCode,
     #[msg("Arithmetic overflow")]
     Overflow,
+    #[msg("A trainer's authority must not be the default address")]
+    InvalidTrainerAuthority,
+    #[msg("The access grant was made by a previous owner of the mirror")]
+    StaleGrant,
+    #[msg("The model version must be the mirror's next version")]
+    ModelVersionMismatch,
 }

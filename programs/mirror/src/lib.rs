@@ -89,11 +89,12 @@ pub mod mirror {
 
     pub fn complete_training(
         ctx: Context<CompleteTraining>,
+        version: u32,
         model_cid: String,
         weights_sha256: [u8; 32],
         metrics: TrainingMetrics,
     ) -> Result<()> {
-        complete_training::handler(ctx, model_cid, weights_sha256, metrics)
+        complete_training::handler(ctx, version, model_cid, weights_sha256, metrics)
     }
 
     pub fn fail_training(ctx: Context<FailTraining>, reason_code: u16) -> Result<()> {

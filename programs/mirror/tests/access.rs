@@ -374,16 +374,16 @@ fn grantee_cannot_transfer_freeze_grant_or_revoke() {
 }
 
 #[test]
-fn grants_outlive_a_transfer_until_the_new_owner_revokes_them() {
-    // Grants are keyed by mirror and grantee, not by who granted them: a grant
-    // made by the previous owner keeps working for the new owner's mirror until
-    // the new owner revokes it (and the rent then goes to the new owner).
+fn grants_of_a_previous_owner_stop_counting_after_a_transfer() {
+    // A sale does not carry the seller's grants: a grant counts only while its
+    // `granted_by` is the mirror's owner. The new owner can revoke the stale grant
+    // (the rent then goes to them) or re-grant, which makes it theirs.
     let mut env = Env::new();
     let (alice, mirror, bob, grant) = mirror_with_grantee(&mut env, PERM_MANAGE, 0);
     let carol = env.funded("carol");
     env.transfer_mirror(&alice, &mirror, &carol.pubkey()).expect("transfer");
-    env.update_mirror(&bob, &mirror, Some(grant), Changes::name("still bob")).expect("old grant still works");
-    assert_eq!(env.mirror(&mirror).name, "still bob");
+    let result = env.update_mirror(&bob, &mirror, Some(grant), Changes::name("still bob?"));
+    assert_mirror_error(result, MirrorError::StaleGrant);
 
     assert_mirror_error(env.revoke(&alice, &mirror, &grant), MirrorError::NotOwner);
     let rent = env.balance(&grant);
@@ -393,4 +393,17 @@ fn grants_outlive_a_transfer_until_the_new_owner_revokes_them() {
     assert_eq!(env.balance(&carol.pubkey()), carol_before + rent);
     let result = env.update_mirror(&bob, &mirror, None, Changes::name("bob again"));
     assert_mirror_error(result, MirrorError::NotAuthorized);
+}
+
+#[test]
+fn a_new_owner_re_granting_makes_the_grant_theirs() {
+    let mut env = Env::new();
+    let (alice, mirror, bob, grant) = mirror_with_grantee(&mut env, PERM_MANAGE, 0);
+    let carol = env.funded("carol");
+    env.transfer_mirror(&alice, &mirror, &carol.pubkey()).expect("transfer");
+    assert_mirror_error(env.update_mirror(&bob, &mirror, Some(grant), Changes::name("x")), MirrorError::StaleGrant);
+    env.grant(&carol, &mirror, &bob.pubkey(), PERM_MANAGE, 0).expect("carol re-grants");
+    assert_eq!(env.account::<AccessGrant>(&grant).granted_by, carol.pubkey());
+    env.update_mirror(&bob, &mirror, Some(grant), Changes::name("bob for carol")).expect("grant counts again");
+    assert_eq!(env.mirror(&mirror).name, "bob for carol");
 }

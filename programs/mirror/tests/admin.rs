@@ -138,13 +138,12 @@ fn reactivated_trainer_can_start_jobs_again() {
 }
 
 #[test]
-#[ignore = "program bug: register_trainer takes `authority == default` to mean a new trainer, so registering \
-            Pubkey::default() again counts it again (and resets registered_at); it should refuse a default authority"]
-fn register_trainer_again_never_counts_a_trainer_twice_even_for_the_default_authority() {
+fn register_trainer_refuses_the_default_authority() {
+    // The default address marks an unregistered Trainer account, so it can never be a trainer.
     let mut env = Env::new();
-    env.register_trainer(&Pubkey::default(), encryption_key("first")).expect("register");
-    let _ = env.register_trainer(&Pubkey::default(), encryption_key("second"));
-    assert_eq!(env.config().trainer_count, 1);
+    let result = env.register_trainer(&Pubkey::default(), encryption_key("first"));
+    assert_mirror_error(result, MirrorError::InvalidTrainerAuthority);
+    assert_eq!(env.config().trainer_count, 0);
 }
 
 // --- deactivate_trainer --------------------------------------------------------

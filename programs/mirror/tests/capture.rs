@@ -263,11 +263,12 @@ fn account_expected(data: &[u8]) -> (&'static str, Value) {
             }),
         );
     }
-    if let Some(AccessGrant { mirror, grantee, permissions, expires_at, granted_at, updated_at, bump }) = load(data) {
+    if let Some(AccessGrant { mirror, grantee, granted_by, permissions, expires_at, granted_at, updated_at, bump }) = load(data) {
         return (
             "AccessGrant",
             json!({
-                "mirror": pk(&mirror), "grantee": pk(&grantee), "permissions": permissions, "expires_at": expires_at,
+                "mirror": pk(&mirror), "grantee": pk(&grantee), "granted_by": pk(&granted_by),
+                "permissions": permissions, "expires_at": expires_at,
                 "granted_at": granted_at, "updated_at": updated_at, "bump": bump,
             }),
         );
@@ -535,9 +536,9 @@ fn run_scenario() -> Vec<Value> {
                 authority: trainer.pubkey(),
                 system_program: system(),
             },
-            instruction::CompleteTraining { model_cid: CAPTURE_MODEL_CID.to_string(), weights_sha256: weights, metrics: m },
+            instruction::CompleteTraining { version, model_cid: CAPTURE_MODEL_CID.to_string(), weights_sha256: weights, metrics: m },
         ),
-        json!({ "model_cid": CAPTURE_MODEL_CID, "weights_sha256": hex32(&weights), "metrics": metrics_json(&m) }),
+        json!({ "version": version, "model_cid": CAPTURE_MODEL_CID, "weights_sha256": hex32(&weights), "metrics": metrics_json(&m) }),
         &[&trainer],
     );
 

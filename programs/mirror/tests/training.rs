@@ -573,3 +573,18 @@ fn running_job_of_a_deactivated_trainer_can_only_be_cancelled() {
     assert_eq!(event::<TrainingCancelled>(&meta).previous_status, JobStatus::Running);
     assert_eq!(env.job(&job).status, JobStatus::Cancelled);
 }
+
+#[test]
+fn complete_training_must_publish_exactly_the_next_version() {
+    let mut env = Env::new();
+    let (owner, mirror) = env.owner_with_mirror("owner");
+    let trainer = env.active_trainer("trainer");
+    let job = env.job_in(JobStatus::Running, &owner, &mirror, &trainer);
+    for wrong in [0u32, 2] {
+        let ix = complete_training_ix(&trainer.pubkey(), &mirror, &job, wrong, MODEL_CID, [1; 32], metrics());
+        assert_mirror_error(env.send(&[ix], &[&trainer]), MirrorError::ModelVersionMismatch);
+    }
+    assert_eq!(env.job(&job).status, JobStatus::Running);
+    assert_eq!(env.mirror(&mirror).model_version, 0);
+    env.complete_training(&trainer, &mirror, &job).expect("version 1");
+}

@@ -7,8 +7,10 @@ use crate::instructions::now;
 use crate::state::{validate_cid, Config, JobStatus, Mirror, ModelVersion, Trainer, TrainingJob, TrainingMetrics};
 
 /// The trainer that started the job publishes its model as the mirror's next
-/// version. Allowed while paused so that running work can land.
+/// version (passed explicitly so that the ModelVersion's seeds are in the IDL).
+/// Allowed while paused so that running work can land.
 #[derive(Accounts)]
+#[instruction(version: u32)]
 pub struct CompleteTraining<'info> {
     #[account(mut, seeds = [CONFIG_SEED], bump = config.bump)]
     pub config: Account<'info, Config>,
@@ -20,7 +22,7 @@ pub struct CompleteTraining<'info> {
         init,
         payer = authority,
         space = 8 + ModelVersion::INIT_SPACE,
-        seeds = [MODEL_SEED, mirror.key().as_ref(), &mirror.next_model_version_seed()],
+        seeds = [MODEL_SEED, mirror.key().as_ref(), &version.to_le_bytes()],
         bump
     )]
     pub model: Account<'info, ModelVersion>,
@@ -37,6 +39,7 @@ pub struct CompleteTraining<'info> {
 
 pub fn handler(
     ctx: Context<CompleteTraining>,
+    version: u32,
     model_cid: String,
     weights_sha256: [u8; 32],
     metrics: TrainingMetrics,
@@ -53,7 +56,8 @@ pub fn handler(
 
     let mirror = &mut ctx.accounts.mirror;
     mirror.require_active()?;
-    let version = mirror.model_version.checked_add(1).ok_or(MirrorError::Overflow)?;
+    let next = mirror.model_version.checked_add(1).ok_or(MirrorError::Overflow)?;
+    require!(version == next, MirrorError::ModelVersionMismatch);
     mirror.model_version = version;
     mirror.updated_at = now;
 

@@ -45,6 +45,7 @@ pub fn handler(ctx: Context<GrantAccess>, grantee: Pubkey, permissions: u8, expi
         grant.granted_at = now;
         grant.bump = ctx.bumps.grant;
     }
+    grant.granted_by = ctx.accounts.owner.key();
     grant.permissions = permissions;
     grant.expires_at = expires_at;
     grant.updated_at = now;

@@ -26,6 +26,8 @@ pub struct RegisterTrainer<'info> {
 }
 
 pub fn handler(ctx: Context<RegisterTrainer>, authority: Pubkey, encryption_key: [u8; 32]) -> Result<()> {
+    // The default address marks an unregistered Trainer account below.
+    require!(authority != Pubkey::default(), MirrorError::InvalidTrainerAuthority);
     require!(encryption_key != [0u8; 32], MirrorError::InvalidEncryptionKey);
     let now = now()?;
     let trainer = &mut ctx.accounts.trainer;

@@ -6,6 +6,9 @@ use anchor_lang::prelude::*;
 pub struct AccessGrant {
     pub mirror: Pubkey,
     pub grantee: Pubkey,
+    /// The owner who made or last changed the grant. A grant only counts while
+    /// this is still the mirror's owner: a sale does not carry the seller's grants.
+    pub granted_by: Pubkey,
     /// Bitmask of PERM_VIEW | PERM_INFER | PERM_TRAIN | PERM_MANAGE.
     pub permissions: u8,
     /// Unix seconds after which the grant no longer counts; 0 = never.

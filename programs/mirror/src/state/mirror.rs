@@ -62,14 +62,10 @@ impl Mirror {
             grant.mirror == *mirror_key && grant.grantee == *signer,
             MirrorError::GrantMismatch
         );
+        require!(grant.granted_by == self.owner, MirrorError::StaleGrant);
         require!(!grant.is_expired(now), MirrorError::GrantExpired);
         require!(grant.permissions & permission == permission, MirrorError::MissingPermission);
         Ok(())
-    }
-
-    /// Seed bytes of the ModelVersion that the next completed job creates.
-    pub fn next_model_version_seed(&self) -> [u8; 4] {
-        self.model_version.saturating_add(1).to_le_bytes()
     }
 }
 

@@ -273,7 +273,7 @@ pub fn complete_training_ix(
             authority: *authority,
             system_program: system_program(),
         },
-        instruction::CompleteTraining { model_cid: model_cid.to_string(), weights_sha256, metrics },
+        instruction::CompleteTraining { version, model_cid: model_cid.to_string(), weights_sha256, metrics },
     )
 }
 
