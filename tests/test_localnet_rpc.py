@@ -88,6 +88,8 @@ async def test_blockhash_validity_and_fee(rpc: AsyncClient, localnet: Localnet) 
     latest = (await rpc.get_latest_blockhash(Confirmed)).value
     slot = (await rpc.get_slot(Processed)).value
     assert latest.last_valid_block_height >= slot + 140
+    finalized = (await rpc.get_latest_blockhash(Finalized)).value
+    assert finalized.last_valid_block_height < latest.last_valid_block_height  # the root's, 2 slots back
     # solana-py has no isBlockhashValid; the raw reply has Agave's shape.
     valid = await raw(localnet, "isBlockhashValid", [str(latest.blockhash), {"commitment": "processed"}])
     assert valid["result"]["value"] is True and valid["result"]["context"]["slot"] >= slot

@@ -301,7 +301,20 @@ impl Bank {
     }
 
     pub fn latest_blockhash(&self) -> (Hash, u64) {
-        let (hash, slot) = *self.blockhashes.back().expect("a blockhash exists from the start");
+        self.latest_blockhash_at(CommitmentLevel::Processed)
+    }
+
+    /// The newest blockhash a read at `commitment` sees, and its last valid block height.
+    pub fn latest_blockhash_at(&self, commitment: CommitmentLevel) -> (Hash, u64) {
+        let max_slot = self.slot_at(commitment);
+        let (hash, slot) = self
+            .blockhashes
+            .iter()
+            .rev()
+            .find(|(_, slot)| *slot <= max_slot)
+            .or(self.blockhashes.front())
+            .copied()
+            .expect("a blockhash exists from the start");
         (hash, slot + MAX_PROCESSING_AGE)
     }
 

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::serve::ListenerExt;
 use clap::Parser;
 use mirror_localnet::bank::{Bank, BankConfig};
 use mirror_localnet::ledger::Ledger;
@@ -80,8 +81,14 @@ async fn main() -> anyhow::Result<()> {
 
     let rpc_addr = SocketAddr::new(args.bind, args.rpc_port);
     let ws_addr = SocketAddr::new(args.bind, args.rpc_port.checked_add(1).ok_or_else(|| anyhow::anyhow!("rpc port too high"))?);
-    let rpc_listener = tokio::net::TcpListener::bind(rpc_addr).await?;
-    let ws_listener = tokio::net::TcpListener::bind(ws_addr).await?;
+    // Small JSON replies and notifications must not wait for Nagle's algorithm.
+    let no_delay = |tcp: &mut tokio::net::TcpStream| {
+        if let Err(err) = tcp.set_nodelay(true) {
+            tracing::warn!(%err, "TCP_NODELAY");
+        }
+    };
+    let rpc_listener = tokio::net::TcpListener::bind(rpc_addr).await?.tap_io(no_delay);
+    let ws_listener = tokio::net::TcpListener::bind(ws_addr).await?.tap_io(no_delay);
 
     let ticker = {
         let node = node.clone();

@@ -155,9 +155,9 @@ async fn dispatch(node: &Arc<Node>, method: &str, params: &[Value]) -> RpcResult
         "getLatestBlockhash" => {
             let config: RpcContextConfig = optional(params, 0)?.unwrap_or_default();
             let bank = node.bank.lock();
-            let (hash, last_valid_block_height) = bank.latest_blockhash();
-            with_context(bank.slot(), RpcBlockhash { blockhash: hash.to_string(), last_valid_block_height })
-                .and_then(|v| check_min_context_slot(bank.slot(), config.min_context_slot).map(|_| v))
+            let (level, slot) = read_at(&bank, config.commitment, config.min_context_slot)?;
+            let (hash, last_valid_block_height) = bank.latest_blockhash_at(level);
+            with_context(slot, RpcBlockhash { blockhash: hash.to_string(), last_valid_block_height })
         }
         "isBlockhashValid" => {
             let hash: String = required(params, 0, "blockhash")?;
