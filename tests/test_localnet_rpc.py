@@ -346,3 +346,40 @@ async def test_batch_requests(localnet: Localnet) -> None:
         assert [r["id"] for r in replies] == [0, 1, 2]
         assert replies[0]["result"] == "ok" and isinstance(replies[1]["result"], int)
         assert replies[2]["error"]["code"] == -32601
+
+
+async def test_hosts_the_mirror_system_and_spl_programs(rpc: AsyncClient) -> None:
+    programs = {
+        "Mirror": MIRROR_PROGRAM_ID,
+        "SPL Token": "TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA",
+        "Associated Token": "ATokenGPvbdGVxr1b2hvZbsiqW5xWH25efTNsLJA8knL",
+        "Memo": "MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr",
+    }
+    for name, address in programs.items():
+        info = (await rpc.get_account_info(Pubkey.from_string(address), Confirmed)).value
+        assert info is not None and info.executable, f"{name} program is not hosted"
+
+
+async def test_spl_token_runs_as_an_sbf_program(rpc: AsyncClient) -> None:
+    """The SPL Token build LiteSVM ships executes in the SBF VM: create and initialise a mint."""
+    from solders.system_program import CreateAccountParams, create_account
+    from spl.token.constants import MINT_LEN, TOKEN_PROGRAM_ID
+    from spl.token.instructions import initialize_mint2
+    from spl.token.models import InitializeMintParams
+
+    payer = await funded(rpc, 2)
+    mint = Keypair()
+    rent = (await rpc.get_minimum_balance_for_rent_exemption(MINT_LEN)).value
+    ixs = [
+        create_account(CreateAccountParams(from_pubkey=payer.pubkey(), to_pubkey=mint.pubkey(), lamports=rent, space=MINT_LEN, owner=TOKEN_PROGRAM_ID)),
+        initialize_mint2(InitializeMintParams(decimals=6, program_id=TOKEN_PROGRAM_ID, mint=mint.pubkey(), mint_authority=payer.pubkey())),
+    ]
+    blockhash = (await rpc.get_latest_blockhash()).value.blockhash
+    tx = VersionedTransaction.from_legacy(Transaction([payer, mint], Message(ixs, payer.pubkey()), blockhash))
+    sig = (await rpc.send_transaction(tx)).value
+    await rpc.confirm_transaction(sig, commitment=Confirmed, sleep_seconds=0.05)
+    info = (await rpc.get_account_info(mint.pubkey(), Confirmed)).value
+    assert info is not None and info.owner == TOKEN_PROGRAM_ID and len(info.data) == MINT_LEN
+    assert info.data[44] == 6 and info.data[45] == 1  # decimals, is_initialized
+    logs = (await rpc.get_transaction(sig, commitment=Confirmed)).value.transaction.meta.log_messages
+    assert any(line.startswith("Program TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA consumed") for line in logs)
