@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from solana.rpc.async_api import AsyncClient
@@ -13,6 +14,9 @@ from solders.keypair import Keypair
 
 from mirror_common.config import REPO_ROOT
 from mirror_common.localnet import Localnet
+
+if TYPE_CHECKING:
+    from mirror_common.services import Postgres, Redis
 
 LAMPORTS_PER_SOL = 1_000_000_000
 
@@ -60,3 +64,46 @@ async def funded(rpc: AsyncClient, sol: int = 10) -> Keypair:
 @pytest.fixture
 def tmp_ledger(tmp_path: Path) -> Path:
     return tmp_path / "ledger"
+
+
+# --- PostgreSQL and Redis (real servers, started for the session) -------------------
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator["Postgres"]:
+    """A throwaway PostgreSQL cluster (mirror_common.services) for the session."""
+    from mirror_common.services import Postgres
+
+    pg = Postgres(fsync=False)
+    pg.start()
+    yield pg
+    pg.stop(remove=True)
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator["Redis"]:
+    from mirror_common.services import Redis
+
+    r = Redis()
+    r.start()
+    yield r
+    r.stop(remove=True)
+
+
+@pytest.fixture
+async def database(postgres: "Postgres") -> AsyncIterator[str]:
+    """A fresh, migrated database for one test; its URL."""
+    import uuid
+
+    import asyncpg
+
+    from indexer.migrate import migrate
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin_conn = await asyncpg.connect(postgres.url)
+    await admin_conn.execute(f'CREATE DATABASE "{name}"')
+    url = postgres.url.rsplit("/", 1)[0] + "/" + name
+    await migrate(url)
+    yield url
+    await admin_conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    await admin_conn.close()

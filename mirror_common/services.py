@@ -1,0 +1,211 @@
+"""Throwaway PostgreSQL and Redis servers for tests and the local stack.
+
+Both run from the Debian packages (``scripts/setup`` installs them) as child
+processes on non-default ports with their data in a directory of their own; no
+system service is touched. PostgreSQL refuses to run as root, so when we are root
+the cluster is created and run as the ``postgres`` system user (``runuser``) in a
+directory it owns.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+PG_BIN_CANDIDATES = [Path("/usr/lib/postgresql") / v / "bin" for v in ("17", "16", "15")]
+
+
+class ServiceError(RuntimeError):
+    pass
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def pg_bin_dir() -> Path:
+    env = os.environ.get("MIRROR_PG_BIN")
+    for d in ([Path(env)] if env else []) + PG_BIN_CANDIDATES:
+        if (d / "initdb").exists():
+            return d
+    found = shutil.which("initdb")
+    if found:
+        return Path(found).parent
+    raise ServiceError("PostgreSQL binaries not found: run scripts/setup (apt-get install postgresql)")
+
+
+def _port_open(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+class Postgres:
+    """One PostgreSQL cluster. ``data_dir=None``: a fresh temporary cluster, removed on ``stop(remove=True)``."""
+
+    def __init__(
+        self,
+        *,
+        port: int | None = None,
+        data_dir: Path | None = None,
+        user: str = "mirror",
+        database: str = "mirror",
+        fsync: bool = True,
+        log_path: Path | None = None,
+    ) -> None:
+        self.port = port or free_port()
+        self.temporary = data_dir is None
+        self.base = Path(data_dir) if data_dir else Path(tempfile.mkdtemp(prefix="mirror-pg-"))
+        self.data_dir = self.base / "data"
+        self.user = user
+        self.database = database
+        self.fsync = fsync
+        self.log_path = log_path or self.base / "postgres.log"
+        self.bin = pg_bin_dir()
+        self.run_as = "postgres" if os.geteuid() == 0 else None
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://{self.user}@127.0.0.1:{self.port}/{self.database}"
+
+    def _cmd(self, *args: str) -> list[str]:
+        return (["runuser", "-u", self.run_as, "--"] if self.run_as else []) + list(args)
+
+    def _run(self, *args: str) -> None:
+        r = subprocess.run(self._cmd(*args), capture_output=True, text=True)
+        if r.returncode != 0:
+            raise ServiceError(f"{' '.join(args[:2])} failed ({r.returncode}): {r.stderr.strip() or r.stdout.strip()}")
+
+    def _prepare(self) -> None:
+        self.base.mkdir(parents=True, exist_ok=True)
+        if self.run_as:
+            shutil.chown(self.base, self.run_as, self.run_as)
+            if self.log_path.exists():
+                shutil.chown(self.log_path, self.run_as, self.run_as)
+        if not (self.data_dir / "PG_VERSION").exists():
+            self._run(
+                str(self.bin / "initdb"), "-D", str(self.data_dir), "-U", self.user,
+                "--auth=trust", "-E", "UTF8", "--locale=C", "--no-sync",
+            )
+
+    def start(self, timeout: float = 30.0) -> "Postgres":
+        self._prepare()
+        opts = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.base} -c max_connections=200"
+        if not self.fsync:
+            opts += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data_dir), "-l", str(self.log_path), "-o", opts, "-w", "-t", str(int(timeout)), "start")
+        self.wait_ready(timeout)
+        self._ensure_database()
+        return self
+
+    def wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            r = subprocess.run(
+                [str(self.bin / "pg_isready"), "-h", "127.0.0.1", "-p", str(self.port), "-U", self.user, "-d", "postgres"],
+                capture_output=True,
+            )
+            if r.returncode == 0:
+                return
+            time.sleep(0.1)
+        raise ServiceError(f"PostgreSQL not ready on {self.port} after {timeout}s (log: {self.log_path})")
+
+    def _ensure_database(self) -> None:
+        psql = [str(self.bin / "psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", self.user, "-d", "postgres", "-tAc"]
+        exists = subprocess.run(psql + [f"SELECT 1 FROM pg_database WHERE datname = '{self.database}'"], capture_output=True, text=True)
+        if exists.stdout.strip() != "1":
+            r = subprocess.run(psql + [f'CREATE DATABASE "{self.database}"'], capture_output=True, text=True)
+            if r.returncode != 0:
+                raise ServiceError(f"CREATE DATABASE failed: {r.stderr.strip()}")
+
+    def stop(self, mode: str = "fast", *, remove: bool | None = None) -> None:
+        """``mode``: smart, fast or immediate (immediate = crash-like, recovery on next start)."""
+        if (self.data_dir / "postmaster.pid").exists():
+            subprocess.run(self._cmd(str(self.bin / "pg_ctl"), "-D", str(self.data_dir), "-m", mode, "-w", "stop"), capture_output=True)
+        if remove if remove is not None else self.temporary:
+            shutil.rmtree(self.base, ignore_errors=True)
+
+    def restart(self, mode: str = "fast") -> "Postgres":
+        self.stop(mode, remove=False)
+        return self.start()
+
+    def __enter__(self) -> "Postgres":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class Redis:
+    """One redis-server without persistence (unless ``data_dir`` is given, then AOF there)."""
+
+    def __init__(self, *, port: int | None = None, data_dir: Path | None = None, log_path: Path | None = None) -> None:
+        self.port = port or free_port()
+        self.temporary = data_dir is None
+        self.dir = Path(data_dir) if data_dir else Path(tempfile.mkdtemp(prefix="mirror-redis-"))
+        self.log_path = log_path or self.dir / "redis.log"
+        self.process: subprocess.Popen[bytes] | None = None
+        binary = shutil.which("redis-server") or "/usr/bin/redis-server"
+        if not Path(binary).exists():
+            raise ServiceError("redis-server not found: run scripts/setup (apt-get install redis-server)")
+        self.binary = binary
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self, timeout: float = 15.0) -> "Redis":
+        self.dir.mkdir(parents=True, exist_ok=True)
+        persist = ["--appendonly", "no", "--save", ""] if self.temporary else ["--appendonly", "yes", "--save", ""]
+        cmd = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir),
+               "--daemonize", "no", "--logfile", str(self.log_path), *persist]
+        self.process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise ServiceError(f"redis-server exited with {self.process.returncode} (log: {self.log_path})")
+            if self.ping():
+                return self
+            time.sleep(0.05)
+        raise ServiceError(f"redis-server not ready on {self.port} after {timeout}s")
+
+    def ping(self) -> bool:
+        if not _port_open(self.port):
+            return False
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
+                s.sendall(b"PING\r\n")
+                return s.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def stop(self, sig: int = signal.SIGTERM, *, remove: bool | None = None) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+        if remove if remove is not None else self.temporary:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def kill(self) -> None:
+        self.stop(signal.SIGKILL, remove=False)
+
+    def __enter__(self) -> "Redis":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
