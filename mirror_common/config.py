@@ -29,6 +29,10 @@ class Settings(BaseSettings):
     mirror_admin_keypair: Path = REPO_ROOT / "keys" / "dev" / "localnet-admin-keypair.json"
     mirror_trainer_keypair: Path = REPO_ROOT / "keys" / "dev" / "localnet-trainer-keypair.json"
     mirror_localnet_bin: Path | None = None
+    # indexer
+    indexer_metrics_port: int = 59101  # Prometheus /metrics; 0 turns it off
+    indexer_backfill_batch: int = 100  # getTransaction calls per JSON-RPC batch
+    indexer_log_json: bool = False  # structlog: JSON lines instead of the console renderer
 
     @property
     def ws_url(self) -> str:

@@ -1,0 +1,83 @@
+"""``python -m indexer``: run the indexer (migrating first), or rebuild projections.
+
+    python -m indexer                 # migrate, backfill from the cursor, follow live
+    python -m indexer --reindex       # rebuild every projection from chain_events, then exit
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+import structlog
+
+from indexer.migrate import migrate
+from mirror_common.config import settings
+
+
+def configure_logging(json_lines: bool) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    renderer = structlog.processors.JSONRenderer() if json_lines else structlog.dev.ConsoleRenderer(colors=False)
+    structlog.configure(
+        processors=[structlog.processors.add_log_level, structlog.processors.TimeStamper(fmt="iso"), renderer],
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+    )
+
+
+async def reindex(dsn: str) -> int:
+    from indexer.apply import rebuild_all
+    from indexer.commit import create_pool
+
+    pool = await create_pool(dsn)
+    try:
+        async with pool.acquire() as conn:
+            return await rebuild_all(conn)
+    finally:
+        await pool.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    s = settings()
+    ap = argparse.ArgumentParser(prog="python -m indexer", description="Mirror program -> PostgreSQL read models -> Redis")
+    ap.add_argument("--rpc-url", default=s.mirror_rpc_url)
+    ap.add_argument("--ws-url", default=s.ws_url)
+    ap.add_argument("--program-id", default=s.mirror_program_id)
+    ap.add_argument("--database-url", default=s.database_url)
+    ap.add_argument("--redis-url", default=s.redis_url)
+    ap.add_argument("--metrics-port", type=int, default=s.indexer_metrics_port)
+    ap.add_argument("--backfill-batch", type=int, default=s.indexer_backfill_batch)
+    ap.add_argument("--reindex", action="store_true", help="rebuild all projections from chain_events and exit")
+    ap.add_argument("--json-logs", action="store_true", default=s.indexer_log_json)
+    args = ap.parse_args(argv)
+    configure_logging(args.json_logs)
+    log = structlog.get_logger("indexer")
+
+    applied = asyncio.run(migrate(args.database_url))
+    if applied:
+        log.info("migrated", applied=applied)
+    if args.reindex:
+        n = asyncio.run(reindex(args.database_url))
+        log.info("reindexed", events=n)
+        return 0
+
+    from indexer.metrics import Metrics
+    from indexer.service import Indexer, IndexerConfig
+
+    metrics = Metrics()
+    if args.metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(args.metrics_port, addr="127.0.0.1", registry=metrics.registry)
+    cfg = IndexerConfig(args.rpc_url, args.ws_url, args.program_id, args.database_url, args.redis_url,
+                        backfill_batch=args.backfill_batch, progress=True)
+    try:
+        asyncio.run(Indexer(cfg, metrics).run())
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

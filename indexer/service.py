@@ -1,0 +1,260 @@
+"""The indexer, top to bottom: source -> decode -> apply -> commit -> publish.
+
+    connect live stream (logsSubscribe, confirmed)      source.LiveStream
+    backfill from the cursor                              source.backfill
+    for each batch of transactions:
+        decode with the IDL codec                         decode.decode_tx
+        store events + apply projections + cursor, 1 tx  commit.commit_batch (apply.apply_event)
+        wake the publisher                                publish.Publisher
+    on a dropped connection: back off, reconnect, backfill the gap, go on
+    in the background: finality (confirmed -> finalized), publishing
+
+Only one indexer writes a database at a time (a PostgreSQL advisory lock).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from dataclasses import dataclass
+
+import asyncpg
+import structlog
+
+from indexer.commit import commit_batch, create_pool, read_cursor, record_skip
+from indexer.decode import DecodedTx, RawTx, decode_tx
+from indexer.metrics import Metrics
+from indexer.publish import Publisher
+from indexer.source import LiveStream, Rpc, RpcError, backfill
+from mirror_common.logs import is_truncated
+
+log = structlog.get_logger("indexer")
+
+_LEADER_LOCK = 0x4D495253
+_DB_ERRORS = (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, asyncpg.CannotConnectNowError, ConnectionError, OSError)
+
+
+@dataclass
+class IndexerConfig:
+    rpc_url: str
+    ws_url: str
+    program_id: str
+    database_url: str
+    redis_url: str
+    backfill_batch: int = 100
+    live_batch: int = 500
+    finality_interval: float = 0.5
+    progress: bool = False
+
+
+class Indexer:
+    def __init__(self, cfg: IndexerConfig, metrics: Metrics | None = None) -> None:
+        self.cfg = cfg
+        self.metrics = metrics or Metrics()
+        self.rpc = Rpc(cfg.rpc_url)
+        self.pool: asyncpg.Pool | None = None
+        self.publisher: Publisher | None = None
+        self.live_ready = asyncio.Event()  # set once live and caught up (tests, health)
+        self.applied = 0
+
+    # -- the pipeline --------------------------------------------------------------
+
+    async def process(self, txs: list[RawTx]) -> int:
+        """Decode, then commit in one transaction, then wake the publisher. Returns events stored."""
+        decoded: list[DecodedTx] = []
+        for tx in txs:
+            if tx.err is None and is_truncated(tx.logs) and tx.source == "live":
+                full = (await self.rpc.transactions([tx.signature])).get(tx.signature)
+                if full is not None:
+                    tx = full
+            d = decode_tx(tx, self.cfg.program_id)
+            self.metrics.transactions.labels(tx.source, "failed" if d.failed else "ok").inc()
+            for s in d.skips:
+                self.metrics.skipped.labels(s.reason).inc()
+            decoded.append(d)
+        stored = await self._with_db(lambda conn: commit_batch(conn, self.cfg.program_id, decoded))
+        for ev in stored:
+            self.metrics.events.labels(ev.name).inc()
+        self.applied += len(stored)
+        if decoded:
+            self.metrics.cursor_slot.set(max(d.slot for d in decoded))
+        if self.publisher:
+            self.publisher.wake.set()
+        return len(stored)
+
+    async def _with_db(self, fn, attempts: int = 60):  # type: ignore[no-untyped-def]
+        """Runs fn(conn) in a pooled connection, retrying while PostgreSQL is unreachable."""
+        assert self.pool is not None
+        delay = 0.1
+        for attempt in range(attempts):
+            try:
+                async with self.pool.acquire() as conn:
+                    return await fn(conn)
+            except _DB_ERRORS as e:
+                self.metrics.errors.labels("postgres").inc()
+                if attempt + 1 == attempts:
+                    raise
+                log.warning("postgres_unavailable", error=str(e) or type(e).__name__, retry_in=round(delay, 2))
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+
+    async def catch_up(self) -> int:
+        """Backfill from the cursor to the node's tip."""
+        cursor_sig, _ = await self._with_db(lambda c: read_cursor(c, self.cfg.program_id))
+        done = stored = 0
+        started = time.monotonic()
+        async for txs, missing, total in backfill(self.rpc, self.cfg.program_id, cursor_sig, batch=self.cfg.backfill_batch):
+            self.metrics.backfill_total.set(total)
+            for sig in missing:
+                log.error("transaction_unavailable", signature=sig)
+                self.metrics.skipped.labels("rpc_unavailable").inc()
+                await self._with_db(lambda c, s=sig: record_skip(c, self.cfg.program_id, s, None, "rpc_unavailable",
+                                                                 "getTransaction returned nothing after retries"))
+            stored += await self.process(txs)
+            done += len(txs) + len(missing)
+            self.metrics.backfill_done.set(done)
+            if self.cfg.progress and total:
+                rate = done / max(time.monotonic() - started, 1e-6)
+                log.info("backfill_progress", done=done, total=total, pct=round(100 * done / total, 1), tx_per_s=round(rate))
+        if done:
+            log.info("backfill_done", transactions=done, events=stored, seconds=round(time.monotonic() - started, 2))
+        return stored
+
+    async def follow(self) -> None:
+        """Subscribe, backfill the gap, then apply live notifications in batches; returns on a dropped stream."""
+        async with LiveStream(self.cfg.ws_url, self.cfg.program_id) as live:
+            await self.catch_up()
+            self.live_ready.set()
+            log.info("live", ws=self.cfg.ws_url)
+            while True:
+                item = await live.queue.get()
+                batch: list[RawTx] = []
+                while True:
+                    if isinstance(item, Exception):
+                        if batch:
+                            await self.process(batch)
+                        raise ConnectionError(f"live stream lost: {item}")
+                    batch.append(item)
+                    if len(batch) >= self.cfg.live_batch or live.queue.empty():
+                        break
+                    item = live.queue.get_nowait()
+                await self.process(batch)
+
+    async def run_forever(self) -> None:
+        delay = 0.2
+        while True:
+            try:
+                await self.follow()
+            except (ConnectionError, OSError, TimeoutError, RpcError, asyncio.TimeoutError) as e:
+                self.live_ready.clear()
+                self.metrics.reconnects.inc()
+                self.metrics.errors.labels("source").inc()
+                log.warning("reconnecting", error=str(e) or type(e).__name__, retry_in=round(delay, 2))
+                await asyncio.sleep(delay * (1 + random.random() / 4))
+                delay = min(delay * 2, 5.0)
+                continue
+            except Exception as e:  # websockets' own errors
+                if type(e).__module__.startswith("websockets"):
+                    self.live_ready.clear()
+                    self.metrics.reconnects.inc()
+                    log.warning("reconnecting", error=str(e), retry_in=round(delay, 2))
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 5.0)
+                    continue
+                raise
+
+    # -- finality ------------------------------------------------------------------
+
+    async def finalize_once(self) -> int:
+        """Marks events finalized once the node reports their transaction finalized."""
+        fin_slot = await self.rpc.get_slot("finalized")
+        rows = await self._with_db(lambda c: c.fetch(
+            """SELECT signature, max(slot) AS slot FROM chain_events WHERE commitment = 'confirmed' AND slot <= $1
+               GROUP BY signature ORDER BY 2 LIMIT 256""", fin_slot))
+        if not rows:
+            await self._with_db(lambda c: self._set_finalized_cursor(c, None, fin_slot))
+            return 0
+        sigs = [r["signature"] for r in rows]
+        statuses = (await self.rpc.call("getSignatureStatuses", sigs, {"searchTransactionHistory": True}))["value"]
+        final = [s for s, st in zip(sigs, statuses) if st and st.get("confirmationStatus") == "finalized"]
+        for s, st in zip(sigs, statuses):
+            if st is None:
+                log.error("confirmed_transaction_vanished", signature=s)
+        if final:
+            async def mark(c: asyncpg.Connection) -> None:
+                async with c.transaction():
+                    await c.execute("UPDATE chain_events SET commitment = 'finalized' WHERE signature = ANY($1::text[]) AND commitment = 'confirmed'", final)
+                    await self._set_finalized_cursor(c, final[-1], fin_slot)
+            await self._with_db(mark)
+        return len(final)
+
+    async def _set_finalized_cursor(self, c: asyncpg.Connection, signature: str | None, slot: int) -> None:
+        # Finalized up to `slot` only when nothing confirmed remains at or below it.
+        pending = await c.fetchval("SELECT min(slot) FROM chain_events WHERE commitment = 'confirmed'")
+        upto = slot if pending is None else min(slot, pending - 1)
+        await c.execute(
+            """INSERT INTO indexer_cursor (program_id, commitment, signature, slot) VALUES ($1, 'finalized', $2, $3)
+               ON CONFLICT (program_id, commitment) DO UPDATE SET signature = COALESCE(EXCLUDED.signature, indexer_cursor.signature),
+                   slot = GREATEST(indexer_cursor.slot, EXCLUDED.slot), updated_at = now()""",
+            self.cfg.program_id, signature, upto,
+        )
+        self.metrics.finalized_slot.set(upto)
+
+    async def run_finality(self) -> None:
+        while True:
+            try:
+                while await self.finalize_once() == 256:
+                    pass
+                tip = await self.rpc.get_slot("confirmed")
+                cursor_slot = await self._with_db(lambda c: c.fetchval(
+                    "SELECT slot FROM indexer_cursor WHERE program_id = $1 AND commitment = 'confirmed'", self.cfg.program_id))
+                self.metrics.slot_lag.set(max(0, tip - (cursor_slot or 0)) if self.live_ready.is_set() else tip - (cursor_slot or 0))
+            except Exception as e:  # noqa: BLE001 - a background loop must not die
+                self.metrics.errors.labels("finality").inc()
+                log.warning("finality_error", error=str(e) or type(e).__name__)
+            await asyncio.sleep(self.cfg.finality_interval)
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    async def run(self) -> None:
+        self.pool = await _retry_connect(lambda: create_pool(self.cfg.database_url, max_size=4))
+        leader = await self.pool.acquire()
+        try:
+            while not await leader.fetchval("SELECT pg_try_advisory_lock($1)", _LEADER_LOCK):
+                log.info("waiting_for_leader_lock")
+                await asyncio.sleep(1)
+            self.publisher = Publisher(self.pool, self.cfg.redis_url, metrics=self.metrics)
+            tasks = [
+                asyncio.create_task(self.run_forever(), name="follow"),
+                asyncio.create_task(self.publisher.run(), name="publish"),
+                asyncio.create_task(self.run_finality(), name="finality"),
+            ]
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            for t in tasks:
+                t.cancel()
+            for t in done:
+                t.result()
+        finally:
+            await self.pool.release(leader)
+            await self.close()
+
+    async def close(self) -> None:
+        if self.publisher:
+            await self.publisher.close()
+        await self.rpc.close()
+        if self.pool:
+            await self.pool.close()
+
+
+async def _retry_connect(make, attempts: int = 60):  # type: ignore[no-untyped-def]
+    delay = 0.1
+    for attempt in range(attempts):
+        try:
+            return await make()
+        except _DB_ERRORS as e:
+            if attempt + 1 == attempts:
+                raise
+            log.warning("postgres_unavailable", error=str(e), retry_in=delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)

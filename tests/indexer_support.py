@@ -1,0 +1,158 @@
+"""Helpers for the indexer tests: the indexer as a real process, polling, a mirror's life."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from solana.rpc.async_api import AsyncClient
+from solders.keypair import Keypair
+from solders.pubkey import Pubkey
+
+from mirror_common import codec
+from mirror_common.config import REPO_ROOT
+from tests.test_localnet_mirror_flow import DATASET_CID, MODEL_CID, PARAMS, Wallet
+
+T = TypeVar("T")
+
+
+class IndexerProcess:
+    """`python -m indexer` against a localnet, a database and a Redis."""
+
+    def __init__(self, rpc_url: str, database_url: str, redis_url: str, log_path: Path) -> None:
+        self.env = {
+            **os.environ,
+            "MIRROR_RPC_URL": rpc_url,
+            "MIRROR_WS_URL": "",
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis_url,
+            "INDEXER_METRICS_PORT": "0",
+            "INDEXER_LOG_JSON": "true",
+        }
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, *args: str) -> "IndexerProcess":
+        log = open(self.log_path, "ab")
+        self.process = subprocess.Popen([sys.executable, "-m", "indexer", *args], cwd=REPO_ROOT, env=self.env, stdout=log, stderr=log)
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup, no flush."""
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait()
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+async def eventually(check: Callable[[], Awaitable[T]], timeout: float = 30.0, what: str = "condition") -> T:
+    """Polls `check` until it returns a truthy value."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = await check()
+        if last:
+            return last
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}; last value {last!r}")
+
+
+class MirrorLife:
+    """Sends a mirror's life over RPC: create, update, grants, jobs, transfer..."""
+
+    def __init__(self, rpc: AsyncClient, trainer: Keypair) -> None:
+        self.wallet = Wallet(rpc)
+        self.rpc = rpc
+        self.trainer = trainer
+        self.config = codec.config_pda()
+        self.trainer_account = codec.trainer_pda(trainer.pubkey())
+
+    async def create(self, owner: Keypair, mirror_id: int, name: str = "Ada", visibility: str = "Private") -> Pubkey:
+        mirror = codec.mirror_pda(owner.pubkey(), mirror_id)
+        await self.wallet.send(
+            "create_mirror", {"mirror_id": mirror_id, "name": name, "metadata_uri": f"ipfs://{name}", "visibility": visibility},
+            {"config": self.config, "mirror": mirror, "creator": owner.pubkey()}, owner,
+        )
+        return mirror
+
+    async def update(self, owner: Keypair, mirror: Pubkey, name: str) -> None:
+        await self.wallet.send(
+            "update_mirror", {"name": name, "metadata_uri": None, "visibility": "Public"},
+            {"config": self.config, "mirror": mirror, "authority": owner.pubkey()}, owner,
+        )
+
+    async def grant(self, owner: Keypair, mirror: Pubkey, grantee: Pubkey, permissions: int, expires_at: int = 0) -> Pubkey:
+        grant = codec.grant_pda(mirror, grantee)
+        await self.wallet.send(
+            "grant_access", {"grantee": grantee, "permissions": permissions, "expires_at": expires_at},
+            {"config": self.config, "mirror": mirror, "grant": grant, "owner": owner.pubkey()}, owner,
+        )
+        return grant
+
+    async def revoke(self, owner: Keypair, mirror: Pubkey, grantee: Pubkey) -> None:
+        grant = codec.grant_pda(mirror, grantee)
+        await self.wallet.send("revoke_access", {}, {"mirror": mirror, "grant": grant, "owner": owner.pubkey()}, owner)
+
+    async def request(self, owner: Keypair, mirror: Pubkey, job_id: int) -> Pubkey:
+        job = codec.job_pda(mirror, job_id)
+        await self.wallet.send(
+            "request_training", {"dataset_cid": DATASET_CID, "params": PARAMS},
+            {"config": self.config, "mirror": mirror, "job": job, "requester": owner.pubkey()}, owner,
+        )
+        return job
+
+    async def start(self, mirror: Pubkey, job: Pubkey) -> None:
+        await self.wallet.send(
+            "start_training", {},
+            {"config": self.config, "mirror": mirror, "job": job, "trainer": self.trainer_account, "authority": self.trainer.pubkey()},
+            self.trainer,
+        )
+
+    async def complete(self, mirror: Pubkey, job: Pubkey, version: int, loss: int = 1_500_000) -> Pubkey:
+        model = codec.model_pda(mirror, version)
+        await self.wallet.send(
+            "complete_training",
+            {"version": version, "model_cid": MODEL_CID, "weights_sha256": "ab" * 32, "metrics": {"final_loss_micros": loss, "tokens_trained": 4096}},
+            {"config": self.config, "mirror": mirror, "job": job, "model": model, "trainer": self.trainer_account,
+             "authority": self.trainer.pubkey()},
+            self.trainer,
+        )
+        return model
+
+    async def fail(self, job: Pubkey, code: int) -> None:
+        await self.wallet.send(
+            "fail_training", {"reason_code": code},
+            {"job": job, "trainer": self.trainer_account, "authority": self.trainer.pubkey()}, self.trainer,
+        )
+
+    async def cancel(self, owner: Keypair, mirror: Pubkey, job: Pubkey) -> None:
+        await self.wallet.send("cancel_training", {}, {"mirror": mirror, "job": job, "authority": owner.pubkey()}, owner)
+
+    async def transfer(self, owner: Keypair, mirror: Pubkey, new_owner: Pubkey) -> None:
+        await self.wallet.send(
+            "transfer_mirror", {"new_owner": new_owner}, {"config": self.config, "mirror": mirror, "owner": owner.pubkey()}, owner,
+        )
+
+    async def freeze(self, owner: Keypair, mirror: Pubkey) -> None:
+        await self.wallet.send("freeze_mirror", {}, {"mirror": mirror, "owner": owner.pubkey()}, owner)
