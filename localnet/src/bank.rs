@@ -475,10 +475,10 @@ impl Bank {
             // As on a cluster: accepted for forwarding, then dropped.
             return Ok(Sent { signature, ledger_seq: None });
         }
-        self.execute(tx)
+        self.execute(tx, skip_preflight)
     }
 
-    fn execute(&mut self, tx: VersionedTransaction) -> RpcResult<Sent> {
+    fn execute(&mut self, tx: VersionedTransaction, skip_preflight: bool) -> RpcResult<Sent> {
         self.refresh_clock();
         let signature = tx.signatures[0];
         let keys: Vec<Pubkey> = tx.message.static_account_keys().to_vec();
@@ -495,7 +495,11 @@ impl Bank {
             Ok(meta) => (meta, None),
             Err(failed) => {
                 if !matches!(failed.err, TransactionError::InstructionError(..)) {
-                    // Not loadable (no funds for the fee, unknown program...): nothing was committed.
+                    // Not loadable (no funds for the fee, unknown program...): nothing was
+                    // committed. Without preflight a cluster would just drop it.
+                    if skip_preflight {
+                        return Ok(Sent { signature, ledger_seq: None });
+                    }
                     return Err(preflight_failure(
                         failed.err,
                         Simulation { logs: failed.meta.logs, ..Simulation::default() },
