@@ -257,3 +257,19 @@ async def test_grant_expiry_follows_the_clock_cheatcode(rpc: AsyncClient, localn
     except RPCException as err:
         code = next(e["code"] for e in codec.default_codec().idl["errors"] if e["name"] == "GrantExpired")
         assert f"custom program error: {code:#x}" in str(err), str(err)
+
+
+async def test_bootstrap_trainer_key_is_the_x25519_form_pynacl_derives(rpc: AsyncClient, trainer: Keypair) -> None:
+    """The dev trainer's published encryption key is what the trainer daemon can open
+    datasets with: PyNaCl's X25519 form of the same ed25519 key (DESIGN.md §7)."""
+    from nacl.public import PrivateKey, PublicKey, SealedBox
+    from nacl.signing import SigningKey
+
+    account = await Wallet(rpc).account(codec.trainer_pda(trainer.pubkey()))
+    assert account["active"] is True and account["authority"] == str(trainer.pubkey())
+    signing = SigningKey(bytes(trainer)[:32])
+    assert bytes.fromhex(account["encryption_key"]) == bytes(signing.verify_key.to_curve25519_public_key())
+    # A dataset key sealed to the published key opens with the trainer's private key.
+    sealed = SealedBox(PublicKey(bytes.fromhex(account["encryption_key"]))).encrypt(b"dataset key")
+    private = PrivateKey(bytes(signing.to_curve25519_private_key()))
+    assert SealedBox(private).decrypt(sealed) == b"dataset key"
