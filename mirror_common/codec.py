@@ -367,15 +367,19 @@ def _seq_write(item: _Compiled, value: Any, out: bytearray) -> None:
             raise
 
 
+def _read_items(read_item: Reader, n: int, data: bytes, off: int) -> tuple[list[Any], int]:
+    out = []
+    for _ in range(n):
+        v, off = read_item(data, off)
+        out.append(v)
+    return out, off
+
+
 def _array_type(item: _Compiled, n: int) -> _Compiled:
     read_item = item.read
 
     def read(data: bytes, off: int) -> tuple[Any, int]:
-        out = []
-        for _ in range(n):
-            v, off = read_item(data, off)
-            out.append(v)
-        return out, off
+        return _read_items(read_item, n, data, off)
 
     def write(value: Any, out: bytearray) -> None:
         if not isinstance(value, (list, tuple)):
@@ -392,11 +396,7 @@ def _vec_type(item: _Compiled) -> _Compiled:
 
     def read(data: bytes, off: int) -> tuple[Any, int]:
         n, off = _read_len(data, off, min_size, "vec")
-        out = []
-        for _ in range(n):
-            v, off = read_item(data, off)
-            out.append(v)
-        return out, off
+        return _read_items(read_item, n, data, off)
 
     def write(value: Any, out: bytearray) -> None:
         if not isinstance(value, (list, tuple)):
