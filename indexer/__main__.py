@@ -38,6 +38,23 @@ async def reindex(dsn: str) -> int:
         await pool.close()
 
 
+async def migrate_when_reachable(dsn: str, log: structlog.typing.FilteringBoundLogger, attempts: int = 60) -> list[str]:
+    """Migrates, waiting (with backoff) while PostgreSQL is starting or restarting."""
+    import asyncpg
+
+    delay = 0.1
+    for attempt in range(attempts):
+        try:
+            return await migrate(dsn)
+        except (OSError, asyncpg.CannotConnectNowError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as e:
+            if attempt + 1 == attempts:
+                raise
+            log.warning("postgres_unavailable", error=str(e) or type(e).__name__, retry_in=round(delay, 2))
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+    raise AssertionError("unreachable")
+
+
 def main(argv: list[str] | None = None) -> int:
     s = settings()
     ap = argparse.ArgumentParser(prog="python -m indexer", description="Mirror program -> PostgreSQL read models -> Redis")
@@ -54,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(args.json_logs)
     log = structlog.get_logger("indexer")
 
-    applied = asyncio.run(migrate(args.database_url))
+    applied = asyncio.run(migrate_when_reachable(args.database_url, log))
     if applied:
         log.info("migrated", applied=applied)
     if args.reindex:

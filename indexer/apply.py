@@ -225,26 +225,27 @@ class Projection:
     table: str
     key_field: str  # payload field holding the row's address
     handler: Handler
+    creates: bool = False  # the event that brings the row into existence
 
 
 P = Projection
 PROJECTIONS: dict[str, tuple[Projection, ...]] = {
-    "ConfigInitialized": (P("config", "config", config_initialized),),
+    "ConfigInitialized": (P("config", "config", config_initialized, creates=True),),
     "PauseChanged": (P("config", "config", pause_changed),),
-    "TrainerRegistered": (P("trainers", "trainer", trainer_registered),),
+    "TrainerRegistered": (P("trainers", "trainer", trainer_registered, creates=True),),
     "TrainerDeactivated": (P("trainers", "trainer", trainer_deactivated),),
-    "MirrorCreated": (P("mirrors", "mirror", mirror_created),),
+    "MirrorCreated": (P("mirrors", "mirror", mirror_created, creates=True),),
     "MirrorUpdated": (P("mirrors", "mirror", mirror_updated),),
     "MirrorTransferred": (P("mirrors", "mirror", mirror_transferred),),
     "MirrorFrozen": (P("mirrors", "mirror", mirror_frozen),),
-    "AccessGranted": (P("access_grants", "grant", access_granted),),
+    "AccessGranted": (P("access_grants", "grant", access_granted, creates=True),),
     "AccessRevoked": (P("access_grants", "grant", access_revoked),),
-    "TrainRequested": (P("training_jobs", "job", job_requested), P("mirrors", "mirror", mirror_job_requested)),
+    "TrainRequested": (P("training_jobs", "job", job_requested, creates=True), P("mirrors", "mirror", mirror_job_requested)),
     "TrainingStarted": (P("training_jobs", "job", job_started),),
     "TrainingCompleted": (P("training_jobs", "job", job_completed), P("mirrors", "mirror", mirror_model_completed)),
     "TrainingFailed": (P("training_jobs", "job", job_failed),),
     "TrainingCancelled": (P("training_jobs", "job", job_cancelled),),
-    "ModelPublished": (P("model_versions", "model", model_published),),
+    "ModelPublished": (P("model_versions", "model", model_published, creates=True),),
 }
 PROJECTION_TABLES = ("config", "trainers", "mirrors", "access_grants", "training_jobs", "model_versions")
 
@@ -255,6 +256,7 @@ def _events_touching(table: str) -> dict[str, Projection]:
 
 _BY_TABLE = {t: _events_touching(t) for t in PROJECTION_TABLES}
 _KEY_FIELD = {t: next(iter(ps.values())).key_field for t, ps in _BY_TABLE.items()}
+_CREATING = {t: [n for n, p in ps.items() if p.creates] for t, ps in _BY_TABLE.items()}
 
 
 def event_from_row(row: Any) -> Event:
@@ -266,13 +268,19 @@ def event_from_row(row: Any) -> Event:
 
 
 async def rebuild_row(conn: asyncpg.Connection, table: str, key: str) -> int:
-    """Recomputes one projection row from chain_events in chain order; returns the events replayed."""
+    """Recomputes one projection row from chain_events in chain order; returns the events replayed.
+
+    Chain order is slot, then (within a slot, where the logs give no position) the
+    creating event first, then arrival order, which is the node's order for both
+    sources; only events of one row reordered within one slot could still mislead it.
+    """
     handlers = _BY_TABLE[table]
     await conn.execute(f"DELETE FROM {table} WHERE address = $1", key)
     rows = await conn.fetch(
         f"""SELECT id, signature, event_index, slot, name, payload, instruction_index FROM chain_events
-            WHERE payload ? $3 AND payload->>$3 = $1 AND name = ANY($2::text[]) ORDER BY slot, id""",
-        key, list(handlers), _KEY_FIELD[table],
+            WHERE payload ? $3 AND payload->>$3 = $1 AND name = ANY($2::text[])
+            ORDER BY slot, name = ANY($4::text[]) DESC, id, event_index""",
+        key, list(handlers), _KEY_FIELD[table], _CREATING[table],
     )
     for r in rows:
         await handlers[r["name"]].handler(conn, event_from_row(r))
@@ -297,7 +305,7 @@ async def rebuild_all(conn: asyncpg.Connection) -> int:
     async with conn.transaction():
         await conn.execute(f"TRUNCATE {', '.join(PROJECTION_TABLES)}")
         cur = conn.cursor(
-            "SELECT id, signature, event_index, slot, name, payload, instruction_index FROM chain_events ORDER BY slot, id"
+            "SELECT id, signature, event_index, slot, name, payload, instruction_index FROM chain_events ORDER BY slot, id, event_index"
         )
         async for r in cur:
             ev = event_from_row(r)

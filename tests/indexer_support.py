@@ -156,3 +156,83 @@ class MirrorLife:
 
     async def freeze(self, owner: Keypair, mirror: Pubkey) -> None:
         await self.wallet.send("freeze_mirror", {}, {"mirror": mirror, "owner": owner.pubkey()}, owner)
+
+
+async def chain_event_ids(rpc_url: str) -> set[tuple[str, int]]:
+    """(signature, event_index) of every Mirror event the node holds, read independently
+    of any database: all signatures of the program, each transaction decoded."""
+    from indexer.decode import decode_tx
+    from indexer.source import Rpc
+    from mirror_common.config import MIRROR_PROGRAM_ID
+
+    client = Rpc(rpc_url)
+    try:
+        sigs = [s["signature"] for s in await client.signatures_since(MIRROR_PROGRAM_ID, None)]
+        out: set[tuple[str, int]] = set()
+        for i in range(0, len(sigs), 100):
+            for sig, tx in (await client.transactions(sigs[i : i + 100])).items():
+                assert tx is not None, sig
+                out.update((e.signature, e.event_index) for e in decode_tx(tx, MIRROR_PROGRAM_ID).events)
+        return out
+    finally:
+        await client.close()
+
+
+async def assert_exactly_the_chain(database_url: str, rpc_url: str, timeout: float = 60.0) -> None:
+    """Waits until the database holds every event of the chain, then checks: no event
+    missing, none extra or twice, and reconcile finds no drift."""
+    import asyncpg
+
+    from indexer.commit import create_pool
+    from indexer.reconcile import reconcile
+    from indexer.source import Rpc
+    from mirror_common.config import MIRROR_PROGRAM_ID
+
+    expected = await chain_event_ids(rpc_url)
+    conn = await asyncpg.connect(database_url)
+    try:
+        async def stored() -> set[tuple[str, int]]:
+            return {(r["signature"], r["event_index"]) for r in await conn.fetch("SELECT signature, event_index FROM chain_events")}
+
+        async def caught_up() -> bool:
+            return expected <= await stored()
+
+        await eventually(caught_up, timeout, "every chain event in chain_events")
+        rows = await conn.fetchval("SELECT count(*) FROM chain_events")
+        assert await stored() == expected and rows == len(expected), "chain_events differs from the chain"
+    finally:
+        await conn.close()
+    pool = await create_pool(database_url)
+    client = Rpc(rpc_url)
+    try:
+        report = await reconcile(pool, client, MIRROR_PROGRAM_ID)
+        assert report.drift == [], report.drift
+    finally:
+        await client.close()
+        await pool.close()
+
+
+class Traffic:
+    """Keeps Mirror transactions coming: creates and updates from a few wallets."""
+
+    def __init__(self, rpc: AsyncClient, trainer: Keypair, wallets: list[Keypair], base_id: int) -> None:
+        self.life = MirrorLife(rpc, trainer)
+        self.wallets = wallets
+        self.base_id = base_id
+        self.sent = 0
+        self.errors: list[BaseException] = []
+
+    async def run(self, mirrors: int, pause: float = 0.0) -> None:
+        """Creates `mirrors` mirrors and updates each once (2 transactions a mirror)."""
+        for j in range(mirrors):
+            owner = self.wallets[j % len(self.wallets)]
+            mirror_id = self.base_id + j
+            try:
+                mirror = await self.life.create(owner, mirror_id, f"m{mirror_id}")
+                self.sent += 1
+                await self.life.update(owner, mirror, f"m{mirror_id}-2")
+                self.sent += 1
+            except Exception as e:  # noqa: BLE001 - the test reports them
+                self.errors.append(e)
+            if pause:
+                await asyncio.sleep(pause)
