@@ -66,6 +66,19 @@ class DecodedTx:
     skips: list[Skip] = field(default_factory=list)
 
 
+def pg_safe(value: Any) -> Any:
+    """PostgreSQL text and jsonb cannot hold NUL; the program accepts it in strings
+    (names, URIs, CIDs). NUL becomes U+FFFD everywhere we store a decoded value
+    (reconcile applies the same rule to accounts)."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd") if "\x00" in value else value
+    if isinstance(value, dict):
+        return {k: pg_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [pg_safe(v) for v in value]
+    return value
+
+
 def decode_tx(tx: RawTx, program_id: str, the_codec: codec.Codec | None = None) -> DecodedTx:
     c = the_codec or codec.default_codec()
     out = DecodedTx(tx.signature, tx.slot, tx.block_time, failed=tx.err is not None)
@@ -94,5 +107,5 @@ def decode_tx(tx: RawTx, program_id: str, the_codec: codec.Codec | None = None) 
             continue
         # Live notifications carry no block time; every Mirror event carries the Clock's.
         block_time = tx.block_time if tx.block_time is not None else ev.fields.get("timestamp")
-        out.events.append(Event(tx.signature, index, tx.slot, block_time, ev.name, ev.fields, p.instruction_index))
+        out.events.append(Event(tx.signature, index, tx.slot, block_time, ev.name, pg_safe(ev.fields), p.instruction_index))
     return out

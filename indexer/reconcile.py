@@ -29,6 +29,7 @@ import asyncpg
 import structlog
 
 from indexer.commit import create_pool
+from indexer.decode import pg_safe
 from indexer.source import Rpc
 from mirror_common import codec
 from mirror_common.config import settings
@@ -146,7 +147,7 @@ async def chain_accounts(rpc: Rpc, program_id: str) -> tuple[int, dict[str, tupl
         if kind is None:
             log.warning("unknown_account", address=a["pubkey"])
             continue
-        out[a["pubkey"]] = (kind, codec.decode_account(data, kind).fields)
+        out[a["pubkey"]] = (kind, pg_safe(codec.decode_account(data, kind).fields))
     return slot, out
 
 

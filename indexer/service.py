@@ -23,7 +23,7 @@ import asyncpg
 import structlog
 
 from indexer.commit import commit_batch, create_pool, read_cursor, record_skip
-from indexer.decode import DecodedTx, RawTx, decode_tx
+from indexer.decode import DecodedTx, Event, RawTx, Skip, decode_tx
 from indexer.metrics import Metrics
 from indexer.publish import Publisher
 from indexer.source import LiveStream, Rpc, RpcError, backfill
@@ -32,6 +32,7 @@ from mirror_common.logs import is_truncated
 log = structlog.get_logger("indexer")
 
 _LEADER_LOCK = 0x4D495253
+_APPLY_ERRORS = (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError, KeyError, TypeError, ValueError)
 _DB_ERRORS = (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, asyncpg.CannotConnectNowError, ConnectionError, OSError)
 
 
@@ -73,7 +74,7 @@ class Indexer:
             for s in d.skips:
                 self.metrics.skipped.labels(s.reason).inc()
             decoded.append(d)
-        stored = await self._with_db(lambda conn: commit_batch(conn, self.cfg.program_id, decoded))
+        stored = await self._commit(decoded)
         for ev in stored:
             self.metrics.events.labels(ev.name).inc()
         self.applied += len(stored)
@@ -82,6 +83,26 @@ class Indexer:
         if self.publisher:
             self.publisher.wake.set()
         return len(stored)
+
+    async def _commit(self, decoded: list[DecodedTx]) -> list[Event]:
+        """commit_batch; a batch a handler or the database refuses is retried one transaction
+        at a time, and a transaction that still fails is recorded (apply_error) and passed,
+        so one hostile transaction can neither stop the indexer nor hide the others."""
+        try:
+            return await self._with_db(lambda conn: commit_batch(conn, self.cfg.program_id, decoded))
+        except _APPLY_ERRORS as e:
+            if len(decoded) > 1:
+                stored: list[Event] = []
+                for d in decoded:
+                    stored += await self._commit([d])
+                return stored
+            d = decoded[0]
+            log.error("apply_error", signature=d.signature, error=f"{type(e).__name__}: {e}")
+            self.metrics.errors.labels("apply").inc()
+            self.metrics.skipped.labels("apply_error").inc()
+            poisoned = DecodedTx(d.signature, d.slot, d.block_time, d.failed, [],
+                                 [Skip(d.signature, -1, d.slot, "apply_error", f"{type(e).__name__}: {e}"[:1000])])
+            return await self._with_db(lambda conn: commit_batch(conn, self.cfg.program_id, [poisoned]))
 
     async def _with_db(self, fn, attempts: int = 60):  # type: ignore[no-untyped-def]
         """Runs fn(conn) in a pooled connection, retrying while PostgreSQL is unreachable."""
@@ -142,27 +163,25 @@ class Indexer:
                 await self.process(batch)
 
     async def run_forever(self) -> None:
+        """follow() until cancelled: any failure (stream dropped, RPC error storm, database
+        gone longer than the retries) is logged and counted, then reconnect with backoff,
+        which backfills the gap from the cursor."""
         delay = 0.2
         while True:
+            started = time.monotonic()
             try:
                 await self.follow()
-            except (ConnectionError, OSError, TimeoutError, RpcError, asyncio.TimeoutError) as e:
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # noqa: BLE001 - see the docstring
                 self.live_ready.clear()
                 self.metrics.reconnects.inc()
                 self.metrics.errors.labels("source").inc()
-                log.warning("reconnecting", error=str(e) or type(e).__name__, retry_in=round(delay, 2))
+                if time.monotonic() - started > 30:
+                    delay = 0.2  # it ran fine for a while: start the backoff over
+                log.warning("reconnecting", error=f"{type(e).__name__}: {e}", retry_in=round(delay, 2))
                 await asyncio.sleep(delay * (1 + random.random() / 4))
                 delay = min(delay * 2, 5.0)
-                continue
-            except Exception as e:  # websockets' own errors
-                if type(e).__module__.startswith("websockets"):
-                    self.live_ready.clear()
-                    self.metrics.reconnects.inc()
-                    log.warning("reconnecting", error=str(e), retry_in=round(delay, 2))
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, 5.0)
-                    continue
-                raise
 
     # -- finality ------------------------------------------------------------------
 

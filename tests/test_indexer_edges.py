@@ -216,3 +216,39 @@ async def test_a_truncated_notification_is_fetched_in_full(rpc: AsyncClient, tra
     async with indexer.pool.acquire() as conn:
         assert await conn.fetchval("SELECT name FROM chain_events WHERE signature = $1", str(sig)) == "TrainingStarted"
         assert await conn.fetchval("SELECT count(*) FROM skipped_items WHERE signature = $1", str(sig)) == 0
+
+
+async def test_a_nul_in_a_name_is_stored_not_fatal(rpc: AsyncClient, trainer: Keypair, indexer: Indexer) -> None:
+    """The program accepts any UTF-8 in names; PostgreSQL text and jsonb refuse NUL."""
+    life = MirrorLife(rpc, trainer)
+    owner = await funded(rpc, 2)
+    mirror = await life.create(owner, 46, "nul\x00name")
+    await indexer.catch_up()
+    async with indexer.pool.acquire() as conn:
+        assert await conn.fetchval("SELECT name FROM mirrors WHERE address = $1", str(mirror)) == "nul\ufffdname"
+    report = await reconcile(indexer.pool, indexer.rpc, MIRROR_PROGRAM_ID)
+    assert [d for d in report.drift if d.address == str(mirror)] == []
+
+
+async def test_a_transaction_the_database_refuses_is_recorded_and_passed(rpc: AsyncClient, trainer: Keypair, indexer: Indexer) -> None:
+    life = MirrorLife(rpc, trainer)
+    owner = await funded(rpc, 2)
+    mirror = await life.create(owner, 47, "Poison")
+    await life.request(owner, mirror, 0)
+    await life.update(owner, mirror, "After")
+    sigs = [s.signature for s in reversed((await rpc.get_signatures_for_address(mirror, commitment=Confirmed)).value)]
+    txs = [await raw_tx(indexer, s) for s in sigs]
+    # The TrainRequested of the second transaction claims a job id no bigint holds.
+    logs = txs[1].logs or []
+    i = next(i for i, l in enumerate(logs) if l.startswith("Program data: "))
+    ev = codec.decode_event(base64.b64decode(logs[i].split()[2]))
+    assert ev.name == "TrainRequested"
+    hostile = codec.encode_event("TrainRequested", {**ev.fields, "job_id": 2**64 - 1})
+    txs[1].logs = logs[:i] + [f"Program data: {base64.b64encode(hostile).decode()}"] + logs[i + 1 :]
+    assert await indexer.process(txs) == 2  # MirrorCreated and MirrorUpdated; the batch was not lost
+    async with indexer.pool.acquire() as conn:
+        skip = await conn.fetchrow("SELECT * FROM skipped_items WHERE signature = $1", str(sigs[1]))
+        assert skip["reason"] == "apply_error" and skip["detail"]
+        assert await conn.fetchval("SELECT name FROM mirrors WHERE address = $1", str(mirror)) == "After"
+        assert await conn.fetchval("SELECT count(*) FROM chain_events WHERE signature = $1", str(sigs[1])) == 0
+        assert await conn.fetchval("SELECT signature FROM indexer_cursor WHERE commitment = 'confirmed'") == str(sigs[2])
