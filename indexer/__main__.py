@@ -1,7 +1,9 @@
 """``python -m indexer``: run the indexer (migrating first), or rebuild projections.
 
-    python -m indexer                 # migrate, backfill from the cursor, follow live
-    python -m indexer --reindex       # rebuild every projection from chain_events, then exit
+    python -m indexer                        # migrate, backfill from the cursor, follow live
+    python -m indexer --reindex              # rebuild every projection from chain_events, exit
+    python -m indexer --reindex --from-slot N  # fetch the chain again from slot N (0: all of it),
+                                             # store what chain_events lacks, rebuild, exit
 """
 
 from __future__ import annotations
@@ -10,11 +12,15 @@ import argparse
 import asyncio
 import logging
 import sys
+from typing import TYPE_CHECKING
 
 import structlog
 
 from indexer.migrate import migrate
 from mirror_common.config import settings
+
+if TYPE_CHECKING:
+    from indexer.service import IndexerConfig
 
 
 def configure_logging(json_lines: bool) -> None:
@@ -26,12 +32,21 @@ def configure_logging(json_lines: bool) -> None:
     )
 
 
-async def reindex(dsn: str) -> int:
+async def reindex(dsn: str, cfg: "IndexerConfig | None" = None, from_slot: int | None = None) -> int:
     from indexer.apply import rebuild_all
     from indexer.commit import create_pool
 
     pool = await create_pool(dsn)
     try:
+        if from_slot is not None and cfg is not None:
+            from indexer.service import Indexer
+
+            ix = Indexer(cfg)
+            ix.pool = pool
+            try:
+                await ix.catch_up(from_slot=from_slot)
+            finally:
+                await ix.rpc.close()
         async with pool.acquire() as conn:
             return await rebuild_all(conn)
     finally:
@@ -66,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--metrics-port", type=int, default=s.indexer_metrics_port)
     ap.add_argument("--backfill-batch", type=int, default=s.indexer_backfill_batch)
     ap.add_argument("--reindex", action="store_true", help="rebuild all projections from chain_events and exit")
+    ap.add_argument("--from-slot", type=int, default=None, help="with --reindex: first fetch the chain again from this slot")
     ap.add_argument("--json-logs", action="store_true", default=s.indexer_log_json)
     args = ap.parse_args(argv)
     configure_logging(args.json_logs)
@@ -74,13 +90,15 @@ def main(argv: list[str] | None = None) -> int:
     applied = asyncio.run(migrate_when_reachable(args.database_url, log))
     if applied:
         log.info("migrated", applied=applied)
-    if args.reindex:
-        n = asyncio.run(reindex(args.database_url))
-        log.info("reindexed", events=n)
-        return 0
-
     from indexer.metrics import Metrics
     from indexer.service import Indexer, IndexerConfig
+
+    if args.reindex:
+        cfg = IndexerConfig(args.rpc_url, args.ws_url, args.program_id, args.database_url, args.redis_url,
+                            backfill_batch=args.backfill_batch, progress=True)
+        n = asyncio.run(reindex(args.database_url, cfg, args.from_slot))
+        log.info("reindexed", events=n)
+        return 0
 
     metrics = Metrics()
     if args.metrics_port:

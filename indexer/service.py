@@ -120,12 +120,17 @@ class Indexer:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
 
-    async def catch_up(self) -> int:
-        """Backfill from the cursor to the node's tip."""
-        cursor_sig, _ = await self._with_db(lambda c: read_cursor(c, self.cfg.program_id))
+    async def catch_up(self, *, from_slot: int | None = None) -> int:
+        """Backfill from the cursor (or, with ``from_slot``, from that slot whatever the
+        cursor says) to the node's tip. Returns the events stored (new ones only)."""
+        if from_slot is None:
+            cursor_sig, _ = await self._with_db(lambda c: read_cursor(c, self.cfg.program_id))
+        else:
+            cursor_sig = None
         done = stored = 0
         started = time.monotonic()
-        async for txs, missing, total in backfill(self.rpc, self.cfg.program_id, cursor_sig, batch=self.cfg.backfill_batch):
+        async for txs, missing, total in backfill(self.rpc, self.cfg.program_id, cursor_sig,
+                                                  batch=self.cfg.backfill_batch, min_slot=from_slot or 0):
             self.metrics.backfill_total.set(total)
             for sig in missing:
                 log.error("transaction_unavailable", signature=sig)

@@ -93,8 +93,9 @@ class Rpc:
     async def get_slot(self, commitment: str = "confirmed") -> int:
         return int(await self.call("getSlot", {"commitment": commitment}))
 
-    async def signatures_since(self, address: str, until: str | None, *, page: int = 1000) -> list[dict[str, Any]]:
-        """Every signature for ``address`` newer than ``until`` (all when None), oldest first."""
+    async def signatures_since(self, address: str, until: str | None, *, page: int = 1000, min_slot: int = 0) -> list[dict[str, Any]]:
+        """Every signature for ``address`` newer than ``until`` (all when None) and at or
+        above ``min_slot``, oldest first."""
         found: list[dict[str, Any]] = []
         before: str | None = None
         while True:
@@ -104,8 +105,8 @@ class Rpc:
             if before:
                 cfg["before"] = before
             chunk = await self.call("getSignaturesForAddress", address, cfg)
-            found.extend(chunk)
-            if len(chunk) < page:
+            found.extend(s for s in chunk if s["slot"] >= min_slot)
+            if len(chunk) < page or (chunk and chunk[-1]["slot"] < min_slot):
                 break
             before = chunk[-1]["signature"]
         found.reverse()
@@ -139,9 +140,11 @@ class Rpc:
         return result
 
 
-async def backfill(rpc: Rpc, program_id: str, until: str | None, *, batch: int = 100) -> AsyncIterator[tuple[list[RawTx], list[str], int]]:
+async def backfill(
+    rpc: Rpc, program_id: str, until: str | None, *, batch: int = 100, min_slot: int = 0
+) -> AsyncIterator[tuple[list[RawTx], list[str], int]]:
     """Yields (transactions oldest first, signatures the node could not return, total to fetch)."""
-    sigs = await rpc.signatures_since(program_id, until)
+    sigs = await rpc.signatures_since(program_id, until, min_slot=min_slot)
     total = len(sigs)
     for i in range(0, total, batch):
         chunk = sigs[i : i + batch]
