@@ -12,7 +12,8 @@ chain order (slot, then arrival), so the result never depends on arrival order.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections import defaultdict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -21,7 +22,16 @@ import asyncpg
 
 from indexer.decode import Event
 
-Handler = Callable[[asyncpg.Connection, Event], Awaitable[None]]
+@dataclass(frozen=True, slots=True)
+class Handler:
+    """One SQL statement and how an event fills its parameters: applied alone
+    (``await handler(conn, ev)``) or for many events at once (``executemany``)."""
+
+    sql: str
+    args: Callable[[Event], tuple[Any, ...]]
+
+    async def __call__(self, conn: asyncpg.Connection, ev: Event) -> None:
+        await conn.execute(self.sql, *self.args(ev))
 
 
 def ts(seconds: int) -> datetime:
@@ -30,192 +40,282 @@ def ts(seconds: int) -> datetime:
 
 # --- config -----------------------------------------------------------------------
 
-async def config_initialized(conn: asyncpg.Connection, ev: Event) -> None:
+def _config_initialized(ev: Event) -> tuple[Any, ...]:
     f = ev.fields
-    await conn.execute(
-        """INSERT INTO config (address, admin, paused, created_at, updated_at, last_slot)
-           VALUES ($1, $2, false, $3, $3, $4)
-           ON CONFLICT (address) DO UPDATE SET admin = EXCLUDED.admin, last_slot = GREATEST(config.last_slot, EXCLUDED.last_slot)""",
+    return (
         f["config"], f["admin"], ts(f["timestamp"]), ev.slot,
     )
 
 
-async def pause_changed(conn: asyncpg.Connection, ev: Event) -> None:
+config_initialized = Handler(
+    """INSERT INTO config (address, admin, paused, created_at, updated_at, last_slot)
+           VALUES ($1, $2, false, $3, $3, $4)
+           ON CONFLICT (address) DO UPDATE SET admin = EXCLUDED.admin, last_slot = GREATEST(config.last_slot, EXCLUDED.last_slot)""",
+    _config_initialized,
+)
+
+
+def _pause_changed(ev: Event) -> tuple[Any, ...]:
     f = ev.fields
-    await conn.execute(
-        "UPDATE config SET paused = $2, updated_at = $3, last_slot = GREATEST(last_slot, $4) WHERE address = $1",
+    return (
         f["config"], f["paused"], ts(f["timestamp"]), ev.slot,
     )
 
 
+pause_changed = Handler(
+    "UPDATE config SET paused = $2, updated_at = $3, last_slot = GREATEST(last_slot, $4) WHERE address = $1",
+    _pause_changed,
+)
+
+
 # --- trainers ---------------------------------------------------------------------
 
-async def trainer_registered(conn: asyncpg.Connection, ev: Event) -> None:
+def _trainer_registered(ev: Event) -> tuple[Any, ...]:
     f = ev.fields
-    await conn.execute(
-        """INSERT INTO trainers (address, authority, encryption_key, active, registered_at, updated_at, last_slot)
-           VALUES ($1, $2, $3, true, $4, $4, $5)
-           ON CONFLICT (address) DO UPDATE SET encryption_key = EXCLUDED.encryption_key, active = true,
-               updated_at = EXCLUDED.updated_at, last_slot = GREATEST(trainers.last_slot, EXCLUDED.last_slot)""",
+    return (
         f["trainer"], f["authority"], f["encryption_key"], ts(f["timestamp"]), ev.slot,
     )
 
 
-async def trainer_deactivated(conn: asyncpg.Connection, ev: Event) -> None:
+trainer_registered = Handler(
+    """INSERT INTO trainers (address, authority, encryption_key, active, registered_at, updated_at, last_slot)
+           VALUES ($1, $2, $3, true, $4, $4, $5)
+           ON CONFLICT (address) DO UPDATE SET encryption_key = EXCLUDED.encryption_key, active = true,
+               updated_at = EXCLUDED.updated_at, last_slot = GREATEST(trainers.last_slot, EXCLUDED.last_slot)""",
+    _trainer_registered,
+)
+
+
+def _trainer_deactivated(ev: Event) -> tuple[Any, ...]:
     f = ev.fields
-    await conn.execute(
-        "UPDATE trainers SET active = false, updated_at = $2, last_slot = GREATEST(last_slot, $3) WHERE address = $1",
+    return (
         f["trainer"], ts(f["timestamp"]), ev.slot,
     )
 
 
+trainer_deactivated = Handler(
+    "UPDATE trainers SET active = false, updated_at = $2, last_slot = GREATEST(last_slot, $3) WHERE address = $1",
+    _trainer_deactivated,
+)
+
+
 # --- mirrors ----------------------------------------------------------------------
 
-async def mirror_created(conn: asyncpg.Connection, ev: Event) -> None:
+def _mirror_created(ev: Event) -> tuple[Any, ...]:
     f = ev.fields
-    await conn.execute(
-        """INSERT INTO mirrors (address, creator, owner, mirror_id, name, metadata_uri, visibility, status,
-                               model_version, job_count, created_at, updated_at, created_slot, created_signature, last_slot)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, 'Active', 0, 0, $8, $8, $9, $10, $9)
-           ON CONFLICT (address) DO NOTHING""",
+    return (
         f["mirror"], f["creator"], f["owner"], f["mirror_id"], f["name"], f["metadata_uri"], f["visibility"],
         ts(f["timestamp"]), ev.slot, ev.signature,
     )
 
 
-async def mirror_updated(conn: asyncpg.Connection, ev: Event) -> None:
+mirror_created = Handler(
+    """INSERT INTO mirrors (address, creator, owner, mirror_id, name, metadata_uri, visibility, status,
+                               model_version, job_count, created_at, updated_at, created_slot, created_signature, last_slot)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, 'Active', 0, 0, $8, $8, $9, $10, $9)
+           ON CONFLICT (address) DO NOTHING""",
+    _mirror_created,
+)
+
+
+def _mirror_updated(ev: Event) -> tuple[Any, ...]:
     f = ev.fields
-    await conn.execute(
-        """UPDATE mirrors SET name = $2, metadata_uri = $3, visibility = $4, updated_at = $5, last_slot = GREATEST(last_slot, $6)
-           WHERE address = $1""",
+    return (
         f["mirror"], f["name"], f["metadata_uri"], f["visibility"], ts(f["timestamp"]), ev.slot,
     )
 
 
-async def mirror_transferred(conn: asyncpg.Connection, ev: Event) -> None:
+mirror_updated = Handler(
+    """UPDATE mirrors SET name = $2, metadata_uri = $3, visibility = $4, updated_at = $5, last_slot = GREATEST(last_slot, $6)
+           WHERE address = $1""",
+    _mirror_updated,
+)
+
+
+def _mirror_transferred(ev: Event) -> tuple[Any, ...]:
     f = ev.fields
-    await conn.execute(
-        "UPDATE mirrors SET owner = $2, updated_at = $3, last_slot = GREATEST(last_slot, $4) WHERE address = $1",
+    return (
         f["mirror"], f["new_owner"], ts(f["timestamp"]), ev.slot,
     )
 
 
-async def mirror_frozen(conn: asyncpg.Connection, ev: Event) -> None:
+mirror_transferred = Handler(
+    "UPDATE mirrors SET owner = $2, updated_at = $3, last_slot = GREATEST(last_slot, $4) WHERE address = $1",
+    _mirror_transferred,
+)
+
+
+def _mirror_frozen(ev: Event) -> tuple[Any, ...]:
     f = ev.fields
-    await conn.execute(
-        "UPDATE mirrors SET status = 'Frozen', updated_at = $2, last_slot = GREATEST(last_slot, $3) WHERE address = $1",
+    return (
         f["mirror"], ts(f["timestamp"]), ev.slot,
     )
 
 
-async def mirror_job_requested(conn: asyncpg.Connection, ev: Event) -> None:
+mirror_frozen = Handler(
+    "UPDATE mirrors SET status = 'Frozen', updated_at = $2, last_slot = GREATEST(last_slot, $3) WHERE address = $1",
+    _mirror_frozen,
+)
+
+
+def _mirror_job_requested(ev: Event) -> tuple[Any, ...]:
     f = ev.fields
-    await conn.execute(
-        "UPDATE mirrors SET job_count = GREATEST(job_count, $2), last_slot = GREATEST(last_slot, $3) WHERE address = $1",
+    return (
         f["mirror"], f["job_id"] + 1, ev.slot,
     )
 
 
-async def mirror_model_completed(conn: asyncpg.Connection, ev: Event) -> None:
+mirror_job_requested = Handler(
+    "UPDATE mirrors SET job_count = GREATEST(job_count, $2), last_slot = GREATEST(last_slot, $3) WHERE address = $1",
+    _mirror_job_requested,
+)
+
+
+def _mirror_model_completed(ev: Event) -> tuple[Any, ...]:
     f = ev.fields
-    await conn.execute(
-        """UPDATE mirrors SET model_version = GREATEST(model_version, $2), updated_at = $3, last_slot = GREATEST(last_slot, $4)
-           WHERE address = $1""",
+    return (
         f["mirror"], f["version"], ts(f["timestamp"]), ev.slot,
     )
 
 
+mirror_model_completed = Handler(
+    """UPDATE mirrors SET model_version = GREATEST(model_version, $2), updated_at = $3, last_slot = GREATEST(last_slot, $4)
+           WHERE address = $1""",
+    _mirror_model_completed,
+)
+
+
 # --- access grants ----------------------------------------------------------------
 
-async def access_granted(conn: asyncpg.Connection, ev: Event) -> None:
+def _access_granted(ev: Event) -> tuple[Any, ...]:
     f = ev.fields
     expires = ts(f["expires_at"]) if f["expires_at"] else None
-    await conn.execute(
-        """INSERT INTO access_grants (address, mirror, grantee, permissions, expires_at, granted_by, granted_at, updated_at, last_slot)
+    return (
+        f["grant"], f["mirror"], f["grantee"], f["permissions"], expires, f["granted_by"], ts(f["timestamp"]), ev.slot,
+    )
+
+
+access_granted = Handler(
+    """INSERT INTO access_grants (address, mirror, grantee, permissions, expires_at, granted_by, granted_at, updated_at, last_slot)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8)
            ON CONFLICT (address) DO UPDATE SET
                permissions = EXCLUDED.permissions, expires_at = EXCLUDED.expires_at, granted_by = EXCLUDED.granted_by,
                granted_at = CASE WHEN access_grants.revoked_at IS NULL THEN access_grants.granted_at ELSE EXCLUDED.granted_at END,
                updated_at = EXCLUDED.updated_at, revoked_at = NULL, revoked_by = NULL,
                last_slot = GREATEST(access_grants.last_slot, EXCLUDED.last_slot)""",
-        f["grant"], f["mirror"], f["grantee"], f["permissions"], expires, f["granted_by"], ts(f["timestamp"]), ev.slot,
-    )
+    _access_granted,
+)
 
 
-async def access_revoked(conn: asyncpg.Connection, ev: Event) -> None:
+def _access_revoked(ev: Event) -> tuple[Any, ...]:
     f = ev.fields
-    await conn.execute(
-        "UPDATE access_grants SET revoked_at = $2, revoked_by = $3, last_slot = GREATEST(last_slot, $4) WHERE address = $1",
+    return (
         f["grant"], ts(f["timestamp"]), f["revoked_by"], ev.slot,
     )
 
 
+access_revoked = Handler(
+    "UPDATE access_grants SET revoked_at = $2, revoked_by = $3, last_slot = GREATEST(last_slot, $4) WHERE address = $1",
+    _access_revoked,
+)
+
+
 # --- training jobs ----------------------------------------------------------------
 
-async def job_requested(conn: asyncpg.Connection, ev: Event) -> None:
+def _job_requested(ev: Event) -> tuple[Any, ...]:
     f = ev.fields
     p = f["params"]
-    await conn.execute(
-        """INSERT INTO training_jobs (address, mirror, job_id, requester, dataset_cid, epochs, seq_len, batch_size,
-                                     learning_rate_micros, status, requested_at, last_slot)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'Requested', $10, $11)
-           ON CONFLICT (address) DO NOTHING""",
+    return (
         f["job"], f["mirror"], f["job_id"], f["requester"], f["dataset_cid"], p["epochs"], p["seq_len"], p["batch_size"],
         p["learning_rate_micros"], ts(f["timestamp"]), ev.slot,
     )
 
 
-async def job_started(conn: asyncpg.Connection, ev: Event) -> None:
+job_requested = Handler(
+    """INSERT INTO training_jobs (address, mirror, job_id, requester, dataset_cid, epochs, seq_len, batch_size,
+                                     learning_rate_micros, status, requested_at, last_slot)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'Requested', $10, $11)
+           ON CONFLICT (address) DO NOTHING""",
+    _job_requested,
+)
+
+
+def _job_started(ev: Event) -> tuple[Any, ...]:
     f = ev.fields
-    await conn.execute(
-        """UPDATE training_jobs SET status = 'Running', trainer = $2, started_at = $3, last_slot = GREATEST(last_slot, $4)
-           WHERE address = $1""",
+    return (
         f["job"], f["trainer"], ts(f["timestamp"]), ev.slot,
     )
 
 
-async def job_completed(conn: asyncpg.Connection, ev: Event) -> None:
+job_started = Handler(
+    """UPDATE training_jobs SET status = 'Running', trainer = $2, started_at = $3, last_slot = GREATEST(last_slot, $4)
+           WHERE address = $1""",
+    _job_started,
+)
+
+
+def _job_completed(ev: Event) -> tuple[Any, ...]:
     f = ev.fields
     m = f["metrics"]
-    await conn.execute(
-        """UPDATE training_jobs SET status = 'Completed', model_cid = $2, weights_sha256 = $3, final_loss_micros = $4,
-               tokens_trained = $5, finished_at = $6, last_slot = GREATEST(last_slot, $7)
-           WHERE address = $1""",
+    return (
         f["job"], f["model_cid"], f["weights_sha256"], m["final_loss_micros"], m["tokens_trained"], ts(f["timestamp"]), ev.slot,
     )
 
 
-async def job_failed(conn: asyncpg.Connection, ev: Event) -> None:
-    f = ev.fields
-    await conn.execute(
-        """UPDATE training_jobs SET status = 'Failed', failure_code = $2, finished_at = $3, last_slot = GREATEST(last_slot, $4)
+job_completed = Handler(
+    """UPDATE training_jobs SET status = 'Completed', model_cid = $2, weights_sha256 = $3, final_loss_micros = $4,
+               tokens_trained = $5, finished_at = $6, last_slot = GREATEST(last_slot, $7)
            WHERE address = $1""",
+    _job_completed,
+)
+
+
+def _job_failed(ev: Event) -> tuple[Any, ...]:
+    f = ev.fields
+    return (
         f["job"], f["reason_code"], ts(f["timestamp"]), ev.slot,
     )
 
 
-async def job_cancelled(conn: asyncpg.Connection, ev: Event) -> None:
-    f = ev.fields
-    await conn.execute(
-        """UPDATE training_jobs SET status = 'Cancelled', cancelled_by = $2, finished_at = $3, last_slot = GREATEST(last_slot, $4)
+job_failed = Handler(
+    """UPDATE training_jobs SET status = 'Failed', failure_code = $2, finished_at = $3, last_slot = GREATEST(last_slot, $4)
            WHERE address = $1""",
+    _job_failed,
+)
+
+
+def _job_cancelled(ev: Event) -> tuple[Any, ...]:
+    f = ev.fields
+    return (
         f["job"], f["cancelled_by"], ts(f["timestamp"]), ev.slot,
     )
 
 
+job_cancelled = Handler(
+    """UPDATE training_jobs SET status = 'Cancelled', cancelled_by = $2, finished_at = $3, last_slot = GREATEST(last_slot, $4)
+           WHERE address = $1""",
+    _job_cancelled,
+)
+
+
 # --- model versions ---------------------------------------------------------------
 
-async def model_published(conn: asyncpg.Connection, ev: Event) -> None:
+def _model_published(ev: Event) -> tuple[Any, ...]:
     f = ev.fields
     m = f["metrics"]
-    await conn.execute(
-        """INSERT INTO model_versions (address, mirror, version, job, model_cid, weights_sha256, final_loss_micros,
-                                      tokens_trained, created_at, last_slot)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-           ON CONFLICT (address) DO NOTHING""",
+    return (
         f["model"], f["mirror"], f["version"], f["job"], f["model_cid"], f["weights_sha256"], m["final_loss_micros"],
         m["tokens_trained"], ts(f["timestamp"]), ev.slot,
     )
+
+
+model_published = Handler(
+    """INSERT INTO model_versions (address, mirror, version, job, model_cid, weights_sha256, final_loss_micros,
+                                      tokens_trained, created_at, last_slot)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+           ON CONFLICT (address) DO NOTHING""",
+    _model_published,
+)
 
 
 # --- the mapping ------------------------------------------------------------------
@@ -275,28 +375,87 @@ async def rebuild_row(conn: asyncpg.Connection, table: str, key: str) -> int:
     sources; only events of one row reordered within one slot could still mislead it.
     """
     handlers = _BY_TABLE[table]
+    field = _KEY_FIELD[table]  # a constant of ours, inlined so the expression index applies
     await conn.execute(f"DELETE FROM {table} WHERE address = $1", key)
     rows = await conn.fetch(
         f"""SELECT id, signature, event_index, slot, name, payload, instruction_index FROM chain_events
-            WHERE payload ? $3 AND payload->>$3 = $1 AND name = ANY($2::text[])
-            ORDER BY slot, name = ANY($4::text[]) DESC, id, event_index""",
-        key, list(handlers), _KEY_FIELD[table], _CREATING[table],
+            WHERE payload ? '{field}' AND payload->>'{field}' = $1 AND name = ANY($2::text[])
+            ORDER BY slot, name = ANY($3::text[]) DESC, id, event_index""",
+        key, list(handlers), _CREATING[table],
     )
     for r in rows:
         await handlers[r["name"]].handler(conn, event_from_row(r))
     return len(rows)
 
 
+async def apply_events(conn: asyncpg.Connection, events: Sequence[Event]) -> int:
+    """Applies newly stored events (chain order; their chain_events rows are written, so
+    their ids are set) to the projections, with as few round trips as a batch allows.
+
+    1. Read ``last_slot`` of every row the batch touches (one query per table).
+    2. Walk the events in order: an event for an existing row at or after its
+       ``last_slot`` is planned; a creating event for a missing row is planned (and
+       checked for events of that row that arrived before it); an older event, or a
+       non-creating one for a missing row, marks the row for a rebuild instead.
+    3. Run the plan: every statement touches one row, so the n-th statement of each
+       row goes in wave n, and a wave runs as one executemany per handler.
+    4. Rebuild the marked rows from chain_events. Returns the number of rebuilds.
+    """
+    touches = [(ev, p, ev.fields[p.key_field]) for ev in events for p in PROJECTIONS.get(ev.name, ())]
+    if not touches:
+        return 0
+    keys: dict[str, set[str]] = defaultdict(set)
+    for _, p, key in touches:
+        keys[p.table].add(key)
+    last: dict[tuple[str, str], int | None] = {}
+    for table, ks in keys.items():
+        found = {r["address"]: r["last_slot"] for r in await conn.fetch(
+            f"SELECT address, last_slot FROM {table} WHERE address = ANY($1::text[]) FOR UPDATE", list(ks))}
+        last.update({(table, k): found.get(k) for k in ks})
+
+    rebuild: set[tuple[str, str]] = set()
+    created: dict[str, set[str]] = defaultdict(set)
+    waves: list[dict[Handler, list[tuple[Any, ...]]]] = []
+    wave_of: dict[tuple[str, str], int] = defaultdict(int)
+    for ev, p, key in touches:
+        row = (p.table, key)
+        if row in rebuild:
+            continue
+        seen = last[row]
+        if seen is None and p.creates:
+            created[p.table].add(key)
+        elif seen is None or ev.slot < seen:
+            rebuild.add(row)
+            continue
+        last[row] = ev.slot if seen is None else max(seen, ev.slot)
+        n = wave_of[row]
+        wave_of[row] = n + 1
+        if n == len(waves):
+            waves.append(defaultdict(list))
+        waves[n][p.handler].append(p.handler.args(ev))
+
+    # Rows created now that already had events (which found no row then): rebuild them.
+    first_id = min(ev.id for ev in events if ev.id is not None)
+    for table, ks in created.items():
+        field = _KEY_FIELD[table]
+        for r in await conn.fetch(
+            f"""SELECT DISTINCT payload->>'{field}' AS k FROM chain_events
+                WHERE payload ? '{field}' AND payload->>'{field}' = ANY($1::text[]) AND id < $2 AND name = ANY($3::text[])""",
+            list(ks), first_id, list(_BY_TABLE[table]),
+        ):
+            rebuild.add((table, r["k"]))
+
+    for wave in waves:
+        for handler, args in wave.items():
+            await conn.executemany(handler.sql, args)
+    for table, key in rebuild:
+        await rebuild_row(conn, table, key)
+    return len(rebuild)
+
+
 async def apply_event(conn: asyncpg.Connection, ev: Event) -> None:
-    """Applies a newly stored event (its chain_events row is already written)."""
-    for p in PROJECTIONS.get(ev.name, ()):
-        key = ev.fields[p.key_field]
-        last = await conn.fetchval(f"SELECT last_slot FROM {p.table} WHERE address = $1 FOR UPDATE", key)
-        if last is None or last > ev.slot:
-            # Missing row (this event creates it, or its creation has not arrived) or a late event.
-            await rebuild_row(conn, p.table, key)
-        else:
-            await p.handler(conn, ev)
+    """Applies one newly stored event (its chain_events row is already written)."""
+    await apply_events(conn, [ev])
 
 
 async def rebuild_all(conn: asyncpg.Connection) -> int:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import asyncpg
 
-from indexer.apply import apply_event
+from indexer.apply import apply_events
 from indexer.decode import DecodedTx, Event
 
 
@@ -25,33 +25,49 @@ async def create_pool(dsn: str, **kw: object) -> asyncpg.Pool:
     return await asyncpg.create_pool(dsn, init=init_connection, min_size=1, max_size=kw.pop("max_size", 4), **kw)  # type: ignore[arg-type]
 
 
+_INSERT_EVENTS = """
+INSERT INTO chain_events (signature, event_index, slot, block_time, program_id, name, payload, instruction_index)
+SELECT u.signature, u.event_index, u.slot, to_timestamp(u.block_time), $1, u.name, u.payload, u.instruction_index
+FROM unnest($2::text[], $3::int[], $4::bigint[], $5::bigint[], $6::text[], $7::jsonb[], $8::int[])
+     WITH ORDINALITY AS u(signature, event_index, slot, block_time, name, payload, instruction_index, ord)
+ORDER BY u.ord
+ON CONFLICT (signature, event_index) DO NOTHING
+RETURNING signature, event_index, id"""
+
+
 async def commit_batch(conn: asyncpg.Connection, program_id: str, txs: Sequence[DecodedTx]) -> list[Event]:
     """Stores and applies a batch (chain order); returns the events stored now (not seen before)."""
+    events: dict[tuple[str, int], Event] = {}
+    for tx in txs:
+        for ev in tx.events:
+            events.setdefault((ev.signature, ev.event_index), ev)
+    batch = list(events.values())
+    for e in batch:
+        e.id = None  # set below from RETURNING (not left over from an attempt that rolled back)
     stored: list[Event] = []
     async with conn.transaction():
-        for tx in txs:
-            for ev in tx.events:
-                block_time = None if ev.block_time is None else ev.block_time
-                ev_id = await conn.fetchval(
-                    """INSERT INTO chain_events (signature, event_index, slot, block_time, program_id, name, payload, instruction_index)
-                       VALUES ($1, $2, $3, to_timestamp($4::bigint), $5, $6, $7, $8)
-                       ON CONFLICT (signature, event_index) DO NOTHING RETURNING id""",
-                    ev.signature, ev.event_index, ev.slot, block_time, program_id, ev.name, ev.fields, ev.instruction_index,
-                )
-                if ev_id is None:
-                    continue
-                ev.id = ev_id
-                await apply_event(conn, ev)
-                stored.append(ev)
-            for s in tx.skips:
-                await conn.execute(
-                    """INSERT INTO skipped_items (signature, event_index, slot, program_id, reason, detail, raw)
-                       VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (signature, event_index, reason) DO NOTHING""",
-                    s.signature, s.event_index, s.slot, program_id, s.reason, s.detail, s.raw,
-                )
+        if batch:
+            rows = await conn.fetch(
+                _INSERT_EVENTS, program_id,
+                [e.signature for e in batch], [e.event_index for e in batch], [e.slot for e in batch],
+                [e.block_time for e in batch], [e.name for e in batch], [e.fields for e in batch],
+                [e.instruction_index for e in batch],
+            )
+            for r in rows:
+                ev = events[(r["signature"], r["event_index"])]
+                ev.id = r["id"]
+            stored = [e for e in batch if e.id is not None]  # chain order, new ones only
+            await apply_events(conn, stored)
+        skips = [s for tx in txs for s in tx.skips]
+        if skips:
+            await conn.executemany(
+                """INSERT INTO skipped_items (signature, event_index, slot, program_id, reason, detail, raw)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (signature, event_index, reason) DO NOTHING""",
+                [(s.signature, s.event_index, s.slot, program_id, s.reason, s.detail, s.raw) for s in skips],
+            )
         if txs:
-            newest = max(txs, key=lambda t: t.slot)  # ties: the last in chain order
-            newest = [t for t in txs if t.slot == newest.slot][-1]
+            top = max(t.slot for t in txs)
+            newest = [t for t in txs if t.slot == top][-1]  # ties: the last in chain order
             await conn.execute(
                 """INSERT INTO indexer_cursor (program_id, commitment, signature, slot) VALUES ($1, 'confirmed', $2, $3)
                    ON CONFLICT (program_id, commitment) DO UPDATE SET signature = EXCLUDED.signature, slot = EXCLUDED.slot, updated_at = now()
