@@ -151,6 +151,7 @@ class Redis:
 
     def __init__(self, *, port: int | None = None, data_dir: Path | None = None, log_path: Path | None = None) -> None:
         self.port = port or free_port()
+        self.pid_file: Path | None = None
         self.temporary = data_dir is None
         self.dir = Path(data_dir) if data_dir else Path(tempfile.mkdtemp(prefix="mirror-redis-"))
         self.log_path = log_path or self.dir / "redis.log"
@@ -164,15 +165,22 @@ class Redis:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def start(self, timeout: float = 15.0) -> "Redis":
+    def start(self, timeout: float = 15.0, *, detach: bool = False) -> "Redis":
+        """``detach``: a daemon that outlives this process (``stop_detached`` ends it)."""
         self.dir.mkdir(parents=True, exist_ok=True)
         persist = ["--appendonly", "no", "--save", ""] if self.temporary else ["--appendonly", "yes", "--save", ""]
         cmd = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir),
-               "--daemonize", "no", "--logfile", str(self.log_path), *persist]
+               "--daemonize", "yes" if detach else "no", "--logfile", str(self.log_path), *persist]
+        if detach:
+            self.pid_file = self.dir / "redis.pid"
+            cmd += ["--pidfile", str(self.pid_file)]
         self.process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if detach:
+            self.process.wait()
+            self.process = None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.process.poll() is not None:
+            if self.process is not None and self.process.poll() is not None:
                 raise ServiceError(f"redis-server exited with {self.process.returncode} (log: {self.log_path})")
             if self.ping():
                 return self
@@ -204,8 +212,65 @@ class Redis:
     def kill(self) -> None:
         self.stop(signal.SIGKILL, remove=False)
 
+    def stop_detached(self) -> None:
+        """Stops a daemon started with ``start(detach=True)`` (by its pid file)."""
+        pid_file = self.dir / "redis.pid"
+        if pid_file.exists():
+            try:
+                os.kill(int(pid_file.read_text().strip()), signal.SIGTERM)
+            except (ProcessLookupError, ValueError):
+                pass
+            deadline = time.monotonic() + 10
+            while self.ping() and time.monotonic() < deadline:
+                time.sleep(0.05)
+
     def __enter__(self) -> "Redis":
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _port_of(url: str, default: int) -> int:
+    from urllib.parse import urlsplit
+
+    return urlsplit(url).port or default
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m mirror_common.services start|stop|status``: the stack's PostgreSQL and
+    Redis on the ports of DATABASE_URL and REDIS_URL, data in MIRROR_DATA_DIR, detached."""
+    import argparse
+    from urllib.parse import urlsplit
+
+    from mirror_common.config import settings
+
+    ap = argparse.ArgumentParser(prog="python -m mirror_common.services", description=main.__doc__)
+    ap.add_argument("action", choices=("start", "stop", "status"))
+    args = ap.parse_args(argv)
+    s = settings()
+    db = urlsplit(s.database_url)
+    pg = Postgres(port=_port_of(s.database_url, 5432), data_dir=s.mirror_data_dir / "postgres",
+                  user=db.username or "mirror", database=(db.path or "/mirror").lstrip("/") or "mirror")
+    rd = Redis(port=_port_of(s.redis_url, 6379), data_dir=s.mirror_data_dir / "redis")
+    pg_up = _port_open(pg.port)
+    rd_up = rd.ping()
+    if args.action == "status":
+        print(f"postgresql {pg.url}: {'up' if pg_up else 'down'}\nredis {rd.url}: {'up' if rd_up else 'down'}")
+        return 0 if pg_up and rd_up else 1
+    if args.action == "start":
+        if not pg_up:
+            pg.start()
+        if not rd_up:
+            rd.start(detach=True)
+        print(f"postgresql {pg.url}\nredis {rd.url}")
+        return 0
+    pg.stop(remove=False)
+    rd.stop_detached()
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main())
