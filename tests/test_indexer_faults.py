@@ -27,7 +27,7 @@ from mirror_common.config import MIRROR_PROGRAM_ID
 from mirror_common.localnet import Localnet
 from mirror_common.services import Postgres, Redis
 from tests.conftest import funded
-from tests.indexer_support import IndexerProcess, MirrorLife, Traffic, assert_exactly_the_chain, eventually
+from tests.indexer_support import IndexerProcess, MirrorLife, TcpProxy, Traffic, assert_exactly_the_chain, eventually
 
 pytestmark = pytest.mark.slow
 
@@ -211,4 +211,47 @@ async def test_reconcile_reports_and_repairs_corrupted_rows(
     finally:
         await client.close()
         await pool.close()
+        await db.close()
+
+
+@pytest.mark.parametrize("outage", ["websocket", "websocket_and_rpc"])
+async def test_cut_off_from_the_node_while_transactions_keep_coming(
+    outage: str, rpc: AsyncClient, localnet: Localnet, trainer: Keypair, database: str, redis_server: Redis, tmp_path: Path
+) -> None:
+    """The WebSocket dropped (and, in the second case, every RPC call refused: an error
+    storm) while the chain moves on: the indexer backs off, reconnects and backfills the gap."""
+    ws = await TcpProxy(localnet.rpc_port + 1).start()
+    http = await TcpProxy(localnet.rpc_port).start()
+    indexer = IndexerProcess(f"http://127.0.0.1:{http.port}", database, redis_server.url, tmp_path / "indexer.log")
+    indexer.env["MIRROR_WS_URL"] = f"ws://127.0.0.1:{ws.port}"
+    indexer.start()
+    db = await asyncpg.connect(database)
+    try:
+        owners = await wallets(rpc, 2)
+        await Traffic(rpc, trainer, owners, base_id=1).run(2)
+        await assert_exactly_the_chain(database, localnet.rpc_url)
+        assert ws.accepted == 1
+
+        ws.refuse = True
+        ws.cut()
+        if outage == "websocket_and_rpc":
+            http.refuse = True
+            http.cut()
+        gap = Traffic(rpc, trainer, owners, base_id=100)
+        await gap.run(5)  # sent straight to the node: only a backfill can find them
+        await asyncio.sleep(1.5)
+        mine = [str(o.pubkey()) for o in owners]
+        assert await db.fetchval("SELECT count(*) FROM mirrors WHERE creator = ANY($1::text[]) AND mirror_id >= 100", mine) == 0
+        ws.refuse = http.refuse = False
+        await assert_exactly_the_chain(database, localnet.rpc_url)
+        assert await db.fetchval("SELECT count(*) FROM mirrors WHERE creator = ANY($1::text[]) AND mirror_id >= 100", mine) == 5
+        assert ws.accepted >= 2 and indexer.alive()
+        log = indexer.log()
+        assert "reconnecting" in log
+        if outage == "websocket_and_rpc":
+            assert "rpc_retry" in log
+    finally:
+        indexer.stop()
+        await ws.close()
+        await http.close()
         await db.close()
