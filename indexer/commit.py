@@ -17,12 +17,16 @@ from indexer.apply import apply_events
 from indexer.decode import DecodedTx, Event
 
 
+COMMIT_LOCK = 0x4D495243
+
+
 async def init_connection(conn: asyncpg.Connection) -> None:
     await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
 async def create_pool(dsn: str, **kw: object) -> asyncpg.Pool:
-    return await asyncpg.create_pool(dsn, init=init_connection, min_size=1, max_size=kw.pop("max_size", 4), **kw)  # type: ignore[arg-type]
+    # min_size 0: no background reconnect attempts (and tracebacks) while the database is down.
+    return await asyncpg.create_pool(dsn, init=init_connection, min_size=0, max_size=kw.pop("max_size", 4), **kw)  # type: ignore[arg-type]
 
 
 _INSERT_EVENTS = """
@@ -46,6 +50,10 @@ async def commit_batch(conn: asyncpg.Connection, program_id: str, txs: Sequence[
         e.id = None  # set below from RETURNING (not left over from an attempt that rolled back)
     stored: list[Event] = []
     async with conn.transaction():
+        # Commits are serialised even if two indexers ever run (the session lock of the
+        # service can be lost with a database restart): ids then commit in order, which
+        # the publisher's watermark relies on.
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", COMMIT_LOCK)
         if batch:
             rows = await conn.fetch(
                 _INSERT_EVENTS, program_id,

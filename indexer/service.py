@@ -9,7 +9,9 @@
     on a dropped connection: back off, reconnect, backfill the gap, go on
     in the background: finality (confirmed -> finalized), publishing
 
-Only one indexer writes a database at a time (a PostgreSQL advisory lock).
+Only one indexer runs against a database at a time (a session advisory lock), and
+every commit takes a transaction advisory lock, so commits stay serialised even if
+a database restart let a second one in.
 """
 
 from __future__ import annotations

@@ -255,3 +255,24 @@ async def test_cut_off_from_the_node_while_transactions_keep_coming(
         await ws.close()
         await http.close()
         await db.close()
+
+
+async def test_a_second_indexer_waits_then_takes_over(
+    rpc: AsyncClient, localnet: Localnet, trainer: Keypair, database: str, redis_server: Redis, tmp_path: Path
+) -> None:
+    first = IndexerProcess(localnet.rpc_url, database, redis_server.url, tmp_path / "first.log").start()
+    second = IndexerProcess(localnet.rpc_url, database, redis_server.url, tmp_path / "second.log")
+    try:
+        owners = await wallets(rpc, 2)
+        await Traffic(rpc, trainer, owners, base_id=1).run(2)
+        await assert_exactly_the_chain(database, localnet.rpc_url)
+        second.start()
+        await eventually(lambda: asyncio.sleep(0, "waiting_for_leader_lock" in second.log()), what="the second one waiting")
+        await Traffic(rpc, trainer, owners, base_id=10).run(2)
+        first.kill()
+        await Traffic(rpc, trainer, owners, base_id=20).run(3)
+        await assert_exactly_the_chain(database, localnet.rpc_url)
+        assert second.alive()
+    finally:
+        first.stop()
+        second.stop()
