@@ -1,0 +1,5 @@
+import sys
+
+from bench.indexer.run import main
+
+sys.exit(main())
