@@ -39,8 +39,11 @@ ON CONFLICT (signature, event_index) DO NOTHING
 RETURNING signature, event_index, id"""
 
 
-async def commit_batch(conn: asyncpg.Connection, program_id: str, txs: Sequence[DecodedTx]) -> list[Event]:
-    """Stores and applies a batch (chain order); returns the events stored now (not seen before)."""
+async def commit_batch(
+    conn: asyncpg.Connection, program_id: str, txs: Sequence[DecodedTx], *, advance_cursor: bool = True
+) -> list[Event]:
+    """Stores and applies a batch (chain order); returns the events stored now (not seen before).
+    ``advance_cursor=False`` for transactions fetched out of turn (a retried skip)."""
     events: dict[tuple[str, int], Event] = {}
     for tx in txs:
         for ev in tx.events:
@@ -73,7 +76,7 @@ async def commit_batch(conn: asyncpg.Connection, program_id: str, txs: Sequence[
                    VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (signature, event_index, reason) DO NOTHING""",
                 [(s.signature, s.event_index, s.slot, program_id, s.reason, s.detail, s.raw) for s in skips],
             )
-        if txs:
+        if txs and advance_cursor:
             top = max(t.slot for t in txs)
             newest = [t for t in txs if t.slot == top][-1]  # ties: the last in chain order
             await conn.execute(

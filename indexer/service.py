@@ -63,7 +63,7 @@ class Indexer:
 
     # -- the pipeline --------------------------------------------------------------
 
-    async def process(self, txs: list[RawTx]) -> int:
+    async def process(self, txs: list[RawTx], *, advance_cursor: bool = True) -> int:
         """Decode, then commit in one transaction, then wake the publisher. Returns events stored."""
         decoded: list[DecodedTx] = []
         for tx in txs:
@@ -76,7 +76,7 @@ class Indexer:
             for s in d.skips:
                 self.metrics.skipped.labels(s.reason).inc()
             decoded.append(d)
-        stored = await self._commit(decoded)
+        stored = await self._commit(decoded, advance_cursor)
         for ev in stored:
             self.metrics.events.labels(ev.name).inc()
         self.applied += len(stored)
@@ -86,17 +86,17 @@ class Indexer:
             self.publisher.wake.set()
         return len(stored)
 
-    async def _commit(self, decoded: list[DecodedTx]) -> list[Event]:
+    async def _commit(self, decoded: list[DecodedTx], advance_cursor: bool = True) -> list[Event]:
         """commit_batch; a batch a handler or the database refuses is retried one transaction
         at a time, and a transaction that still fails is recorded (apply_error) and passed,
         so one hostile transaction can neither stop the indexer nor hide the others."""
         try:
-            return await self._with_db(lambda conn: commit_batch(conn, self.cfg.program_id, decoded))
+            return await self._with_db(lambda conn: commit_batch(conn, self.cfg.program_id, decoded, advance_cursor=advance_cursor))
         except _APPLY_ERRORS as e:
             if len(decoded) > 1:
                 stored: list[Event] = []
                 for d in decoded:
-                    stored += await self._commit([d])
+                    stored += await self._commit([d], advance_cursor)
                 return stored
             d = decoded[0]
             log.error("apply_error", signature=d.signature, error=f"{type(e).__name__}: {e}")
@@ -104,7 +104,7 @@ class Indexer:
             self.metrics.skipped.labels("apply_error").inc()
             poisoned = DecodedTx(d.signature, d.slot, d.block_time, d.failed, [],
                                  [Skip(d.signature, -1, d.slot, "apply_error", f"{type(e).__name__}: {e}"[:1000])])
-            return await self._with_db(lambda conn: commit_batch(conn, self.cfg.program_id, [poisoned]))
+            return await self._with_db(lambda conn: commit_batch(conn, self.cfg.program_id, [poisoned], advance_cursor=advance_cursor))
 
     async def _with_db(self, fn, attempts: int = 60):  # type: ignore[no-untyped-def]
         """Runs fn(conn) in a pooled connection, retrying while PostgreSQL is unreachable."""
@@ -129,6 +129,7 @@ class Indexer:
             cursor_sig, _ = await self._with_db(lambda c: read_cursor(c, self.cfg.program_id))
         else:
             cursor_sig = None
+        await self.retry_unavailable()
         done = stored = 0
         started = time.monotonic()
         async for txs, missing, total in backfill(self.rpc, self.cfg.program_id, cursor_sig,
@@ -148,6 +149,26 @@ class Indexer:
         if done:
             log.info("backfill_done", transactions=done, events=stored, seconds=round(time.monotonic() - started, 2))
         return stored
+
+    async def retry_unavailable(self) -> int:
+        """Transactions the node could not return before (skipped_items, rpc_unavailable):
+        asks again, applies those it returns now (a late arrival like any other) and marks
+        their skip resolved. Returns how many were recovered."""
+        rows = await self._with_db(lambda c: c.fetch(
+            """SELECT signature FROM skipped_items WHERE reason = 'rpc_unavailable' AND resolved_at IS NULL
+               AND program_id = $1 ORDER BY id LIMIT 1000""", self.cfg.program_id))
+        if not rows:
+            return 0
+        got = await self.rpc.transactions([r["signature"] for r in rows], attempts=2)
+        found = [tx for tx in got.values() if tx is not None]
+        if not found:
+            return 0
+        await self.process(found, advance_cursor=False)
+        await self._with_db(lambda c: c.execute(
+            """UPDATE skipped_items SET resolved_at = now() WHERE reason = 'rpc_unavailable' AND resolved_at IS NULL
+               AND signature = ANY($1::text[])""", [tx.signature for tx in found]))
+        log.info("unavailable_transactions_recovered", count=len(found))
+        return len(found)
 
     async def follow(self) -> None:
         """Subscribe, backfill the gap, then apply live notifications in batches; returns on a dropped stream."""

@@ -252,3 +252,54 @@ async def test_a_transaction_the_database_refuses_is_recorded_and_passed(rpc: As
         assert await conn.fetchval("SELECT name FROM mirrors WHERE address = $1", str(mirror)) == "After"
         assert await conn.fetchval("SELECT count(*) FROM chain_events WHERE signature = $1", str(sigs[1])) == 0
         assert await conn.fetchval("SELECT signature FROM indexer_cursor WHERE commitment = 'confirmed'") == str(sigs[2])
+
+
+async def test_a_transaction_the_node_could_not_return_is_fetched_again(rpc: AsyncClient, trainer: Keypair, indexer: Indexer) -> None:
+    """Backfill recorded a signature as rpc_unavailable and moved past it; the next
+    backfill asks again and applies it (late, so its row is rebuilt in chain order)."""
+    life = MirrorLife(rpc, trainer)
+    owner = await funded(rpc, 2)
+    mirror = await life.create(owner, 48, "Late")
+    await life.update(owner, mirror, "Later")
+    first, second = [s.signature for s in reversed((await rpc.get_signatures_for_address(mirror, commitment=Confirmed)).value)]
+    # A database that got the update but not the creation (its update found no row).
+    fresh = await _fresh_db(indexer)
+    try:
+        other = Indexer(indexer.cfg.__class__(**{**indexer.cfg.__dict__, "database_url": fresh}))
+        other.pool = await create_pool(fresh)
+        later = await raw_tx(other, second, "backfill")
+        await other.process([later])
+        async with other.pool.acquire() as conn:
+            assert await conn.fetchval("SELECT count(*) FROM mirrors WHERE address = $1", str(mirror)) == 0
+            await conn.execute(
+                """INSERT INTO skipped_items (signature, slot, program_id, reason, detail)
+                   VALUES ($1, 0, $2, 'rpc_unavailable', 'getTransaction returned nothing after retries')""",
+                str(first), MIRROR_PROGRAM_ID)
+        assert await other.retry_unavailable() == 1
+        async with other.pool.acquire() as conn:
+            row = await conn.fetchrow("SELECT name, created_signature FROM mirrors WHERE address = $1", str(mirror))
+            assert row["name"] == "Later" and row["created_signature"] == str(first)
+            assert await conn.fetchval("SELECT resolved_at IS NOT NULL FROM skipped_items WHERE signature = $1", str(first))
+            assert await conn.fetchval("SELECT signature FROM indexer_cursor WHERE commitment = 'confirmed'") == str(second)
+        assert await other.retry_unavailable() == 0
+        await other.close()
+    finally:
+        await _drop_db(indexer, fresh)
+
+
+async def _fresh_db(indexer: Indexer) -> str:
+    import uuid
+
+    from indexer.migrate import migrate
+
+    base = indexer.cfg.database_url.rsplit("/", 1)[0]
+    name = f"f_{uuid.uuid4().hex[:10]}"
+    async with indexer.pool.acquire() as conn:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    await migrate(f"{base}/{name}")
+    return f"{base}/{name}"
+
+
+async def _drop_db(indexer: Indexer, url: str) -> None:
+    async with indexer.pool.acquire() as conn:
+        await conn.execute(f'DROP DATABASE "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
