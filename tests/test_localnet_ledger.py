@@ -126,3 +126,17 @@ def test_torn_tail_is_cut_off(tmp_path: Path) -> None:
         reply = httpx.post(node.rpc_url, json={"jsonrpc": "2.0", "id": 1, "method": "getHealth"}).json()
         assert reply["result"] == "ok"
     assert log.stat().st_size >= intact
+
+
+async def test_with_a_ledger_notifications_follow_durability(tmp_path: Path) -> None:
+    """Subscribers hear of a transaction only once its record is fsync'd (so a crash
+    cannot take back something an indexer already stored); they do hear of it."""
+    from solana.rpc.websocket_api import RpcTransactionLogsFilterMentions, SolanaWsClient
+
+    with Localnet(ledger_dir=tmp_path / "ledger", slot_ms=50) as node:
+        async with AsyncClient(node.rpc_url) as client, SolanaWsClient(node.ws_url) as ws:
+            (payer,) = await fund(client, 1)
+            await ws.logs_subscribe(filter_=RpcTransactionLogsFilterMentions(payer.pubkey()), commitment=Confirmed)
+            sig = (await client.send_transaction(await transfer_tx(client, payer, Pubkey.new_unique(), 5))).value
+            note = await asyncio.wait_for(ws.recv(), 10)
+            assert note.result.value.signature == sig

@@ -97,6 +97,10 @@ pub struct Bank {
     pending_pre: HashMap<Pubkey, VecDeque<(Slot, Option<Account>)>>,
     pending_order: VecDeque<(Slot, Pubkey)>,
     events: broadcast::Sender<NodeEvent>,
+    /// Confirmed-commitment events of transactions whose ledger record is not on
+    /// disk yet, with that record's sequence number. Subscribers must never hear
+    /// of a transaction that a crash could still take back.
+    undurable_events: VecDeque<(u64, NodeEvent)>,
     ledger: Option<Arc<Ledger>>,
 }
 
@@ -142,6 +146,7 @@ impl Bank {
             pending_pre: HashMap::new(),
             pending_order: VecDeque::new(),
             events,
+            undurable_events: VecDeque::new(),
             ledger: None,
         };
         let mut has_genesis = false;
@@ -535,18 +540,32 @@ impl Bank {
         let stored = Arc::new(stored);
         self.history.push(stored.clone());
         self.unfinalized.push_back(stored.clone());
+        let mut events = Vec::with_capacity(accounts.len() + 1);
         for ((pubkey, account), before) in accounts.into_iter().zip(pre_accounts) {
             self.pending_pre.entry(pubkey).or_default().push_back((self.slot, before.filter(|a| a.lamports > 0)));
             self.pending_order.push_back((self.slot, pubkey));
-            let _ = self.events.send(NodeEvent::Account {
+            events.push(NodeEvent::Account {
                 pubkey,
                 account: Arc::new(account),
                 slot: self.slot,
                 commitment: CommitmentLevel::Confirmed,
             });
         }
-        let _ = self.events.send(NodeEvent::Transaction { tx: stored, signature, commitment: CommitmentLevel::Confirmed });
+        events.push(NodeEvent::Transaction { tx: stored, signature, commitment: CommitmentLevel::Confirmed });
+        match ledger_seq {
+            Some(seq) => self.undurable_events.extend(events.into_iter().map(|e| (seq, e))),
+            None => events.into_iter().for_each(|e| drop(self.events.send(e))),
+        }
         Ok(Sent { signature, ledger_seq })
+    }
+
+    /// Publishes the events of every transaction whose record is now on disk.
+    pub fn release_durable_events(&mut self) {
+        let synced = self.ledger.as_ref().map_or(u64::MAX, |l| l.synced());
+        while self.undurable_events.front().is_some_and(|(seq, _)| *seq <= synced) {
+            let (_, event) = self.undurable_events.pop_front().expect("checked");
+            let _ = self.events.send(event);
+        }
     }
 
     fn record(&self, entry: &Entry) -> RpcResult<Option<u64>> {

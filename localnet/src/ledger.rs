@@ -109,6 +109,16 @@ impl Ledger {
         Ok(self.written.fetch_add(1, Ordering::SeqCst) + 1)
     }
 
+    /// Returns once everything appended so far is on disk.
+    pub fn make_all_durable(&self) -> Result<(), LedgerError> {
+        self.make_durable(self.written.load(Ordering::SeqCst))
+    }
+
+    /// The highest sequence number known to be on disk.
+    pub fn synced(&self) -> u64 {
+        self.synced.load(Ordering::SeqCst)
+    }
+
     /// Returns once every entry up to `seq` is on disk. Callers that arrive
     /// while an fsync runs are covered by the next one.
     pub fn make_durable(&self, seq: u64) -> Result<(), LedgerError> {

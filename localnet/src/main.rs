@@ -74,8 +74,9 @@ async fn main() -> anyhow::Result<()> {
         let trainer = bootstrap::read_keypair(&args.trainer_keypair)?;
         bootstrap::run(&mut bank, &admin, &trainer)?;
         if let Some(ledger) = bank.ledger() {
-            ledger.make_durable(u64::MAX.min(bank.transaction_count().max(1)))?;
+            ledger.make_all_durable()?;
         }
+        bank.release_durable_events();
     }
     let node = Arc::new(Node { bank: parking_lot::Mutex::new(bank), events });
 

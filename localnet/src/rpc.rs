@@ -71,7 +71,9 @@ impl Node {
         tokio::task::spawn_blocking(move || ledger.make_durable(seq))
             .await
             .map_err(|e| RpcError::internal(format!("ledger sync task: {e}")))?
-            .map_err(|e| RpcError::internal(format!("ledger sync failed: {e}")))
+            .map_err(|e| RpcError::internal(format!("ledger sync failed: {e}")))?;
+        self.bank.lock().release_durable_events();
+        Ok(())
     }
 }
 
