@@ -10,27 +10,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 from typing import TYPE_CHECKING
 
 import structlog
 
+from indexer.logsetup import configure_logging
 from indexer.migrate import migrate
 from mirror_common.config import settings
 
 if TYPE_CHECKING:
     from indexer.service import IndexerConfig
-
-
-def configure_logging(json_lines: bool) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per RPC call otherwise
-    renderer = structlog.processors.JSONRenderer() if json_lines else structlog.dev.ConsoleRenderer(colors=False)
-    structlog.configure(
-        processors=[structlog.processors.add_log_level, structlog.processors.TimeStamper(fmt="iso"), renderer],
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
-    )
 
 
 async def reindex(dsn: str, cfg: "IndexerConfig | None" = None, from_slot: int | None = None) -> int:

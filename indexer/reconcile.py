@@ -30,6 +30,7 @@ import structlog
 
 from indexer.commit import create_pool
 from indexer.decode import pg_safe
+from indexer.logsetup import configure_logging
 from indexer.source import Rpc
 from mirror_common import codec
 from mirror_common.config import settings
@@ -213,7 +214,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rpc-url", default=s.mirror_rpc_url)
     ap.add_argument("--program-id", default=s.mirror_program_id)
     ap.add_argument("--database-url", default=s.database_url)
+    ap.add_argument("--json-logs", action="store_true", default=s.indexer_log_json)
     args = ap.parse_args(argv)
+    configure_logging(args.json_logs)
 
     async def run() -> Report:
         pool = await create_pool(args.database_url)

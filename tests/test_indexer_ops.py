@@ -114,3 +114,31 @@ async def test_reindex_from_chain_events_and_from_the_chain(rpc: AsyncClient, lo
     finally:
         await admin.execute(f'DROP DATABASE "{fresh.rsplit("/", 1)[1]}" WITH (FORCE)')
         await admin.close()
+
+
+async def test_reconcile_command_line(rpc: AsyncClient, localnet: Localnet, trainer: Keypair, database: str,
+                                      redis_server: Redis, tmp_path: Path) -> None:
+    life = MirrorLife(rpc, trainer)
+    owner = await funded(rpc, 2)
+    mirror = await life.create(owner, 1, "Checked")
+    indexer = IndexerProcess(localnet.rpc_url, database, redis_server.url, tmp_path / "indexer.log").start()
+    try:
+        await assert_exactly_the_chain(database, localnet.rpc_url)
+    finally:
+        indexer.stop()
+    cmd = [sys.executable, "-m", "indexer.reconcile", "--json", "--database-url", database, "--rpc-url", localnet.rpc_url]
+    clean = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True)
+    assert clean.returncode == 0 and json.loads(clean.stdout)["drift"] == 0, clean.stderr
+    db = await asyncpg.connect(database)
+    try:
+        await db.execute("UPDATE mirrors SET visibility = 'Public', status = 'Frozen' WHERE address = $1", str(mirror))
+        drift = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True)
+        report = json.loads(drift.stdout)
+        assert drift.returncode == 1 and report["drift"] == 1
+        assert report["items"][0]["address"] == str(mirror) and set(report["items"][0]["columns"]) == {"visibility", "status"}
+        fixed = subprocess.run(cmd + ["--repair"], cwd=REPO_ROOT, capture_output=True, text=True)
+        assert fixed.returncode == 0 and json.loads(fixed.stdout)["repaired"] == 1
+        assert await db.fetchval("SELECT status FROM mirrors WHERE address = $1", str(mirror)) == "Active"
+        assert subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True).returncode == 0
+    finally:
+        await db.close()
