@@ -19,7 +19,7 @@ from mirror_common.config import MIRROR_PROGRAM_ID, REPO_ROOT
 from mirror_common.localnet import Localnet
 from mirror_common.services import Postgres
 from tests.conftest import funded
-from tests.indexer_support import MirrorLife
+from tests.indexer_support import MirrorLife, eventually
 
 
 @pytest.fixture
@@ -121,6 +121,13 @@ async def test_every_readme_query_runs_on_indexed_data(
     indexer.pool = await create_pool(database)
     try:
         assert await indexer.catch_up() > 0
+
+        async def all_final() -> bool:
+            await indexer.finalize_once()
+            async with indexer.pool.acquire() as c:
+                return await c.fetchval("SELECT count(*) = 0 FROM chain_events WHERE commitment = 'confirmed'")
+
+        await eventually(all_final, what="every event finalized")
     finally:
         await indexer.close()
 
