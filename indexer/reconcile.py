@@ -101,7 +101,7 @@ EXPECT: dict[str, tuple[str, Callable[[dict[str, Any]], dict[str, Any]]]] = {
 
 # Columns a repair must fill when it inserts a row that has no events behind it.
 _INSERT_DEFAULTS: dict[str, dict[str, Any]] = {
-    "config": {},
+    "config": {"created_at": datetime.fromtimestamp(0, tz=UTC), "updated_at": datetime.fromtimestamp(0, tz=UTC)},
     "trainers": {},
     "mirrors": {"created_slot": 0, "created_signature": ""},
     "access_grants": {"granted_by": DEFAULT_PUBKEY},

@@ -303,3 +303,28 @@ async def _fresh_db(indexer: Indexer) -> str:
 async def _drop_db(indexer: Indexer, url: str) -> None:
     async with indexer.pool.acquire() as conn:
         await conn.execute(f'DROP DATABASE "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
+
+
+async def test_logs_cut_in_the_nodes_own_copy_are_recorded(rpc: AsyncClient, trainer: Keypair, indexer: Indexer) -> None:
+    """When getTransaction's logs are cut too, the events before the cut are applied and
+    the transaction is recorded as log_truncated (reconcile repairs the rest)."""
+    life = MirrorLife(rpc, trainer)
+    owner = await funded(rpc, 2)
+    mirror = await life.create(owner, 49, "Cut twice")
+    job = await life.request(owner, mirror, 0)
+    await life.start(mirror, job)
+    model = await life.complete(mirror, job, 1)
+    sig = (await rpc.get_signatures_for_address(model, commitment=Confirmed)).value[0].signature
+    full = await raw_tx(indexer, sig, "backfill")
+    data = [i for i, l in enumerate(full.logs or []) if l.startswith("Program data: ")]
+    assert len(data) == 2  # TrainingCompleted, ModelPublished
+    cut = RawTx(full.signature, full.slot, None, full.logs[: data[1]] + ["Log truncated"], full.block_time, "backfill")
+    await indexer.process([cut])
+    async with indexer.pool.acquire() as conn:
+        assert [r["name"] for r in await conn.fetch("SELECT name FROM chain_events WHERE signature = $1", str(sig))] == ["TrainingCompleted"]
+        assert await conn.fetchval("SELECT reason FROM skipped_items WHERE signature = $1", str(sig)) == "log_truncated"
+        assert await conn.fetchval("SELECT count(*) FROM model_versions WHERE address = $1", str(model)) == 0
+    report = await reconcile(indexer.pool, indexer.rpc, MIRROR_PROGRAM_ID, repair=True)
+    assert any(d.kind == "missing" and d.address == str(model) for d in report.drift)
+    async with indexer.pool.acquire() as conn:
+        assert await conn.fetchval("SELECT version FROM model_versions WHERE address = $1", str(model)) == 1
