@@ -4,7 +4,7 @@
     backfill from the cursor                              source.backfill
     for each batch of transactions:
         decode with the IDL codec                         decode.decode_tx
-        store events + apply projections + cursor, 1 tx  commit.commit_batch (apply.apply_event)
+        store events + apply projections + cursor, 1 tx  commit.commit_batch (apply.apply_events)
         wake the publisher                                publish.Publisher
     on a dropped connection: back off, reconnect, backfill the gap, go on
     in the background: finality (confirmed -> finalized), publishing
@@ -28,7 +28,7 @@ from indexer.commit import commit_batch, create_pool, read_cursor, record_skip
 from indexer.decode import DecodedTx, Event, RawTx, Skip, decode_tx
 from indexer.metrics import Metrics
 from indexer.publish import Publisher
-from indexer.source import LiveStream, Rpc, RpcError, backfill
+from indexer.source import LiveStream, Rpc, backfill
 from mirror_common.logs import is_truncated
 
 log = structlog.get_logger("indexer")

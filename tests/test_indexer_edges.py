@@ -6,7 +6,6 @@ way a hostile or cut-short log would look; the pipeline under test is the real o
 
 from __future__ import annotations
 
-import asyncio
 import base64
 from collections.abc import AsyncIterator
 from typing import Any
