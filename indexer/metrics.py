@@ -15,7 +15,7 @@ class Metrics:
         self.errors = Counter("mirror_indexer_errors_total", "Errors, by component", ["component"], registry=r)
         self.reconnects = Counter("mirror_indexer_reconnects_total", "WebSocket reconnects", registry=r)
         self.published = Counter("mirror_indexer_published_total", "Events published to Redis", registry=r)
-        self.slot_lag = Gauge("mirror_indexer_slot_lag", "Confirmed slot of the node minus the cursor's slot", registry=r)
+        self.slot_lag = Gauge("mirror_indexer_slot_lag", "Slots the indexer is behind the node (0 when live with nothing queued)", registry=r)
         self.cursor_slot = Gauge("mirror_indexer_cursor_slot", "Slot of the confirmed cursor", registry=r)
         self.finalized_slot = Gauge("mirror_indexer_finalized_slot", "Slot up to which events are marked finalized", registry=r)
         self.backfill_total = Gauge("mirror_indexer_backfill_total", "Transactions to fetch in the current backfill", registry=r)

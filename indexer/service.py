@@ -59,6 +59,7 @@ class Indexer:
         self.pool: asyncpg.Pool | None = None
         self.publisher: Publisher | None = None
         self.live_ready = asyncio.Event()  # set once live and caught up (tests, health)
+        self.live: LiveStream | None = None
         self.applied = 0
 
     # -- the pipeline --------------------------------------------------------------
@@ -173,6 +174,7 @@ class Indexer:
     async def follow(self) -> None:
         """Subscribe, backfill the gap, then apply live notifications in batches; returns on a dropped stream."""
         async with LiveStream(self.cfg.ws_url, self.cfg.program_id) as live:
+            self.live = live
             await self.catch_up()
             self.live_ready.set()
             log.info("live", ws=self.cfg.ws_url)
@@ -256,7 +258,10 @@ class Indexer:
                 tip = await self.rpc.get_slot("confirmed")
                 cursor_slot = await self._with_db(lambda c: c.fetchval(
                     "SELECT slot FROM indexer_cursor WHERE program_id = $1 AND commitment = 'confirmed'", self.cfg.program_id))
-                self.metrics.slot_lag.set(max(0, tip - (cursor_slot or 0)) if self.live_ready.is_set() else tip - (cursor_slot or 0))
+                # Live with nothing queued: every program transaction up to the tip is applied,
+                # however old the cursor's slot (it moves only with the program's transactions).
+                idle = self.live_ready.is_set() and self.live is not None and self.live.queue.empty()
+                self.metrics.slot_lag.set(0 if idle else max(0, tip - (cursor_slot or 0)))
             except Exception as e:  # noqa: BLE001 - a background loop must not die
                 self.metrics.errors.labels("finality").inc()
                 log.warning("finality_error", error=str(e) or type(e).__name__)
