@@ -102,7 +102,11 @@ class Publisher:
                 log.warning("redis_unavailable", error=str(e), retry_in=delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
-            except (asyncpg.PostgresError, asyncpg.InterfaceError, ConnectionError) as e:
-                log.warning("publisher_db_error", error=str(e))
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # noqa: BLE001 - the database or anything else: never let publishing die
+                if self.metrics:
+                    self.metrics.errors.labels("publish").inc()
+                log.warning("publisher_error", error=f"{type(e).__name__}: {e}", retry_in=delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)

@@ -132,7 +132,7 @@ class Indexer:
             cursor_sig = None
         await self.retry_unavailable()
         done = stored = 0
-        started = time.monotonic()
+        started = shown = time.monotonic()
         async for txs, missing, total in backfill(self.rpc, self.cfg.program_id, cursor_sig,
                                                   batch=self.cfg.backfill_batch, min_slot=from_slot or 0):
             self.metrics.backfill_total.set(total)
@@ -144,9 +144,12 @@ class Indexer:
             stored += await self.process(txs)
             done += len(txs) + len(missing)
             self.metrics.backfill_done.set(done)
-            if self.cfg.progress and total:
-                rate = done / max(time.monotonic() - started, 1e-6)
-                log.info("backfill_progress", done=done, total=total, pct=round(100 * done / total, 1), tx_per_s=round(rate))
+            now = time.monotonic()
+            if self.cfg.progress and total and (now - shown >= 1.0 or done >= total):
+                shown = now
+                rate = done / max(now - started, 1e-6)
+                log.info("backfill_progress", done=done, total=total, pct=round(100 * done / total, 1), tx_per_s=round(rate),
+                         eta_s=round((total - done) / rate, 1) if rate else None)
         if done:
             log.info("backfill_done", transactions=done, events=stored, seconds=round(time.monotonic() - started, 2))
         return stored
