@@ -40,7 +40,7 @@ async def test_kill_9_of_the_indexer_mid_stream_loses_and_repeats_nothing(
 ) -> None:
     indexer = IndexerProcess(localnet.rpc_url, database, redis_server.url, tmp_path / "indexer.log").start()
     traffic = Traffic(rpc, trainer, await wallets(rpc), base_id=1000)
-    sender = asyncio.create_task(traffic.run(40, pause=0.1))
+    sender = asyncio.create_task(traffic.run(60, pause=0.15))
     db = await asyncpg.connect(database)
     try:
         await eventually(lambda: db.fetchval("SELECT count(*) FROM chain_events WHERE name = 'MirrorUpdated'"), 60, "events applied")
@@ -49,12 +49,12 @@ async def test_kill_9_of_the_indexer_mid_stream_loses_and_repeats_nothing(
             indexer.kill()
             await asyncio.sleep(0.3)  # transactions keep coming while it is down
             indexer.start()
-        assert not sender.done() and traffic.sent < 80, "the traffic ended before the last kill"
+        assert not sender.done() and traffic.sent < 120, "the traffic ended before the last kill"
         await sender
-        assert traffic.errors == [] and traffic.sent == 80
+        assert traffic.errors == [] and traffic.sent == 120
         await assert_exactly_the_chain(database, localnet.rpc_url)
         names = await db.fetchval("SELECT count(*) FROM mirrors WHERE name LIKE 'm1___-2'")
-        assert names == 40
+        assert names == 60
         assert indexer.alive(), indexer.log()
     finally:
         sender.cancel()
@@ -96,7 +96,7 @@ async def test_postgres_restarted_mid_stream(rpc: AsyncClient, localnet: Localne
         await migrate(pg.url)
         indexer = IndexerProcess(localnet.rpc_url, pg.url, redis_server.url, tmp_path / "indexer.log").start()
         traffic = Traffic(rpc, trainer, await wallets(rpc), base_id=2000)
-        sender = asyncio.create_task(traffic.run(30, pause=0.1))
+        sender = asyncio.create_task(traffic.run(40, pause=0.15))
         try:
             db = await asyncpg.connect(pg.url)
             await eventually(lambda: db.fetchval("SELECT count(*) FROM chain_events WHERE name = 'MirrorUpdated'"), 60, "events applied")
