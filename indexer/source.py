@@ -36,6 +36,10 @@ class RpcError(RuntimeError):
         super().__init__(f"{method}: {error}")
 
 
+class RequestTooLarge(RuntimeError):
+    """The node refused the request body's size (HTTP 413); retrying it cannot help."""
+
+
 class Rpc:
     """A small JSON-RPC client with batches and retries."""
 
@@ -54,6 +58,8 @@ class Rpc:
         for attempt in itertools.count():
             try:
                 r = await self.http.post(self.url, json=body)
+                if r.status_code == 413:
+                    raise RequestTooLarge(f"{self.url}: request of {len(json.dumps(body))} bytes refused (HTTP 413)")
                 if r.status_code >= 500 or r.status_code == 429:
                     raise httpx.HTTPStatusError(f"HTTP {r.status_code}", request=r.request, response=r)
                 return r.json()
@@ -73,9 +79,20 @@ class Rpc:
         return reply["result"]
 
     async def batch(self, method: str, params_list: Sequence[Sequence[Any]]) -> list[Any]:
-        """One HTTP request; results in order; an entry is an RpcError when that call failed."""
+        """Results in order; an entry is an RpcError when that call failed. One HTTP
+        request, split in halves while the node refuses its size (its body limit is
+        50 KiB, as Agave's)."""
         if not params_list:
             return []
+        try:
+            return await self._batch_once(method, params_list)
+        except RequestTooLarge:
+            if len(params_list) == 1:
+                raise
+            half = len(params_list) // 2
+            return await self.batch(method, params_list[:half]) + await self.batch(method, params_list[half:])
+
+    async def _batch_once(self, method: str, params_list: Sequence[Sequence[Any]]) -> list[Any]:
         first = next(self._ids)
         body = [{"jsonrpc": "2.0", "id": first + i, "method": method, "params": list(p)} for i, p in enumerate(params_list)]
         for _ in range(len(params_list) - 1):

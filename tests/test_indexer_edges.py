@@ -327,3 +327,20 @@ async def test_logs_cut_in_the_nodes_own_copy_are_recorded(rpc: AsyncClient, tra
     assert any(d.kind == "missing" and d.address == str(model) for d in report.drift)
     async with indexer.pool.acquire() as conn:
         assert await conn.fetchval("SELECT version FROM model_versions WHERE address = $1", str(model)) == 1
+
+
+async def test_a_batch_over_the_node_body_limit_is_split_not_fatal(localnet) -> None:
+    """The node refuses bodies over 50 KiB (HTTP 413, as Agave); a big backfill batch is
+    split in halves until it fits instead of crashing the indexer."""
+    from indexer.source import Rpc
+    from mirror_common import codec
+
+    rpc = Rpc(localnet.rpc_url)
+    try:
+        sigs = await rpc.call("getSignaturesForAddress", str(codec.config_pda()), {"commitment": "confirmed"})
+        params = [[sigs[i % len(sigs)]["signature"], {"commitment": "confirmed", "maxSupportedTransactionVersion": 0}] for i in range(1000)]
+        results = await rpc.batch("getTransaction", params)
+        assert len(results) == 1000
+        assert all(isinstance(r, dict) and r["transaction"]["signatures"][0] == p[0] for r, p in zip(results, params))
+    finally:
+        await rpc.close()
