@@ -52,6 +52,7 @@ async def test_ledger_survives_sigkill_under_load(tmp_path: Path) -> None:
 
         senders = [asyncio.create_task(sender(p, i * 1_000_000)) for i, p in enumerate(payers)]
         await asyncio.sleep(1.5)
+        slot_before_kill = (await client.get_slot(Confirmed)).value
         node.process.send_signal(signal.SIGKILL)  # mid-stream, senders still going
         await asyncio.gather(*senders)
         node.process.wait()
@@ -61,6 +62,7 @@ async def test_ledger_survives_sigkill_under_load(tmp_path: Path) -> None:
     try:
         async with AsyncClient(node.rpc_url) as client:
             assert (await client.get_genesis_hash()).value == genesis
+            assert (await client.get_slot(Confirmed)).value > slot_before_kill, "the slot must never go back"
             sigs = [s for s, _, _ in acknowledged]
             for i in range(0, len(sigs), 200):
                 statuses = (await client.get_signature_statuses(sigs[i : i + 200])).value
@@ -92,6 +94,7 @@ async def test_ledger_survives_sigterm_with_program_state(tmp_path: Path) -> Non
     node = Localnet(ledger_dir=tmp_path / "ledger", slot_ms=50, finality_depth=2)
     node.start()
     async with AsyncClient(node.rpc_url) as client:
+        await asyncio.sleep(1.0)  # ~20 empty slots after the bootstrap transactions
         before_slot = (await client.get_slot(Confirmed)).value
         accounts_before = {
             str(a.pubkey): bytes(a.account.data)
@@ -103,7 +106,7 @@ async def test_ledger_survives_sigterm_with_program_state(tmp_path: Path) -> Non
     node.start()
     try:
         async with AsyncClient(node.rpc_url) as client:
-            assert (await client.get_slot(Confirmed)).value > before_slot
+            assert (await client.get_slot(Confirmed)).value > before_slot, "the slot must never go back"
             after = {
                 str(a.pubkey): bytes(a.account.data)
                 for a in (await client.get_program_accounts(codec.default_codec().program_id, Confirmed, encoding="base64")).value

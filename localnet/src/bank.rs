@@ -34,6 +34,10 @@ use crate::rpc_error::{self, RpcError, RpcResult};
 pub const MAX_PROCESSING_AGE: u64 = 150;
 pub const SLOTS_PER_EPOCH: u64 = 432_000;
 pub const LAMPORTS_PER_SIGNATURE: u64 = 5_000;
+/// Slot progress is recorded every this many slots (not fsync'd: it rides along
+/// with the next fsync). A restart resumes this far past the last record, so the
+/// slot never goes back, whatever a client saw before a crash.
+pub const SLOT_RECORD_INTERVAL: u64 = 16;
 const FAUCET_LAMPORTS: u64 = 500_000_000 * 1_000_000_000;
 
 #[derive(Debug, Clone)]
@@ -166,8 +170,11 @@ impl Bank {
             }
             bank.genesis_hash = genesis_hash;
         }
-        // Everything replayed is final; the node resumes in the next slot,
-        // which is not.
+        // Everything replayed is final; the node resumes past any slot it may
+        // have served unrecorded, in a slot that is not final.
+        if has_genesis {
+            bank.slot += SLOT_RECORD_INTERVAL;
+        }
         bank.root = bank.slot;
         bank.slot += 1;
         bank.unfinalized.clear();
@@ -242,6 +249,12 @@ impl Bank {
         self.block_times.insert(self.slot, self.unix_timestamp());
         self.clock_dirty = true;
         self.advance_root();
+        if self.slot % SLOT_RECORD_INTERVAL == 0 {
+            let entry = Entry::Clock { slot: self.slot, clock_offset: self.clock_offset };
+            if let Err(err) = self.record(&entry) {
+                tracing::warn!(err = %err.message, "recording slot progress");
+            }
+        }
         let _ = self.events.send(NodeEvent::Slot { slot: self.slot, parent: self.slot - 1, root: self.root });
     }
 
