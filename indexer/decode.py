@@ -67,9 +67,10 @@ class DecodedTx:
 
 
 def pg_safe(value: Any) -> Any:
-    """PostgreSQL text and jsonb cannot hold NUL; the program accepts it in strings
-    (names, URIs, CIDs). NUL becomes U+FFFD everywhere we store a decoded value
-    (reconcile applies the same rule to accounts)."""
+    """PostgreSQL text and jsonb cannot hold NUL. The program now refuses control
+    characters, but events of older deployments or forged logs may still carry one:
+    NUL becomes U+FFFD everywhere we store a decoded value (reconcile applies the
+    same rule to accounts)."""
     if isinstance(value, str):
         return value.replace("\x00", "\ufffd") if "\x00" in value else value
     if isinstance(value, dict):

@@ -62,4 +62,6 @@ pub enum MirrorError {
     StaleGrant,
     #[msg("The model version must be the mirror's next version")]
     ModelVersionMismatch,
+    #[msg("Names and URIs must not contain control characters")]
+    ControlCharacters,
 }

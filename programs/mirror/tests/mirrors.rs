@@ -351,3 +351,21 @@ fn freeze_mirror_twice_is_refused() {
     env.freeze_mirror(&alice, &address).expect("freeze");
     assert_mirror_error(env.freeze_mirror(&alice, &address), MirrorError::MirrorFrozen);
 }
+
+#[test]
+fn control_characters_in_names_and_uris_are_refused() {
+    let mut env = Env::new();
+    let alice = env.funded("alice");
+    for name in ["nul\0byte", "new\nline", "bell\u{7}"] {
+        assert_mirror_error(env.create_mirror(&alice, 1, name, Visibility::Public), MirrorError::ControlCharacters);
+    }
+    assert!(!env.exists(&mirror_pda(&alice.pubkey(), 1)));
+    let (owner, address) = env.owner_with_mirror("owner");
+    assert_mirror_error(
+        env.update_mirror(&owner, &address, None, Changes::metadata_uri("ipfs://x\r\n")),
+        MirrorError::ControlCharacters,
+    );
+    assert_mirror_error(env.update_mirror(&owner, &address, None, Changes::name("tab\there")), MirrorError::ControlCharacters);
+    // Non-ASCII printable text is fine.
+    env.update_mirror(&owner, &address, None, Changes::name("Zoë 鏡")).expect("printable unicode");
+}

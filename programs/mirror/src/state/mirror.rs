@@ -72,10 +72,17 @@ impl Mirror {
 pub fn validate_name(name: &str) -> Result<()> {
     require!(!name.is_empty(), MirrorError::NameEmpty);
     require!(name.len() <= MAX_NAME_LEN, MirrorError::NameTooLong);
-    Ok(())
+    require_printable(name)
 }
 
 pub fn validate_metadata_uri(uri: &str) -> Result<()> {
     require!(uri.len() <= MAX_METADATA_URI_LEN, MirrorError::MetadataUriTooLong);
+    require_printable(uri)
+}
+
+/// NUL, newlines and other control characters break every consumer downstream
+/// (PostgreSQL text refuses NUL; logs and UIs garble the rest).
+fn require_printable(text: &str) -> Result<()> {
+    require!(!text.chars().any(char::is_control), MirrorError::ControlCharacters);
     Ok(())
 }
