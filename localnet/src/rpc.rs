@@ -510,32 +510,21 @@ pub fn decode_transaction(encoded: &str, encoding: UiTransactionEncoding) -> Rpc
     let binary = encoding
         .into_binary_encoding()
         .ok_or_else(|| RpcError::invalid_params(format!("unsupported encoding: {encoding}. Supported encodings: base58, base64")))?;
-    let bytes = match binary {
-        TransactionBinaryEncoding::Base58 => {
-            let max = 1683;
-            if encoded.len() > max {
-                return Err(RpcError::invalid_params(format!(
-                    "base58 encoded {TYPE} too large: {} bytes (max: encoded/raw {max}/{PACKET_DATA_SIZE})",
-                    encoded.len()
-                )));
-            }
-            bs58::decode(encoded)
-                .into_vec()
-                .map_err(|e| RpcError::invalid_params(format!("invalid base58 encoding: {e:?}")))?
-        }
-        TransactionBinaryEncoding::Base64 => {
-            let max = 1644;
-            if encoded.len() > max {
-                return Err(RpcError::invalid_params(format!(
-                    "base64 encoded {TYPE} too large: {} bytes (max: encoded/raw {max}/{PACKET_DATA_SIZE})",
-                    encoded.len()
-                )));
-            }
-            BASE64_STANDARD
-                .decode(encoded)
-                .map_err(|e| RpcError::invalid_params(format!("invalid base64 encoding: {e:?}")))?
-        }
+    let (name, max_encoded) = match binary {
+        TransactionBinaryEncoding::Base58 => ("base58", 1683),
+        TransactionBinaryEncoding::Base64 => ("base64", 1644),
     };
+    if encoded.len() > max_encoded {
+        return Err(RpcError::invalid_params(format!(
+            "{name} encoded {TYPE} too large: {} bytes (max: encoded/raw {max_encoded}/{PACKET_DATA_SIZE})",
+            encoded.len()
+        )));
+    }
+    let bytes = match binary {
+        TransactionBinaryEncoding::Base58 => bs58::decode(encoded).into_vec().map_err(|e| format!("{e:?}")),
+        TransactionBinaryEncoding::Base64 => BASE64_STANDARD.decode(encoded).map_err(|e| format!("{e:?}")),
+    }
+    .map_err(|e| RpcError::invalid_params(format!("invalid {name} encoding: {e}")))?;
     if bytes.len() > PACKET_DATA_SIZE {
         return Err(RpcError::invalid_params(format!(
             "decoded {TYPE} too large: {} bytes (max: {PACKET_DATA_SIZE} bytes)",
