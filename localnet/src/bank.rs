@@ -249,7 +249,7 @@ impl Bank {
         self.block_times.insert(self.slot, self.unix_timestamp());
         self.clock_dirty = true;
         self.advance_root();
-        if self.slot % SLOT_RECORD_INTERVAL == 0 {
+        if self.slot.is_multiple_of(SLOT_RECORD_INTERVAL) {
             let entry = Entry::Clock { slot: self.slot, clock_offset: self.clock_offset };
             if let Err(err) = self.record(&entry) {
                 tracing::warn!(err = %err.message, "recording slot progress");
