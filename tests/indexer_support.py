@@ -140,6 +140,12 @@ class MirrorLife:
         )
         return model
 
+    async def train(self, owner: Keypair, mirror: Pubkey, job_id: int, version: int) -> tuple[Pubkey, Pubkey]:
+        """A job that runs to completion: request, start, complete. Returns (job, model)."""
+        job = await self.request(owner, mirror, job_id)
+        await self.start(mirror, job)
+        return job, await self.complete(mirror, job, version)
+
     async def fail(self, job: Pubkey, code: int) -> None:
         await self.wallet.send(
             "fail_training", {"reason_code": code},
@@ -289,3 +295,12 @@ class TcpProxy:
         self.cut()
         if self._server:
             self._server.close()
+
+
+async def index_to_the_chain(rpc_url: str, database_url: str, redis_url: str, log: Path) -> None:
+    """Runs `python -m indexer` until the database holds exactly the chain's events, then stops it."""
+    indexer = IndexerProcess(rpc_url, database_url, redis_url, log).start()
+    try:
+        await assert_exactly_the_chain(database_url, rpc_url)
+    finally:
+        indexer.stop()

@@ -26,7 +26,15 @@ from mirror_common.config import MIRROR_PROGRAM_ID
 from mirror_common.localnet import Localnet
 from mirror_common.services import Postgres, Redis
 from tests.conftest import funded
-from tests.indexer_support import IndexerProcess, MirrorLife, TcpProxy, Traffic, assert_exactly_the_chain, eventually
+from tests.indexer_support import (
+    IndexerProcess,
+    MirrorLife,
+    TcpProxy,
+    Traffic,
+    assert_exactly_the_chain,
+    eventually,
+    index_to_the_chain,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -171,14 +179,8 @@ async def test_reconcile_reports_and_repairs_corrupted_rows(
     owner, grantee = (await wallets(rpc, 1))[0], Keypair()
     mirror = await life.create(owner, 1, "Reconciled")
     grant = await life.grant(owner, mirror, grantee.pubkey(), 1)
-    job = await life.request(owner, mirror, 0)
-    await life.start(mirror, job)
-    model = await life.complete(mirror, job, 1)
-    indexer = IndexerProcess(localnet.rpc_url, database, redis_server.url, tmp_path / "indexer.log").start()
-    try:
-        await assert_exactly_the_chain(database, localnet.rpc_url)
-    finally:
-        indexer.stop()
+    job, model = await life.train(owner, mirror, 0, 1)
+    await index_to_the_chain(localnet.rpc_url, database, redis_server.url, tmp_path / "indexer.log")
 
     db = await asyncpg.connect(database)
     await db.execute("UPDATE mirrors SET name = 'tampered', job_count = 99 WHERE address = $1", str(mirror))

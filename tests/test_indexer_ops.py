@@ -17,7 +17,7 @@ from mirror_common.config import REPO_ROOT
 from mirror_common.localnet import Localnet
 from mirror_common.services import Redis, free_port
 from tests.conftest import funded
-from tests.indexer_support import IndexerProcess, MirrorLife, assert_exactly_the_chain, eventually
+from tests.indexer_support import IndexerProcess, MirrorLife, assert_exactly_the_chain, eventually, index_to_the_chain
 
 PROJECTIONS = ("config", "trainers", "mirrors", "access_grants", "training_jobs", "model_versions")
 
@@ -73,14 +73,8 @@ async def test_reindex_from_chain_events_and_from_the_chain(rpc: AsyncClient, lo
     life = MirrorLife(rpc, trainer)
     owner = await funded(rpc, 2)
     mirror = await life.create(owner, 1, "Rebuilt")
-    job = await life.request(owner, mirror, 0)
-    await life.start(mirror, job)
-    await life.complete(mirror, job, 1)
-    indexer = IndexerProcess(localnet.rpc_url, database, redis_server.url, tmp_path / "indexer.log").start()
-    try:
-        await assert_exactly_the_chain(database, localnet.rpc_url)
-    finally:
-        indexer.stop()
+    await life.train(owner, mirror, 0, 1)
+    await index_to_the_chain(localnet.rpc_url, database, redis_server.url, tmp_path / "indexer.log")
     db = await asyncpg.connect(database)
     try:
         before = await snapshot(db)
@@ -124,11 +118,7 @@ async def test_reconcile_command_line(rpc: AsyncClient, localnet: Localnet, trai
     life = MirrorLife(rpc, trainer)
     owner = await funded(rpc, 2)
     mirror = await life.create(owner, 1, "Checked")
-    indexer = IndexerProcess(localnet.rpc_url, database, redis_server.url, tmp_path / "indexer.log").start()
-    try:
-        await assert_exactly_the_chain(database, localnet.rpc_url)
-    finally:
-        indexer.stop()
+    await index_to_the_chain(localnet.rpc_url, database, redis_server.url, tmp_path / "indexer.log")
     cmd = [sys.executable, "-m", "indexer.reconcile", "--json", "--database-url", database, "--rpc-url", localnet.rpc_url]
     clean = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True)
     assert clean.returncode == 0 and json.loads(clean.stdout)["drift"] == 0, clean.stderr
