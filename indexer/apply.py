@@ -15,12 +15,13 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 
 from indexer.decode import Event
+
+DEFAULT_PUBKEY = "11111111111111111111111111111111"  # Pubkey::default(): "none" in an account field
 
 @dataclass(frozen=True, slots=True)
 class Handler:
@@ -34,22 +35,22 @@ class Handler:
         await conn.execute(self.sql, *self.args(ev))
 
 
-def ts(seconds: int) -> datetime:
-    return datetime.fromtimestamp(seconds, tz=UTC)
-
+# Timestamps are passed as the chain's raw i64 and stored twice: `<column>_unix` (lossless)
+# and `<column>` = chain_time(raw), a timestamptz that is ±infinity where a date cannot go
+# (sql/migrations/0004). No handler turns a chain value into a Python datetime.
 
 # --- config -----------------------------------------------------------------------
 
 def _config_initialized(ev: Event) -> tuple[Any, ...]:
     f = ev.fields
     return (
-        f["config"], f["admin"], ts(f["timestamp"]), ev.slot,
+        f["config"], f["admin"], f["timestamp"], ev.slot,
     )
 
 
 config_initialized = Handler(
-    """INSERT INTO config (address, admin, paused, created_at, updated_at, last_slot)
-           VALUES ($1, $2, false, $3, $3, $4)
+    """INSERT INTO config (address, admin, paused, created_at, updated_at, created_at_unix, updated_at_unix, last_slot)
+           VALUES ($1, $2, false, chain_time($3), chain_time($3), $3, $3, $4)
            ON CONFLICT (address) DO UPDATE SET admin = EXCLUDED.admin, last_slot = GREATEST(config.last_slot, EXCLUDED.last_slot)""",
     _config_initialized,
 )
@@ -58,13 +59,45 @@ config_initialized = Handler(
 def _pause_changed(ev: Event) -> tuple[Any, ...]:
     f = ev.fields
     return (
-        f["config"], f["paused"], ts(f["timestamp"]), ev.slot,
+        f["config"], f["paused"], f["timestamp"], ev.slot,
     )
 
 
 pause_changed = Handler(
-    "UPDATE config SET paused = $2, updated_at = $3, last_slot = GREATEST(last_slot, $4) WHERE address = $1",
+    """UPDATE config SET paused = $2, updated_at = chain_time($3), updated_at_unix = $3, last_slot = GREATEST(last_slot, $4)
+           WHERE address = $1""",
     _pause_changed,
+)
+
+
+def _admin_proposed(ev: Event) -> tuple[Any, ...]:
+    f = ev.fields
+    return (
+        f["config"], f["proposed_admin"], f["timestamp"], ev.slot,
+    )
+
+
+# Proposing the default address withdraws the proposal.
+admin_proposed = Handler(
+    f"""UPDATE config SET pending_admin = NULLIF($2, '{DEFAULT_PUBKEY}'), updated_at = chain_time($3), updated_at_unix = $3,
+               last_slot = GREATEST(last_slot, $4)
+           WHERE address = $1""",
+    _admin_proposed,
+)
+
+
+def _admin_changed(ev: Event) -> tuple[Any, ...]:
+    f = ev.fields
+    return (
+        f["config"], f["new_admin"], f["timestamp"], ev.slot,
+    )
+
+
+admin_changed = Handler(
+    """UPDATE config SET admin = $2, pending_admin = NULL, updated_at = chain_time($3), updated_at_unix = $3,
+               last_slot = GREATEST(last_slot, $4)
+           WHERE address = $1""",
+    _admin_changed,
 )
 
 
@@ -73,15 +106,16 @@ pause_changed = Handler(
 def _trainer_registered(ev: Event) -> tuple[Any, ...]:
     f = ev.fields
     return (
-        f["trainer"], f["authority"], f["encryption_key"], ts(f["timestamp"]), ev.slot,
+        f["trainer"], f["authority"], f["encryption_key"], f["timestamp"], ev.slot,
     )
 
 
 trainer_registered = Handler(
-    """INSERT INTO trainers (address, authority, encryption_key, active, registered_at, updated_at, last_slot)
-           VALUES ($1, $2, $3, true, $4, $4, $5)
+    """INSERT INTO trainers (address, authority, encryption_key, active, registered_at, updated_at, registered_at_unix,
+                                updated_at_unix, last_slot)
+           VALUES ($1, $2, $3, true, chain_time($4), chain_time($4), $4, $4, $5)
            ON CONFLICT (address) DO UPDATE SET encryption_key = EXCLUDED.encryption_key, active = true,
-               updated_at = EXCLUDED.updated_at, last_slot = GREATEST(trainers.last_slot, EXCLUDED.last_slot)""",
+               updated_at = EXCLUDED.updated_at, updated_at_unix = EXCLUDED.updated_at_unix, last_slot = GREATEST(trainers.last_slot, EXCLUDED.last_slot)""",
     _trainer_registered,
 )
 
@@ -89,12 +123,13 @@ trainer_registered = Handler(
 def _trainer_deactivated(ev: Event) -> tuple[Any, ...]:
     f = ev.fields
     return (
-        f["trainer"], ts(f["timestamp"]), ev.slot,
+        f["trainer"], f["timestamp"], ev.slot,
     )
 
 
 trainer_deactivated = Handler(
-    "UPDATE trainers SET active = false, updated_at = $2, last_slot = GREATEST(last_slot, $3) WHERE address = $1",
+    """UPDATE trainers SET active = false, updated_at = chain_time($2), updated_at_unix = $2, last_slot = GREATEST(last_slot, $3)
+           WHERE address = $1""",
     _trainer_deactivated,
 )
 
@@ -105,14 +140,14 @@ def _mirror_created(ev: Event) -> tuple[Any, ...]:
     f = ev.fields
     return (
         f["mirror"], f["creator"], f["owner"], f["mirror_id"], f["name"], f["metadata_uri"], f["visibility"],
-        ts(f["timestamp"]), ev.slot, ev.signature,
+        f["timestamp"], ev.slot, ev.signature,
     )
 
 
 mirror_created = Handler(
-    """INSERT INTO mirrors (address, creator, owner, mirror_id, name, metadata_uri, visibility, status,
-                               model_version, job_count, created_at, updated_at, created_slot, created_signature, last_slot)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, 'Active', 0, 0, $8, $8, $9, $10, $9)
+    """INSERT INTO mirrors (address, creator, owner, mirror_id, name, metadata_uri, visibility, status, model_version, job_count,
+                               created_at, updated_at, created_at_unix, updated_at_unix, created_slot, created_signature, last_slot)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, 'Active', 0, 0, chain_time($8), chain_time($8), $8, $8, $9, $10, $9)
            ON CONFLICT (address) DO NOTHING""",
     _mirror_created,
 )
@@ -121,12 +156,12 @@ mirror_created = Handler(
 def _mirror_updated(ev: Event) -> tuple[Any, ...]:
     f = ev.fields
     return (
-        f["mirror"], f["name"], f["metadata_uri"], f["visibility"], ts(f["timestamp"]), ev.slot,
+        f["mirror"], f["name"], f["metadata_uri"], f["visibility"], f["timestamp"], ev.slot,
     )
 
 
 mirror_updated = Handler(
-    """UPDATE mirrors SET name = $2, metadata_uri = $3, visibility = $4, updated_at = $5, last_slot = GREATEST(last_slot, $6)
+    """UPDATE mirrors SET name = $2, metadata_uri = $3, visibility = $4, updated_at = chain_time($5), updated_at_unix = $5, last_slot = GREATEST(last_slot, $6)
            WHERE address = $1""",
     _mirror_updated,
 )
@@ -135,12 +170,13 @@ mirror_updated = Handler(
 def _mirror_transferred(ev: Event) -> tuple[Any, ...]:
     f = ev.fields
     return (
-        f["mirror"], f["new_owner"], ts(f["timestamp"]), ev.slot,
+        f["mirror"], f["new_owner"], f["timestamp"], ev.slot,
     )
 
 
 mirror_transferred = Handler(
-    "UPDATE mirrors SET owner = $2, updated_at = $3, last_slot = GREATEST(last_slot, $4) WHERE address = $1",
+    """UPDATE mirrors SET owner = $2, updated_at = chain_time($3), updated_at_unix = $3, last_slot = GREATEST(last_slot, $4)
+           WHERE address = $1""",
     _mirror_transferred,
 )
 
@@ -148,12 +184,13 @@ mirror_transferred = Handler(
 def _mirror_frozen(ev: Event) -> tuple[Any, ...]:
     f = ev.fields
     return (
-        f["mirror"], ts(f["timestamp"]), ev.slot,
+        f["mirror"], f["timestamp"], ev.slot,
     )
 
 
 mirror_frozen = Handler(
-    "UPDATE mirrors SET status = 'Frozen', updated_at = $2, last_slot = GREATEST(last_slot, $3) WHERE address = $1",
+    """UPDATE mirrors SET status = 'Frozen', updated_at = chain_time($2), updated_at_unix = $2, last_slot = GREATEST(last_slot, $3)
+           WHERE address = $1""",
     _mirror_frozen,
 )
 
@@ -174,12 +211,12 @@ mirror_job_requested = Handler(
 def _mirror_model_completed(ev: Event) -> tuple[Any, ...]:
     f = ev.fields
     return (
-        f["mirror"], f["version"], ts(f["timestamp"]), ev.slot,
+        f["mirror"], f["version"], f["timestamp"], ev.slot,
     )
 
 
 mirror_model_completed = Handler(
-    """UPDATE mirrors SET model_version = GREATEST(model_version, $2), updated_at = $3, last_slot = GREATEST(last_slot, $4)
+    """UPDATE mirrors SET model_version = GREATEST(model_version, $2), updated_at = chain_time($3), updated_at_unix = $3, last_slot = GREATEST(last_slot, $4)
            WHERE address = $1""",
     _mirror_model_completed,
 )
@@ -189,19 +226,24 @@ mirror_model_completed = Handler(
 
 def _access_granted(ev: Event) -> tuple[Any, ...]:
     f = ev.fields
-    expires = ts(f["expires_at"]) if f["expires_at"] else None
     return (
-        f["grant"], f["mirror"], f["grantee"], f["permissions"], expires, f["granted_by"], ts(f["timestamp"]), ev.slot,
+        f["grant"], f["mirror"], f["grantee"], f["permissions"], f["expires_at"], f["granted_by"], f["timestamp"], ev.slot,
     )
 
 
+# expires_at 0 means never: NULL in the timestamptz, 0 in expires_at_unix as on chain.
 access_granted = Handler(
-    """INSERT INTO access_grants (address, mirror, grantee, permissions, expires_at, granted_by, granted_at, updated_at, last_slot)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8)
+    """INSERT INTO access_grants (address, mirror, grantee, permissions, expires_at, expires_at_unix, granted_by, granted_at,
+                                     updated_at, granted_at_unix, updated_at_unix, last_slot)
+           VALUES ($1, $2, $3, $4, chain_time(NULLIF($5::bigint, 0)), $5, $6, chain_time($7), chain_time($7), $7, $7, $8)
            ON CONFLICT (address) DO UPDATE SET
-               permissions = EXCLUDED.permissions, expires_at = EXCLUDED.expires_at, granted_by = EXCLUDED.granted_by,
-               granted_at = CASE WHEN access_grants.revoked_at IS NULL THEN access_grants.granted_at ELSE EXCLUDED.granted_at END,
-               updated_at = EXCLUDED.updated_at, revoked_at = NULL, revoked_by = NULL,
+               permissions = EXCLUDED.permissions, expires_at = EXCLUDED.expires_at, expires_at_unix = EXCLUDED.expires_at_unix,
+               granted_by = EXCLUDED.granted_by,
+               granted_at = CASE WHEN access_grants.revoked_at_unix IS NULL THEN access_grants.granted_at ELSE EXCLUDED.granted_at END,
+               granted_at_unix = CASE WHEN access_grants.revoked_at_unix IS NULL THEN access_grants.granted_at_unix
+                                      ELSE EXCLUDED.granted_at_unix END,
+               updated_at = EXCLUDED.updated_at, updated_at_unix = EXCLUDED.updated_at_unix,
+               revoked_at = NULL, revoked_at_unix = NULL, revoked_by = NULL,
                last_slot = GREATEST(access_grants.last_slot, EXCLUDED.last_slot)""",
     _access_granted,
 )
@@ -210,12 +252,13 @@ access_granted = Handler(
 def _access_revoked(ev: Event) -> tuple[Any, ...]:
     f = ev.fields
     return (
-        f["grant"], ts(f["timestamp"]), f["revoked_by"], ev.slot,
+        f["grant"], f["timestamp"], f["revoked_by"], ev.slot,
     )
 
 
 access_revoked = Handler(
-    "UPDATE access_grants SET revoked_at = $2, revoked_by = $3, last_slot = GREATEST(last_slot, $4) WHERE address = $1",
+    """UPDATE access_grants SET revoked_at = chain_time($2), revoked_at_unix = $2, revoked_by = $3, last_slot = GREATEST(last_slot, $4)
+           WHERE address = $1""",
     _access_revoked,
 )
 
@@ -227,14 +270,14 @@ def _job_requested(ev: Event) -> tuple[Any, ...]:
     p = f["params"]
     return (
         f["job"], f["mirror"], f["job_id"], f["requester"], f["dataset_cid"], p["epochs"], p["seq_len"], p["batch_size"],
-        p["learning_rate_micros"], ts(f["timestamp"]), ev.slot,
+        p["learning_rate_micros"], f["timestamp"], ev.slot,
     )
 
 
 job_requested = Handler(
     """INSERT INTO training_jobs (address, mirror, job_id, requester, dataset_cid, epochs, seq_len, batch_size,
-                                     learning_rate_micros, status, requested_at, last_slot)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'Requested', $10, $11)
+                                     learning_rate_micros, status, requested_at, requested_at_unix, last_slot)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'Requested', chain_time($10), $10, $11)
            ON CONFLICT (address) DO NOTHING""",
     _job_requested,
 )
@@ -243,12 +286,12 @@ job_requested = Handler(
 def _job_started(ev: Event) -> tuple[Any, ...]:
     f = ev.fields
     return (
-        f["job"], f["trainer"], ts(f["timestamp"]), ev.slot,
+        f["job"], f["trainer"], f["timestamp"], ev.slot,
     )
 
 
 job_started = Handler(
-    """UPDATE training_jobs SET status = 'Running', trainer = $2, started_at = $3, last_slot = GREATEST(last_slot, $4)
+    """UPDATE training_jobs SET status = 'Running', trainer = $2, started_at = chain_time($3), started_at_unix = $3, last_slot = GREATEST(last_slot, $4)
            WHERE address = $1""",
     _job_started,
 )
@@ -258,13 +301,13 @@ def _job_completed(ev: Event) -> tuple[Any, ...]:
     f = ev.fields
     m = f["metrics"]
     return (
-        f["job"], f["model_cid"], f["weights_sha256"], m["final_loss_micros"], m["tokens_trained"], ts(f["timestamp"]), ev.slot,
+        f["job"], f["model_cid"], f["weights_sha256"], m["final_loss_micros"], m["tokens_trained"], f["timestamp"], ev.slot,
     )
 
 
 job_completed = Handler(
     """UPDATE training_jobs SET status = 'Completed', model_cid = $2, weights_sha256 = $3, final_loss_micros = $4,
-               tokens_trained = $5, finished_at = $6, last_slot = GREATEST(last_slot, $7)
+               tokens_trained = $5, finished_at = chain_time($6), finished_at_unix = $6, last_slot = GREATEST(last_slot, $7)
            WHERE address = $1""",
     _job_completed,
 )
@@ -273,12 +316,12 @@ job_completed = Handler(
 def _job_failed(ev: Event) -> tuple[Any, ...]:
     f = ev.fields
     return (
-        f["job"], f["reason_code"], ts(f["timestamp"]), ev.slot,
+        f["job"], f["reason_code"], f["timestamp"], ev.slot,
     )
 
 
 job_failed = Handler(
-    """UPDATE training_jobs SET status = 'Failed', failure_code = $2, finished_at = $3, last_slot = GREATEST(last_slot, $4)
+    """UPDATE training_jobs SET status = 'Failed', failure_code = $2, finished_at = chain_time($3), finished_at_unix = $3, last_slot = GREATEST(last_slot, $4)
            WHERE address = $1""",
     _job_failed,
 )
@@ -287,12 +330,13 @@ job_failed = Handler(
 def _job_cancelled(ev: Event) -> tuple[Any, ...]:
     f = ev.fields
     return (
-        f["job"], f["cancelled_by"], ts(f["timestamp"]), ev.slot,
+        f["job"], f["cancelled_by"], f["timestamp"], ev.slot,
     )
 
 
 job_cancelled = Handler(
-    """UPDATE training_jobs SET status = 'Cancelled', cancelled_by = $2, finished_at = $3, last_slot = GREATEST(last_slot, $4)
+    """UPDATE training_jobs SET status = 'Cancelled', cancelled_by = $2, finished_at = chain_time($3), finished_at_unix = $3,
+               last_slot = GREATEST(last_slot, $4)
            WHERE address = $1""",
     _job_cancelled,
 )
@@ -305,14 +349,14 @@ def _model_published(ev: Event) -> tuple[Any, ...]:
     m = f["metrics"]
     return (
         f["model"], f["mirror"], f["version"], f["job"], f["model_cid"], f["weights_sha256"], m["final_loss_micros"],
-        m["tokens_trained"], ts(f["timestamp"]), ev.slot,
+        m["tokens_trained"], f["timestamp"], ev.slot,
     )
 
 
 model_published = Handler(
     """INSERT INTO model_versions (address, mirror, version, job, model_cid, weights_sha256, final_loss_micros,
-                                      tokens_trained, created_at, last_slot)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                                      tokens_trained, created_at, created_at_unix, last_slot)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, chain_time($9), $9, $10)
            ON CONFLICT (address) DO NOTHING""",
     _model_published,
 )
@@ -332,6 +376,8 @@ P = Projection
 PROJECTIONS: dict[str, tuple[Projection, ...]] = {
     "ConfigInitialized": (P("config", "config", config_initialized, creates=True),),
     "PauseChanged": (P("config", "config", pause_changed),),
+    "AdminProposed": (P("config", "config", admin_proposed),),
+    "AdminChanged": (P("config", "config", admin_changed),),
     "TrainerRegistered": (P("trainers", "trainer", trainer_registered, creates=True),),
     "TrainerDeactivated": (P("trainers", "trainer", trainer_deactivated),),
     "MirrorCreated": (P("mirrors", "mirror", mirror_created, creates=True),),

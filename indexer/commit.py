@@ -30,8 +30,8 @@ async def create_pool(dsn: str, **kw: object) -> asyncpg.Pool:
 
 
 _INSERT_EVENTS = """
-INSERT INTO chain_events (signature, event_index, slot, block_time, program_id, name, payload, instruction_index)
-SELECT u.signature, u.event_index, u.slot, to_timestamp(u.block_time), $1, u.name, u.payload, u.instruction_index
+INSERT INTO chain_events (signature, event_index, slot, block_time, block_time_unix, program_id, name, payload, instruction_index)
+SELECT u.signature, u.event_index, u.slot, chain_time(u.block_time), u.block_time, $1, u.name, u.payload, u.instruction_index
 FROM unnest($2::text[], $3::int[], $4::bigint[], $5::bigint[], $6::text[], $7::jsonb[], $8::int[])
      WITH ORDINALITY AS u(signature, event_index, slot, block_time, name, payload, instruction_index, ord)
 ORDER BY u.ord

@@ -19,6 +19,8 @@ import asyncpg
 import redis.asyncio as aioredis
 import structlog
 
+from mirror_common.retry import REDIS, Backoff
+
 log = structlog.get_logger("indexer.publish")
 
 CHANNEL = "mirror:events"
@@ -33,7 +35,7 @@ def message(row: Any) -> dict[str, Any]:
         "signature": row["signature"],
         "event_index": row["event_index"],
         "slot": row["slot"],
-        "block_time": int(row["block_time"].timestamp()) if row["block_time"] else None,
+        "block_time": row["block_time_unix"],
         "name": row["name"],
         "mirror": payload.get("mirror"),
         "data": payload,
@@ -59,7 +61,7 @@ class Publisher:
             async with self.pool.acquire() as conn:
                 last = await conn.fetchval("SELECT last_event_id FROM publish_cursor WHERE name = $1", _CURSOR) or 0
                 rows = await conn.fetch(
-                    """SELECT id, signature, event_index, slot, block_time, name, payload FROM chain_events
+                    """SELECT id, signature, event_index, slot, block_time_unix, name, payload FROM chain_events
                        WHERE id > $1 ORDER BY id LIMIT $2""",
                     last, self.batch,
                 )
@@ -86,11 +88,11 @@ class Publisher:
                 self.metrics.published.inc(len(rows))
 
     async def run(self) -> None:
-        delay = 0.1
+        backoff = Backoff(REDIS)
         while True:
             try:
                 await self.publish_pending()
-                delay = 0.1
+                backoff.reset()
                 try:
                     await asyncio.wait_for(self.wake.wait(), 1.0)
                 except TimeoutError:
@@ -99,14 +101,10 @@ class Publisher:
             except (aioredis.RedisError, OSError) as e:
                 if self.metrics:
                     self.metrics.errors.labels("redis").inc()
-                log.warning("redis_unavailable", error=str(e), retry_in=delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+                log.warning("redis_unavailable", error=str(e), retry_in=round(await backoff.wait(), 2))
             except asyncio.CancelledError:
                 raise
             except Exception as e:  # noqa: BLE001 - the database or anything else: never let publishing die
                 if self.metrics:
                     self.metrics.errors.labels("publish").inc()
-                log.warning("publisher_error", error=f"{type(e).__name__}: {e}", retry_in=delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+                log.warning("publisher_error", error=f"{type(e).__name__}: {e}", retry_in=round(await backoff.wait(), 2))

@@ -9,6 +9,9 @@ should hold for it; each difference is reported as drift:
   differs  columns disagree (listed with both values)
   extra    a row whose account does not exist (a grant shown live whose account
            was closed, or any other row without an account)
+Timestamps are compared as the chain's raw integers (``<column>_unix``), never as
+Python datetimes (which end in the year 9999); each timestamptz column must equal
+``chain_time()`` of its raw column, which the database checks.
 Exit status: 0 no drift (or all repaired), 1 drift left.
 """
 
@@ -21,7 +24,6 @@ import json
 import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -40,30 +42,34 @@ DEFAULT_PUBKEY = "11111111111111111111111111111111"
 ZERO32 = "00" * 32
 
 
-def _ts(v: int) -> datetime | None:
-    return datetime.fromtimestamp(v, tz=UTC) if v else None
+def _happened(v: int) -> int | None:
+    """A job's started_at/finished_at: 0 on chain until it happens, NULL here."""
+    return v or None
 
 
 def _config(f: dict[str, Any]) -> dict[str, Any]:
-    return {"admin": f["admin"], "paused": f["paused"]}
+    out = {"admin": f["admin"], "paused": f["paused"]}
+    if "pending_admin" in f:
+        out["pending_admin"] = None if f["pending_admin"] == DEFAULT_PUBKEY else f["pending_admin"]
+    return out
 
 
 def _trainer(f: dict[str, Any]) -> dict[str, Any]:
     return {"authority": f["authority"], "encryption_key": f["encryption_key"], "active": f["active"],
-            "registered_at": _ts(f["registered_at"]), "updated_at": _ts(f["updated_at"])}
+            "registered_at_unix": f["registered_at"], "updated_at_unix": f["updated_at"]}
 
 
 def _mirror(f: dict[str, Any]) -> dict[str, Any]:
     return {"creator": f["creator"], "owner": f["owner"], "mirror_id": f["mirror_id"], "name": f["name"],
             "metadata_uri": f["metadata_uri"], "visibility": f["visibility"], "status": f["status"],
             "model_version": f["model_version"], "job_count": f["job_count"],
-            "created_at": _ts(f["created_at"]), "updated_at": _ts(f["updated_at"])}
+            "created_at_unix": f["created_at"], "updated_at_unix": f["updated_at"]}
 
 
 def _grant(f: dict[str, Any]) -> dict[str, Any]:
     out = {"mirror": f["mirror"], "grantee": f["grantee"], "permissions": f["permissions"],
-           "expires_at": _ts(f["expires_at"]), "granted_at": _ts(f["granted_at"]), "updated_at": _ts(f["updated_at"]),
-           "revoked_at": None}
+           "expires_at_unix": f["expires_at"], "granted_at_unix": f["granted_at"], "updated_at_unix": f["updated_at"],
+           "revoked_at_unix": None}
     if "granted_by" in f:
         out["granted_by"] = f["granted_by"]
     return out
@@ -79,14 +85,15 @@ def _job(f: dict[str, Any]) -> dict[str, Any]:
             "model_cid": f["model_cid"] if done else None, "weights_sha256": f["weights_sha256"] if done else None,
             "final_loss_micros": m["final_loss_micros"] if done else None, "tokens_trained": m["tokens_trained"] if done else None,
             "failure_code": f["failure_code"] if status == "Failed" else None,
-            "requested_at": _ts(f["requested_at"]), "started_at": _ts(f["started_at"]), "finished_at": _ts(f["finished_at"])}
+            "requested_at_unix": f["requested_at"], "started_at_unix": _happened(f["started_at"]),
+            "finished_at_unix": _happened(f["finished_at"])}
 
 
 def _model(f: dict[str, Any]) -> dict[str, Any]:
     m = f["metrics"]
     return {"mirror": f["mirror"], "version": f["version"], "job": f["job"], "model_cid": f["model_cid"],
             "weights_sha256": f["weights_sha256"], "final_loss_micros": m["final_loss_micros"],
-            "tokens_trained": m["tokens_trained"], "created_at": _ts(f["created_at"])}
+            "tokens_trained": m["tokens_trained"], "created_at_unix": f["created_at"]}
 
 
 # account type -> (table, expected row columns)
@@ -99,9 +106,26 @@ EXPECT: dict[str, tuple[str, Callable[[dict[str, Any]], dict[str, Any]]]] = {
     "ModelVersion": ("model_versions", _model),
 }
 
+# Each timestamptz column is chain_time() of the raw `<column>_unix` beside it
+# (sql/migrations/0004); expires_at is NULL where the raw value is 0 (never).
+TIME_COLUMNS: dict[str, tuple[str, ...]] = {
+    "config": ("created_at", "updated_at"),
+    "trainers": ("registered_at", "updated_at"),
+    "mirrors": ("created_at", "updated_at"),
+    "access_grants": ("expires_at", "granted_at", "updated_at", "revoked_at"),
+    "training_jobs": ("requested_at", "started_at", "finished_at"),
+    "model_versions": ("created_at",),
+}
+
+
+def time_expression(column: str, raw: str) -> str:
+    """The SQL that derives a timestamptz column from its raw seconds (``raw``: a column or a parameter)."""
+    return f"chain_time(NULLIF({raw}::bigint, 0))" if column == "expires_at" else f"chain_time({raw}::bigint)"
+
+
 # Columns a repair must fill when it inserts a row that has no events behind it.
 _INSERT_DEFAULTS: dict[str, dict[str, Any]] = {
-    "config": {"created_at": datetime.fromtimestamp(0, tz=UTC), "updated_at": datetime.fromtimestamp(0, tz=UTC)},
+    "config": {"created_at_unix": 0, "updated_at_unix": 0},
     "trainers": {},
     "mirrors": {"created_slot": 0, "created_signature": ""},
     "access_grants": {"granted_by": DEFAULT_PUBKEY},
@@ -162,12 +186,21 @@ async def reconcile(pool: asyncpg.Pool, rpc: Rpc, program_id: str, *, repair: bo
     async with pool.acquire() as conn:
         for table, rows_expected in expected.items():
             rows = {r["address"]: dict(r) for r in await conn.fetch(f"SELECT * FROM {table}")}
+            # Each timestamptz column must say what its raw seconds say (the database computes it).
+            time_diff: dict[str, dict[str, tuple[Any, Any]]] = {}
+            for column in TIME_COLUMNS[table]:
+                derived = time_expression(column, f"{column}_unix")
+                for r in await conn.fetch(
+                    f"SELECT address, {column}::text AS have, {derived}::text AS want FROM {table} WHERE {column} IS DISTINCT FROM {derived}"
+                ):
+                    time_diff.setdefault(r["address"], {})[column] = (r["have"], r["want"])
             for address, want in rows_expected.items():
                 have = rows.get(address)
                 if have is None:
                     drift.append(Drift("missing", table, address, {c: (None, v) for c, v in want.items()}))
                     continue
                 diff = {c: (have.get(c), v) for c, v in want.items() if c in have and not _same(have.get(c), v)}
+                diff.update(time_diff.get(address, {}))
                 if diff:
                     drift.append(Drift("differs", table, address, diff))
             for address, have in rows.items():
@@ -191,17 +224,24 @@ async def reconcile(pool: asyncpg.Pool, rpc: Rpc, program_id: str, *, repair: bo
 async def _repair(conn: asyncpg.Connection, d: Drift, want: dict[str, Any] | None, slot: int) -> None:
     if d.kind == "extra":
         if d.table == "access_grants":
-            await conn.execute("UPDATE access_grants SET revoked_at = now(), last_slot = GREATEST(last_slot, $2) WHERE address = $1", d.address, slot)
+            await conn.execute(
+                """UPDATE access_grants SET revoked_at = now(), revoked_at_unix = extract(epoch FROM now())::bigint,
+                       last_slot = GREATEST(last_slot, $2) WHERE address = $1""",
+                d.address, slot,
+            )
         else:
             await conn.execute(f"DELETE FROM {d.table} WHERE address = $1", d.address)
         return
     assert want is not None
     cols = {**_INSERT_DEFAULTS[d.table], **want, "last_slot": slot}
     names = list(cols)
-    placeholders = ", ".join(f"${i + 2}" for i in range(len(names)))
-    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in [*want, "last_slot"])
+    values = [f"${i + 2}" for i in range(len(names))]
+    # Every timestamptz column follows its raw column, computed by the database.
+    derived = [(c, time_expression(c, values[names.index(f"{c}_unix")])) for c in TIME_COLUMNS[d.table] if f"{c}_unix" in cols]
+    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in [*want, *(c for c, _ in derived), "last_slot"])
     await conn.execute(
-        f"INSERT INTO {d.table} (address, {', '.join(names)}) VALUES ($1, {placeholders}) ON CONFLICT (address) DO UPDATE SET {updates}",
+        f"""INSERT INTO {d.table} (address, {', '.join([*names, *(c for c, _ in derived)])})
+            VALUES ($1, {', '.join([*values, *(e for _, e in derived)])}) ON CONFLICT (address) DO UPDATE SET {updates}""",
         d.address, *cols.values(),
     )
 

@@ -183,14 +183,15 @@ async def test_reconcile_reports_and_repairs_corrupted_rows(
     await index_to_the_chain(localnet.rpc_url, database, redis_server.url, tmp_path / "indexer.log")
 
     db = await asyncpg.connect(database)
-    await db.execute("UPDATE mirrors SET name = 'tampered', job_count = 99 WHERE address = $1", str(mirror))
-    await db.execute("UPDATE access_grants SET revoked_at = now() WHERE address = $1", str(grant))
+    await db.execute("UPDATE mirrors SET name = 'tampered', job_count = 99, created_at = 'infinity' WHERE address = $1", str(mirror))
+    await db.execute("UPDATE access_grants SET revoked_at = now(), revoked_at_unix = 1 WHERE address = $1", str(grant))
     await db.execute("UPDATE training_jobs SET status = 'Failed' WHERE address = $1", str(job))
     await db.execute("DELETE FROM model_versions WHERE address = $1", str(model))
     await db.execute(
         """INSERT INTO mirrors (address, creator, owner, mirror_id, name, metadata_uri, visibility, status, created_at, updated_at,
-                                created_slot, created_signature, last_slot)
-           VALUES ('Ghost1111111111111111111111111111111111111', 'x', 'x', 1, 'ghost', '', 'Public', 'Active', now(), now(), 0, '', 0)""")
+                                created_at_unix, updated_at_unix, created_slot, created_signature, last_slot)
+           VALUES ('Ghost1111111111111111111111111111111111111', 'x', 'x', 1, 'ghost', '', 'Public', 'Active', now(), now(),
+                   0, 0, 0, '', 0)""")
     pool = await create_pool(database)
     client = Rpc(localnet.rpc_url)
     try:
@@ -201,13 +202,17 @@ async def test_reconcile_reports_and_repairs_corrupted_rows(
             ("differs", "training_jobs", str(job)), ("missing", "model_versions", str(model)),
             ("extra", "mirrors", "Ghost1111111111111111111111111111111111111"),
         }
-        assert found[("differs", "mirrors", str(mirror))].columns == {"name": ("tampered", "Reconciled"), "job_count": (99, 1)}
+        columns = found[("differs", "mirrors", str(mirror))].columns
+        assert {c: columns[c] for c in ("name", "job_count")} == {"name": ("tampered", "Reconciled"), "job_count": (99, 1)}
+        assert set(columns) == {"name", "job_count", "created_at"} and columns["created_at"][0] == "infinity"
+        assert set(found[("differs", "access_grants", str(grant))].columns) == {"revoked_at", "revoked_at_unix"}
         assert set(found[("differs", "training_jobs", str(job))].columns) == {"status"}
 
         repaired = await reconcile(pool, client, MIRROR_PROGRAM_ID, repair=True)
         assert repaired.repaired == 5
         assert (await reconcile(pool, client, MIRROR_PROGRAM_ID)).drift == []
         assert await db.fetchval("SELECT name FROM mirrors WHERE address = $1", str(mirror)) == "Reconciled"
+        assert await db.fetchval("SELECT created_at = chain_time(created_at_unix) FROM mirrors WHERE address = $1", str(mirror))
         assert await db.fetchval("SELECT model_cid FROM model_versions WHERE address = $1", str(model))
     finally:
         await client.close()
