@@ -4,12 +4,14 @@
     python -m indexer --reindex              # rebuild every projection from chain_events, exit
     python -m indexer --reindex --from-slot N  # fetch the chain again from slot N (0: all of it),
                                              # store what chain_events lacks, rebuild, exit
+    python -m indexer --retry-skipped        # apply the open skipped_items again (after a fix), report, exit
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
 from typing import TYPE_CHECKING
 
@@ -20,7 +22,7 @@ from indexer.migrate import migrate
 from mirror_common.config import settings
 
 if TYPE_CHECKING:
-    from indexer.service import IndexerConfig
+    from indexer.service import IndexerConfig, RetryReport
 
 
 async def reindex(dsn: str, cfg: "IndexerConfig | None" = None, from_slot: int | None = None) -> int:
@@ -44,21 +46,29 @@ async def reindex(dsn: str, cfg: "IndexerConfig | None" = None, from_slot: int |
         await pool.close()
 
 
-async def migrate_when_reachable(dsn: str, log: structlog.typing.FilteringBoundLogger, attempts: int = 60) -> list[str]:
-    """Migrates, waiting (with backoff) while PostgreSQL is starting or restarting."""
-    import asyncpg
+async def retry_skipped(cfg: "IndexerConfig") -> "RetryReport":
+    """``--retry-skipped``: one pass over the open skipped items. Safe beside a running
+    indexer: every commit takes the same transaction lock."""
+    from indexer.commit import create_pool
+    from indexer.service import Indexer
 
-    delay = 0.1
-    for attempt in range(attempts):
-        try:
-            return await migrate(dsn)
-        except (OSError, asyncpg.CannotConnectNowError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as e:
-            if attempt + 1 == attempts:
-                raise
-            log.warning("postgres_unavailable", error=str(e) or type(e).__name__, retry_in=round(delay, 2))
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 2.0)
-    raise AssertionError("unreachable")
+    ix = Indexer(cfg)
+    ix.pool = await create_pool(cfg.database_url)
+    try:
+        report = await ix.retry_skipped()
+    finally:
+        await ix.close()
+    structlog.get_logger("indexer").info("retry_skipped_done", resolved=report.resolved, still_failing=len(report.still_failing),
+                                         unavailable=report.unavailable)
+    return report
+
+
+async def migrate_when_reachable(dsn: str, log: structlog.typing.FilteringBoundLogger) -> list[str]:
+    """Migrates, waiting (with backoff) while PostgreSQL is starting or restarting."""
+    from mirror_common.pg_errors import is_connection_error
+    from mirror_common.retry import DATABASE, retry
+
+    return await retry(lambda: migrate(dsn), transient=is_connection_error, policy=DATABASE, log=log, event="postgres_unavailable")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -73,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--backfill-batch", type=int, default=s.indexer_backfill_batch)
     ap.add_argument("--reindex", action="store_true", help="rebuild all projections from chain_events and exit")
     ap.add_argument("--from-slot", type=int, default=None, help="with --reindex: first fetch the chain again from this slot")
+    ap.add_argument("--retry-skipped", action="store_true",
+                    help="apply the open skipped_items again (apply_error, rpc_unavailable, decode_error, ...), print a report, exit")
     ap.add_argument("--json-logs", action="store_true", default=s.indexer_log_json)
     args = ap.parse_args(argv)
     configure_logging(args.json_logs)
@@ -90,6 +102,13 @@ def main(argv: list[str] | None = None) -> int:
         n = asyncio.run(reindex(args.database_url, cfg, args.from_slot))
         log.info("reindexed", events=n)
         return 0
+
+    if args.retry_skipped:
+        cfg = IndexerConfig(args.rpc_url, args.ws_url, args.program_id, args.database_url, args.redis_url,
+                            backfill_batch=args.backfill_batch)
+        report = asyncio.run(retry_skipped(cfg))
+        print(json.dumps(report.summary(), default=str))
+        return 0 if not report.still_failing and not report.unavailable else 1
 
     metrics = Metrics()
     if args.metrics_port:

@@ -12,6 +12,8 @@ class Metrics:
         self.events = Counter("mirror_indexer_events_applied_total", "Events stored and applied, by event name", ["name"], registry=r)
         self.transactions = Counter("mirror_indexer_transactions_total", "Transactions seen, by source and outcome", ["source", "outcome"], registry=r)
         self.skipped = Counter("mirror_indexer_skipped_total", "Items recorded in skipped_items, by reason", ["reason"], registry=r)
+        self.poisoned = Counter("mirror_indexer_poisoned_transactions_total",
+                                "Transactions refused after bounded retries and recorded as apply_error (alert on any)", registry=r)
         self.errors = Counter("mirror_indexer_errors_total", "Errors, by component", ["component"], registry=r)
         self.reconnects = Counter("mirror_indexer_reconnects_total", "WebSocket reconnects", registry=r)
         self.published = Counter("mirror_indexer_published_total", "Events published to Redis", registry=r)

@@ -19,23 +19,42 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import asyncpg
 import structlog
 
 from indexer.commit import commit_batch, create_pool, read_cursor, record_skip
-from indexer.decode import DecodedTx, Event, RawTx, Skip, decode_tx
+from indexer.decode import DecodedTx, Event, RawTx, Skip, decode_tx, pg_safe
 from indexer.metrics import Metrics
 from indexer.publish import Publisher
 from indexer.source import LiveStream, Rpc, backfill
 from mirror_common.logs import is_truncated
+from mirror_common.pg_errors import is_connection_error
+from mirror_common.retry import APPLY, DATABASE, Backoff, retry
 
 log = structlog.get_logger("indexer")
+T = TypeVar("T")
 
 _LEADER_LOCK = 0x4D495253
-_APPLY_ERRORS = (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError, KeyError, TypeError, ValueError)
-_DB_ERRORS = (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, asyncpg.CannotConnectNowError, ConnectionError, OSError)
+# What --retry-skipped takes up again: everything a fix of ours or the node's return can mend.
+# (log_truncated is not: the node's own copy is cut; reconcile --repair mends the rows.)
+RETRYABLE_REASONS = ("apply_error", "rpc_unavailable", "decode_error", "unknown_discriminator", "bad_log_line")
+
+
+@dataclass
+class RetryReport:
+    """What ``Indexer.retry_skipped`` did: items resolved, items still failing (with why)."""
+
+    resolved: int = 0
+    still_failing: list[dict[str, Any]] = field(default_factory=list)
+    unavailable: int = 0  # transactions the node could not return this time
+
+    def summary(self) -> dict[str, Any]:
+        return {"resolved": self.resolved, "still_failing": len(self.still_failing), "unavailable": self.unavailable,
+                "items": self.still_failing}
 
 
 @dataclass
@@ -72,7 +91,7 @@ class Indexer:
                 full = (await self.rpc.transactions([tx.signature])).get(tx.signature)
                 if full is not None:
                     tx = full
-            d = decode_tx(tx, self.cfg.program_id)
+            d = self._decode(tx)
             self.metrics.transactions.labels(tx.source, "failed" if d.failed else "ok").inc()
             for s in d.skips:
                 self.metrics.skipped.labels(s.reason).inc()
@@ -87,41 +106,86 @@ class Indexer:
             self.publisher.wake.set()
         return len(stored)
 
+    def _decode(self, tx: RawTx) -> DecodedTx:
+        """decode_tx, which records what it cannot decode; should it ever raise (a codec bug
+        on hostile bytes), the transaction is recorded as decode_error rather than retried."""
+        try:
+            return decode_tx(tx, self.cfg.program_id)
+        except Exception as e:  # noqa: BLE001 - one transaction must not stop the stream
+            detail = pg_safe(f"{type(e).__name__}: {e}")[:1000]
+            log.error("decode_crash", alert=True, signature=tx.signature, slot=tx.slot, error=detail)
+            self.metrics.errors.labels("decode").inc()
+            return DecodedTx(tx.signature, tx.slot, tx.block_time, tx.err is not None, [],
+                             [Skip(tx.signature, -1, tx.slot, "decode_error", detail)])
+
     async def _commit(self, decoded: list[DecodedTx], advance_cursor: bool = True) -> list[Event]:
-        """commit_batch; a batch a handler or the database refuses is retried one transaction
-        at a time, and a transaction that still fails is recorded (apply_error) and passed,
-        so one hostile transaction can neither stop the indexer nor hide the others."""
+        """commit_batch. A batch that a handler or the database refuses (anything but an
+        outage: mirror_common.pg_errors) is committed again one transaction at a time, so
+        one hostile transaction can neither stop the indexer nor hide the others."""
+        if len(decoded) == 1:
+            return await self._commit_one(decoded[0], advance_cursor)
         try:
             return await self._with_db(lambda conn: commit_batch(conn, self.cfg.program_id, decoded, advance_cursor=advance_cursor))
-        except _APPLY_ERRORS as e:
-            if len(decoded) > 1:
-                stored: list[Event] = []
-                for d in decoded:
-                    stored += await self._commit([d], advance_cursor)
-                return stored
-            d = decoded[0]
-            log.error("apply_error", signature=d.signature, error=f"{type(e).__name__}: {e}")
-            self.metrics.errors.labels("apply").inc()
-            self.metrics.skipped.labels("apply_error").inc()
-            poisoned = DecodedTx(d.signature, d.slot, d.block_time, d.failed, [],
-                                 [Skip(d.signature, -1, d.slot, "apply_error", f"{type(e).__name__}: {e}"[:1000])])
-            return await self._with_db(lambda conn: commit_batch(conn, self.cfg.program_id, [poisoned], advance_cursor=advance_cursor))
+        except Exception as e:
+            if is_connection_error(e) or self._shutting_down():
+                raise
+            log.warning("batch_refused", transactions=len(decoded), error=f"{type(e).__name__}: {e}"[:500])
+            stored: list[Event] = []
+            for d in decoded:
+                stored += await self._commit_one(d, advance_cursor)
+            return stored
 
-    async def _with_db(self, fn, attempts: int = 60):  # type: ignore[no-untyped-def]
-        """Runs fn(conn) in a pooled connection, retrying while PostgreSQL is unreachable."""
-        assert self.pool is not None
-        delay = 0.1
-        for attempt in range(attempts):
+    async def _commit_one(self, d: DecodedTx, advance_cursor: bool) -> list[Event]:
+        """The poison-pill breaker: a transaction refused ``APPLY.attempts`` times is recorded
+        in skipped_items (apply_error, with the error), counted, logged as an alert, and
+        passed; ``python -m indexer --retry-skipped`` applies it once the cause is fixed."""
+        backoff = Backoff(APPLY)
+        while True:
             try:
-                async with self.pool.acquire() as conn:
-                    return await fn(conn)
-            except _DB_ERRORS as e:
-                self.metrics.errors.labels("postgres").inc()
-                if attempt + 1 == attempts:
+                return await self._with_db(lambda conn: commit_batch(conn, self.cfg.program_id, [d], advance_cursor=advance_cursor))
+            except Exception as e:
+                if is_connection_error(e) or self._shutting_down():
                     raise
-                log.warning("postgres_unavailable", error=str(e) or type(e).__name__, retry_in=round(delay, 2))
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 2.0)
+                error = pg_safe(f"{type(e).__name__}: {e}")[:1000]
+                if backoff.exhausted or await self._already_skipped(d.signature):
+                    break
+                log.warning("apply_retry", signature=d.signature, attempt=backoff.tries + 1, error=error)
+                await backoff.wait()
+        if await self._already_skipped(d.signature):
+            # The same transaction again (live and backfill both delivered it): recorded and alerted once.
+            log.info("transaction_already_skipped", signature=d.signature, error=error)
+        else:
+            self._alert_skipped(d, backoff.tries + 1, error)
+        poisoned = DecodedTx(d.signature, d.slot, d.block_time, d.failed, [], [Skip(d.signature, -1, d.slot, "apply_error", error)])
+        return await self._with_db(lambda conn: commit_batch(conn, self.cfg.program_id, [poisoned], advance_cursor=advance_cursor))
+
+    def _shutting_down(self) -> bool:
+        return self.pool is None or self.pool.is_closing()
+
+    async def _already_skipped(self, signature: str) -> bool:
+        return bool(await self._with_db(lambda c: c.fetchval(
+            "SELECT 1 FROM skipped_items WHERE signature = $1 AND reason = 'apply_error' AND resolved_at IS NULL", signature)))
+
+    def _alert_skipped(self, d: DecodedTx, attempts: int, error: str) -> None:
+        log.error("transaction_skipped", alert=True, signature=d.signature, slot=d.slot, attempts=attempts,
+                  events=[ev.name for ev in d.events], error=error,
+                  action="fix the cause, then run: python -m indexer --retry-skipped")
+        self.metrics.errors.labels("apply").inc()
+        self.metrics.skipped.labels("apply_error").inc()
+        self.metrics.poisoned.inc()
+
+    async def _with_db(self, fn: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+        """Runs fn(conn) in a pooled connection, retrying while PostgreSQL is unreachable
+        (and only then: a refusal is raised at once, for the caller to classify)."""
+        pool = self.pool
+        assert pool is not None
+
+        async def attempt() -> T:
+            async with pool.acquire() as conn:
+                return await fn(conn)
+
+        return await retry(attempt, transient=is_connection_error, policy=DATABASE, log=log, event="postgres_unavailable",
+                           on_retry=lambda _: self.metrics.errors.labels("postgres").inc())
 
     async def catch_up(self, *, from_slot: int | None = None) -> int:
         """Backfill from the cursor (or, with ``from_slot``, from that slot whatever the
@@ -155,24 +219,63 @@ class Indexer:
         return stored
 
     async def retry_unavailable(self) -> int:
-        """Transactions the node could not return before (skipped_items, rpc_unavailable):
-        asks again, applies those it returns now (a late arrival like any other) and marks
-        their skip resolved. Returns how many were recovered."""
-        rows = await self._with_db(lambda c: c.fetch(
-            """SELECT signature FROM skipped_items WHERE reason = 'rpc_unavailable' AND resolved_at IS NULL
-               AND program_id = $1 ORDER BY id LIMIT 1000""", self.cfg.program_id))
-        if not rows:
-            return 0
-        got = await self.rpc.transactions([r["signature"] for r in rows], attempts=2)
-        found = [tx for tx in got.values() if tx is not None]
-        if not found:
-            return 0
-        await self.process(found, advance_cursor=False)
-        await self._with_db(lambda c: c.execute(
-            """UPDATE skipped_items SET resolved_at = now() WHERE reason = 'rpc_unavailable' AND resolved_at IS NULL
-               AND signature = ANY($1::text[])""", [tx.signature for tx in found]))
-        log.info("unavailable_transactions_recovered", count=len(found))
-        return len(found)
+        """Transactions the node could not return before (rpc_unavailable), asked for again at
+        every backfill. Returns how many were recovered."""
+        return (await self.retry_skipped(("rpc_unavailable",), attempts=2)).resolved
+
+    async def retry_skipped(self, reasons: Sequence[str] = RETRYABLE_REASONS, *, attempts: int = 5) -> RetryReport:
+        """Takes up the open skipped items of these reasons again (``--retry-skipped``): fetches
+        each transaction from the node, decodes and commits it out of turn (the cursor stays;
+        the exactly-once gate keeps what was stored before; rows that see an older event are
+        rebuilt in chain order). An item is resolved when its transaction now commits and no
+        longer yields that skip; one still refused stays open, its detail updated."""
+        report = RetryReport()
+
+        async def page(c: asyncpg.Connection, after: int) -> list[Any]:
+            return await c.fetch(
+                """SELECT id, signature, event_index, reason FROM skipped_items
+                   WHERE resolved_at IS NULL AND program_id = $1 AND reason = ANY($2::text[]) AND id > $3
+                   ORDER BY id LIMIT 200""", self.cfg.program_id, list(reasons), after)
+
+        last_id = 0
+        while True:
+            rows = await self._with_db(lambda c, after=last_id: page(c, after))
+            if not rows:
+                return report
+            last_id = rows[-1]["id"]
+            by_sig: dict[str, list[Any]] = {}
+            for r in rows:
+                by_sig.setdefault(r["signature"], []).append(r)
+            got = await self.rpc.transactions(list(by_sig), attempts=attempts)
+            found = sorted((tx for tx in got.values() if tx is not None), key=lambda tx: tx.slot)
+            report.unavailable += len(by_sig) - len(found)
+            for tx in found:
+                await self._retry_one(self._decode(tx), by_sig[tx.signature], report)
+
+    async def _retry_one(self, d: DecodedTx, items: list[Any], report: RetryReport) -> None:
+        try:
+            stored = await self._with_db(lambda c: commit_batch(c, self.cfg.program_id, [d], advance_cursor=False))
+        except Exception as e:
+            if is_connection_error(e):
+                raise
+            error = pg_safe(f"{type(e).__name__}: {e}")[:1000]
+            await self._with_db(lambda c: c.execute(
+                "UPDATE skipped_items SET detail = $2 WHERE id = ANY($1::bigint[])", [i["id"] for i in items], error))
+            report.still_failing += [{"signature": d.signature, "reason": i["reason"], "error": error} for i in items]
+            log.warning("skipped_item_still_failing", signature=d.signature, error=error)
+            return
+        for ev in stored:
+            self.metrics.events.labels(ev.name).inc()
+        still = {(s.event_index, s.reason) for s in d.skips}
+        done = [i["id"] for i in items if (i["event_index"], i["reason"]) not in still]
+        report.still_failing += [{"signature": d.signature, "reason": i["reason"], "error": "still undecodable"}
+                                 for i in items if i["id"] not in done]
+        if done:
+            await self._with_db(lambda c: c.execute("UPDATE skipped_items SET resolved_at = now() WHERE id = ANY($1::bigint[])", done))
+            report.resolved += len(done)
+            log.info("skipped_item_resolved", signature=d.signature, items=len(done), events_stored=len(stored))
+        if self.publisher:
+            self.publisher.wake.set()
 
     async def follow(self) -> None:
         """Subscribe, backfill the gap, then apply live notifications in batches; returns on a dropped stream."""
@@ -285,9 +388,12 @@ class Indexer:
                 asyncio.create_task(self.publisher.run(), name="publish"),
                 asyncio.create_task(self.run_finality(), name="finality"),
             ]
-            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-            for t in tasks:
-                t.cancel()
+            try:
+                done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            finally:  # cancelled or one task failed: none outlives the pool
+                for t in tasks:
+                    t.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
             for t in done:
                 t.result()
         finally:
@@ -302,14 +408,5 @@ class Indexer:
             await self.pool.close()
 
 
-async def _retry_connect(make, attempts: int = 60):  # type: ignore[no-untyped-def]
-    delay = 0.1
-    for attempt in range(attempts):
-        try:
-            return await make()
-        except _DB_ERRORS as e:
-            if attempt + 1 == attempts:
-                raise
-            log.warning("postgres_unavailable", error=str(e), retry_in=delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 2.0)
+async def _retry_connect(make: Callable[[], Awaitable[T]]) -> T:
+    return await retry(make, transient=is_connection_error, policy=DATABASE, log=log, event="postgres_unavailable")

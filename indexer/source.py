@@ -15,9 +15,9 @@ return after the retries is reported to the caller (recorded in skipped_items).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import json
-import random
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -26,6 +26,7 @@ import structlog
 import websockets
 
 from indexer.decode import RawTx
+from mirror_common.retry import RPC, RPC_MISSING, Backoff, retry
 
 log = structlog.get_logger("indexer.source")
 
@@ -54,23 +55,21 @@ class Rpc:
         await self.http.aclose()
 
     async def _post(self, body: Any) -> Any:
-        delay = 0.1
-        for attempt in itertools.count():
-            try:
-                r = await self.http.post(self.url, json=body)
-                if r.status_code == 413:
-                    raise RequestTooLarge(f"{self.url}: request of {len(json.dumps(body))} bytes refused (HTTP 413)")
-                if r.status_code >= 500 or r.status_code == 429:
-                    raise httpx.HTTPStatusError(f"HTTP {r.status_code}", request=r.request, response=r)
-                return r.json()
-            except (httpx.HTTPError, json.JSONDecodeError) as e:
-                self.errors += 1
-                if attempt >= self.retries:
-                    raise
-                log.warning("rpc_retry", url=self.url, attempt=attempt + 1, error=str(e) or type(e).__name__)
-                await asyncio.sleep(delay * (1 + random.random() / 2))
-                delay = min(delay * 2, 5.0)
-        raise AssertionError("unreachable")
+        async def post() -> Any:
+            r = await self.http.post(self.url, json=body)
+            if r.status_code == 413:
+                raise RequestTooLarge(f"{self.url}: request of {len(json.dumps(body))} bytes refused (HTTP 413)")
+            if r.status_code >= 500 or r.status_code == 429:
+                raise httpx.HTTPStatusError(f"HTTP {r.status_code}", request=r.request, response=r)
+            return r.json()
+
+        def count(_: BaseException) -> None:
+            self.errors += 1
+
+        return await retry(
+            post, transient=lambda e: isinstance(e, httpx.HTTPError | json.JSONDecodeError),
+            policy=dataclasses.replace(RPC, attempts=self.retries + 1), log=log, event="rpc_retry", on_retry=count, url=self.url,
+        )
 
     async def call(self, method: str, *params: Any) -> Any:
         reply = await self._post({"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": list(params)})
@@ -134,7 +133,7 @@ class Rpc:
         cfg = {"encoding": "json", "commitment": "confirmed", "maxSupportedTransactionVersion": 0}
         result: dict[str, RawTx | None] = {}
         pending = list(signatures)
-        delay = 0.1
+        backoff = Backoff(dataclasses.replace(RPC_MISSING, attempts=attempts))
         for attempt in range(attempts):
             if not pending:
                 break
@@ -150,8 +149,7 @@ class Rpc:
             if pending and attempt + 1 < attempts:
                 self.errors += 1
                 log.warning("get_transaction_retry", missing=len(pending), attempt=attempt + 1)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 2.0)
+                await backoff.wait()
         for sig in pending:
             result[sig] = None
         return result
