@@ -17,7 +17,6 @@ a database restart let a second one in.
 from __future__ import annotations
 
 import asyncio
-import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -33,7 +32,7 @@ from indexer.publish import Publisher
 from indexer.source import LiveStream, Rpc, backfill
 from mirror_common.logs import is_truncated
 from mirror_common.pg_errors import is_connection_error
-from mirror_common.retry import APPLY, DATABASE, Backoff, retry
+from mirror_common.retry import APPLY, DATABASE, RECONNECT, Backoff, retry
 
 log = structlog.get_logger("indexer")
 T = TypeVar("T")
@@ -302,7 +301,7 @@ class Indexer:
         """follow() until cancelled: any failure (stream dropped, RPC error storm, database
         gone longer than the retries) is logged and counted, then reconnect with backoff,
         which backfills the gap from the cursor."""
-        delay = 0.2
+        backoff = Backoff(RECONNECT)
         while True:
             started = time.monotonic()
             try:
@@ -314,10 +313,10 @@ class Indexer:
                 self.metrics.reconnects.inc()
                 self.metrics.errors.labels("source").inc()
                 if time.monotonic() - started > 30:
-                    delay = 0.2  # it ran fine for a while: start the backoff over
+                    backoff.reset()  # it ran fine for a while: start the backoff over
+                delay = backoff.next_delay()
                 log.warning("reconnecting", error=f"{type(e).__name__}: {e}", retry_in=round(delay, 2))
-                await asyncio.sleep(delay * (1 + random.random() / 4))
-                delay = min(delay * 2, 5.0)
+                await asyncio.sleep(delay)
 
     # -- finality ------------------------------------------------------------------
 
