@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 async def reindex(dsn: str, cfg: "IndexerConfig | None" = None, from_slot: int | None = None) -> int:
     from indexer.apply import rebuild_all
-    from indexer.commit import create_pool
+    from mirror_common.pg import create_pool
 
     pool = await create_pool(dsn)
     try:
@@ -49,7 +49,7 @@ async def reindex(dsn: str, cfg: "IndexerConfig | None" = None, from_slot: int |
 async def retry_skipped(cfg: "IndexerConfig") -> "RetryReport":
     """``--retry-skipped``: one pass over the open skipped items. Safe beside a running
     indexer: every commit takes the same transaction lock."""
-    from indexer.commit import create_pool
+    from mirror_common.pg import create_pool
     from indexer.service import Indexer
 
     ix = Indexer(cfg)

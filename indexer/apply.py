@@ -17,9 +17,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import asyncpg
 
 from indexer.decode import Event
+from mirror_common.pg import Connection
 
 DEFAULT_PUBKEY = "11111111111111111111111111111111"  # Pubkey::default(): "none" in an account field
 
@@ -31,7 +31,7 @@ class Handler:
     sql: str
     args: Callable[[Event], tuple[Any, ...]]
 
-    async def __call__(self, conn: asyncpg.Connection, ev: Event) -> None:
+    async def __call__(self, conn: Connection, ev: Event) -> None:
         await conn.execute(self.sql, *self.args(ev))
 
 
@@ -413,7 +413,7 @@ def event_from_row(row: Any) -> Event:
     return Event(row["signature"], row["event_index"], row["slot"], None, row["name"], fields, row["instruction_index"] or 0, row["id"])
 
 
-async def rebuild_row(conn: asyncpg.Connection, table: str, key: str) -> int:
+async def rebuild_row(conn: Connection, table: str, key: str) -> int:
     """Recomputes one projection row from chain_events in chain order; returns the events replayed.
 
     Chain order is slot, then (within a slot, where the logs give no position) the
@@ -434,7 +434,7 @@ async def rebuild_row(conn: asyncpg.Connection, table: str, key: str) -> int:
     return len(rows)
 
 
-async def apply_events(conn: asyncpg.Connection, events: Sequence[Event]) -> int:
+async def apply_events(conn: Connection, events: Sequence[Event]) -> int:
     """Applies newly stored events (chain order; their chain_events rows are written, so
     their ids are set) to the projections, with as few round trips as a batch allows.
 
@@ -499,12 +499,12 @@ async def apply_events(conn: asyncpg.Connection, events: Sequence[Event]) -> int
     return len(rebuild)
 
 
-async def apply_event(conn: asyncpg.Connection, ev: Event) -> None:
+async def apply_event(conn: Connection, ev: Event) -> None:
     """Applies one newly stored event (its chain_events row is already written)."""
     await apply_events(conn, [ev])
 
 
-async def rebuild_all(conn: asyncpg.Connection) -> int:
+async def rebuild_all(conn: Connection) -> int:
     """Rebuilds every projection from chain_events (``--reindex``), in one transaction."""
     count = 0
     async with conn.transaction():

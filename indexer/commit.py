@@ -11,22 +11,13 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-import asyncpg
 
 from indexer.apply import apply_events
 from indexer.decode import DecodedTx, Event
+from mirror_common.pg import Connection
 
 
 COMMIT_LOCK = 0x4D495243
-
-
-async def init_connection(conn: asyncpg.Connection) -> None:
-    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
-
-
-async def create_pool(dsn: str, **kw: object) -> asyncpg.Pool:
-    # min_size 0: no background reconnect attempts (and tracebacks) while the database is down.
-    return await asyncpg.create_pool(dsn, init=init_connection, min_size=0, max_size=kw.pop("max_size", 4), **kw)  # type: ignore[arg-type]
 
 
 _INSERT_EVENTS = """
@@ -40,7 +31,7 @@ RETURNING signature, event_index, id"""
 
 
 async def commit_batch(
-    conn: asyncpg.Connection, program_id: str, txs: Sequence[DecodedTx], *, advance_cursor: bool = True
+    conn: Connection, program_id: str, txs: Sequence[DecodedTx], *, advance_cursor: bool = True
 ) -> list[Event]:
     """Stores and applies a batch (chain order); returns the events stored now (not seen before).
     ``advance_cursor=False`` for transactions fetched out of turn (a retried skip)."""
@@ -88,12 +79,12 @@ async def commit_batch(
     return stored
 
 
-async def read_cursor(conn: asyncpg.Connection, program_id: str, commitment: str = "confirmed") -> tuple[str | None, int]:
+async def read_cursor(conn: Connection, program_id: str, commitment: str = "confirmed") -> tuple[str | None, int]:
     row = await conn.fetchrow("SELECT signature, slot FROM indexer_cursor WHERE program_id = $1 AND commitment = $2", program_id, commitment)
     return (row["signature"], row["slot"]) if row else (None, 0)
 
 
-async def record_skip(conn: asyncpg.Connection, program_id: str, signature: str, slot: int | None, reason: str, detail: str) -> None:
+async def record_skip(conn: Connection, program_id: str, signature: str, slot: int | None, reason: str, detail: str) -> None:
     await conn.execute(
         """INSERT INTO skipped_items (signature, event_index, slot, program_id, reason, detail)
            VALUES ($1, -1, $2, $3, $4, $5) ON CONFLICT (signature, event_index, reason) DO NOTHING""",

@@ -15,11 +15,11 @@ import asyncio
 import json
 from typing import Any
 
-import asyncpg
 import redis.asyncio as aioredis
 import structlog
 
 from mirror_common.retry import REDIS, Backoff
+from mirror_common.pg import Pool
 
 log = structlog.get_logger("indexer.publish")
 
@@ -43,7 +43,7 @@ def message(row: Any) -> dict[str, Any]:
 
 
 class Publisher:
-    def __init__(self, pool: asyncpg.Pool, redis_url: str, *, batch: int = 1000, metrics: Any = None) -> None:
+    def __init__(self, pool: Pool, redis_url: str, *, batch: int = 1000, metrics: Any = None) -> None:
         self.pool = pool
         self.redis = aioredis.from_url(redis_url, socket_connect_timeout=2, socket_timeout=5)
         self.batch = batch

@@ -27,10 +27,9 @@ from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from typing import Any
 
-import asyncpg
 import structlog
 
-from indexer.commit import create_pool
+from mirror_common.pg import Connection, Pool, create_pool
 from indexer.decode import pg_safe
 from indexer.logsetup import configure_logging
 from indexer.source import Rpc
@@ -157,7 +156,7 @@ class Report:
 def _same(a: Any, b: Any) -> bool:
     if isinstance(a, Decimal) or isinstance(b, Decimal):
         return a is not None and b is not None and Decimal(a) == Decimal(b)
-    return a == b
+    return bool(a == b)
 
 
 async def chain_accounts(rpc: Rpc, program_id: str) -> tuple[int, dict[str, tuple[str, dict[str, Any]]]]:
@@ -176,7 +175,7 @@ async def chain_accounts(rpc: Rpc, program_id: str) -> tuple[int, dict[str, tupl
     return slot, out
 
 
-async def reconcile(pool: asyncpg.Pool, rpc: Rpc, program_id: str, *, repair: bool = False) -> Report:
+async def reconcile(pool: Pool, rpc: Rpc, program_id: str, *, repair: bool = False) -> Report:
     slot, accounts = await chain_accounts(rpc, program_id)
     expected: dict[str, dict[str, dict[str, Any]]] = {t: {} for t, _ in EXPECT.values()}
     for address, (kind, fields) in accounts.items():
@@ -221,7 +220,7 @@ async def reconcile(pool: asyncpg.Pool, rpc: Rpc, program_id: str, *, repair: bo
     return report
 
 
-async def _repair(conn: asyncpg.Connection, d: Drift, want: dict[str, Any] | None, slot: int) -> None:
+async def _repair(conn: Connection, d: Drift, want: dict[str, Any] | None, slot: int) -> None:
     if d.kind == "extra":
         if d.table == "access_grants":
             await conn.execute(

@@ -17,15 +17,15 @@ a database restart let a second one in.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-import asyncpg
 import structlog
 
-from indexer.commit import commit_batch, create_pool, read_cursor, record_skip
+from indexer.commit import commit_batch, read_cursor, record_skip
 from indexer.decode import DecodedTx, Event, RawTx, Skip, decode_tx, pg_safe
 from indexer.metrics import Metrics
 from indexer.publish import Publisher
@@ -33,6 +33,7 @@ from indexer.source import LiveStream, Rpc, backfill
 from mirror_common.logs import is_truncated
 from mirror_common.pg_errors import is_connection_error
 from mirror_common.retry import APPLY, DATABASE, RECONNECT, Backoff, retry
+from mirror_common.pg import Connection, Pool, create_pool
 
 log = structlog.get_logger("indexer")
 T = TypeVar("T")
@@ -74,7 +75,7 @@ class Indexer:
         self.cfg = cfg
         self.metrics = metrics or Metrics()
         self.rpc = Rpc(cfg.rpc_url)
-        self.pool: asyncpg.Pool | None = None
+        self.pool: Pool | None = None
         self.publisher: Publisher | None = None
         self.live_ready = asyncio.Event()  # set once live and caught up (tests, health)
         self.live: LiveStream | None = None
@@ -173,7 +174,7 @@ class Indexer:
         self.metrics.skipped.labels("apply_error").inc()
         self.metrics.poisoned.inc()
 
-    async def _with_db(self, fn: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+    async def _with_db(self, fn: Callable[[Connection], Awaitable[T]]) -> T:
         """Runs fn(conn) in a pooled connection, retrying while PostgreSQL is unreachable
         (and only then: a refusal is raised at once, for the caller to classify)."""
         pool = self.pool
@@ -202,8 +203,7 @@ class Indexer:
             for sig in missing:
                 log.error("transaction_unavailable", signature=sig)
                 self.metrics.skipped.labels("rpc_unavailable").inc()
-                await self._with_db(lambda c, s=sig: record_skip(c, self.cfg.program_id, s, None, "rpc_unavailable",
-                                                                 "getTransaction returned nothing after retries"))
+                await self._with_db(functools.partial(self._record_unavailable, signature=sig))
             stored += await self.process(txs)
             done += len(txs) + len(missing)
             self.metrics.backfill_done.set(done)
@@ -216,6 +216,9 @@ class Indexer:
         if done:
             log.info("backfill_done", transactions=done, events=stored, seconds=round(time.monotonic() - started, 2))
         return stored
+
+    async def _record_unavailable(self, conn: Connection, signature: str) -> None:
+        await record_skip(conn, self.cfg.program_id, signature, None, "rpc_unavailable", "getTransaction returned nothing after retries")
 
     async def retry_unavailable(self) -> int:
         """Transactions the node could not return before (rpc_unavailable), asked for again at
@@ -230,7 +233,7 @@ class Indexer:
         longer yields that skip; one still refused stays open, its detail updated."""
         report = RetryReport()
 
-        async def page(c: asyncpg.Connection, after: int) -> list[Any]:
+        async def page(c: Connection, after: int) -> list[Any]:
             return await c.fetch(
                 """SELECT id, signature, event_index, reason FROM skipped_items
                    WHERE resolved_at IS NULL AND program_id = $1 AND reason = ANY($2::text[]) AND id > $3
@@ -238,7 +241,7 @@ class Indexer:
 
         last_id = 0
         while True:
-            rows = await self._with_db(lambda c, after=last_id: page(c, after))
+            rows = await self._with_db(functools.partial(page, after=last_id))
             if not rows:
                 return report
             last_id = rows[-1]["id"]
@@ -336,14 +339,14 @@ class Indexer:
             if st is None:
                 log.error("confirmed_transaction_vanished", signature=s)
         if final:
-            async def mark(c: asyncpg.Connection) -> None:
+            async def mark(c: Connection) -> None:
                 async with c.transaction():
                     await c.execute("UPDATE chain_events SET commitment = 'finalized' WHERE signature = ANY($1::text[]) AND commitment = 'confirmed'", final)
                     await self._set_finalized_cursor(c, final[-1], fin_slot)
             await self._with_db(mark)
         return len(final)
 
-    async def _set_finalized_cursor(self, c: asyncpg.Connection, signature: str | None, slot: int) -> None:
+    async def _set_finalized_cursor(self, c: Connection, signature: str | None, slot: int) -> None:
         # Finalized up to `slot` only when nothing confirmed remains at or below it.
         pending = await c.fetchval("SELECT min(slot) FROM chain_events WHERE commitment = 'confirmed'")
         upto = slot if pending is None else min(slot, pending - 1)

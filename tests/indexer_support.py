@@ -189,7 +189,7 @@ async def assert_exactly_the_chain(database_url: str, rpc_url: str, timeout: flo
     missing, none extra or twice, and reconcile finds no drift."""
     import asyncpg
 
-    from indexer.commit import create_pool
+    from mirror_common.pg import create_pool
     from indexer.reconcile import reconcile
     from indexer.source import Rpc
     from mirror_common.config import MIRROR_PROGRAM_ID

@@ -21,7 +21,7 @@ from solders.pubkey import Pubkey
 from solders.system_program import TransferParams, transfer
 from solders.transaction import Transaction, VersionedTransaction
 
-from indexer.commit import create_pool
+from mirror_common.pg import create_pool
 from indexer.decode import RawTx
 from indexer.reconcile import reconcile
 from indexer.service import Indexer, IndexerConfig

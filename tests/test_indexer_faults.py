@@ -18,7 +18,7 @@ from solana.rpc.async_api import AsyncClient
 from solana.rpc.commitment import Confirmed
 from solders.keypair import Keypair
 
-from indexer.commit import create_pool
+from mirror_common.pg import create_pool
 from indexer.migrate import migrate
 from indexer.reconcile import reconcile
 from indexer.source import Rpc

@@ -29,7 +29,7 @@ from solders.keypair import Keypair
 
 from indexer import apply
 from indexer.apply import PROJECTIONS, Handler, Projection
-from indexer.commit import create_pool
+from mirror_common.pg import create_pool
 from indexer.decode import Event
 from indexer.reconcile import reconcile
 from indexer.service import Indexer, IndexerConfig
@@ -207,6 +207,7 @@ async def test_only_connection_failures_count_as_postgres_unavailable(postgres: 
         killer = await asyncpg.connect(postgres.url)
         await killer.execute("SELECT pg_terminate_backend($1)", conn.get_server_pid())
         await killer.close()
+        await asyncio.sleep(0.5)  # let the server's termination notice arrive first
         with pytest.raises(Exception) as dropped:
             await conn.fetchval("SELECT 1")
         assert is_connection_error(dropped.value), repr(dropped.value)

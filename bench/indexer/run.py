@@ -157,7 +157,7 @@ async def backfill(rpc_url: str, database_url: str, redis_url: str, batch: int) 
     """The indexer's own catch_up (source -> decode -> apply -> commit) from an empty cursor
     to the chain head, in this process, with decode_tx and commit_batch timed."""
     import indexer.service as service
-    from indexer.commit import create_pool
+    from mirror_common.pg import create_pool
     from indexer.metrics import Metrics
 
     timing: dict[str, float] = {"decode_s": 0.0, "commit_s": 0.0, "transactions": 0, "events": 0, "batches": 0}
@@ -236,7 +236,7 @@ async def backfill(rpc_url: str, database_url: str, redis_url: str, batch: int) 
 
 async def table_rows(database_url: str) -> dict[str, tuple[list[str], list[tuple[Any, ...]]]]:
     """Every row the indexer wrote to chain_events and the projections (columns, records)."""
-    from indexer.commit import init_connection
+    from mirror_common.pg import init_connection
 
     conn = await asyncpg.connect(database_url)
     await init_connection(conn)
