@@ -58,7 +58,9 @@ def c() -> Codec:
 
 def test_fixture_covers_the_whole_idl() -> None:
     assert {i["name"] for i in EVENTS} == {e["name"] for e in IDL["events"]}
-    assert len(IDL["events"]) == 16
+    assert len(IDL["events"]) == 18
+    assert {"AdminProposed", "AdminChanged"} <= {i["name"] for i in EVENTS}
+    assert {"propose_admin", "accept_admin"} <= {i["name"] for i in INSTRUCTIONS}
     assert {i["name"] for i in ACCOUNTS} == {a["name"] for a in IDL["accounts"]}
     assert len(IDL["accounts"]) == 6
     assert {i["name"] for i in INSTRUCTIONS} == {ix["name"] for ix in IDL["instructions"]}
@@ -209,7 +211,9 @@ def test_build_instruction_optional_account_given_and_errors(c: Codec) -> None:
         )
     with pytest.raises(EncodeError, match="system_program must be"):
         c.build_instruction(
-            "initialize_config", {}, {"config": c.config_pda(), "admin": authority, "system_program": mirror}
+            "initialize_config",
+            {},
+            {"config": c.config_pda(), "admin": authority, "program": c.program_id, "program_data": grant, "system_program": mirror},
         )
     with pytest.raises(EncodeError, match="authority"):
         c.build_instruction("update_mirror", args, {"config": c.config_pda(), "mirror": mirror, "authority": "nope"})
@@ -372,7 +376,7 @@ def test_encode_nested_and_other_type_errors(c: Codec) -> None:
         c.encode_instruction("update_mirror", {"name": None, "metadata_uri": None, "visibility": "public"})
     with pytest.raises(CodecError, match="no event named"):
         c.encode_event("Nope", {})
-    with pytest.raises(EncodeError, match="needs 74 bytes"):
+    with pytest.raises(EncodeError, match="needs 106 bytes"):  # 8 + Config::INIT_SPACE
         c.encode_account("Config", c.decode_account(_account("Config")["data"]).fields, size=10)
 
 

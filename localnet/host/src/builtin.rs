@@ -11,13 +11,13 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{LazyLock, RwLock};
 
 use solana_instruction::error::InstructionError;
+use solana_log_collector::ic_logger_msg;
 use solana_program::account_info::AccountInfo;
 use solana_program::entrypoint::ProgramResult;
 use solana_program_runtime::declare_process_instruction;
 use solana_program_runtime::invoke_context::InvokeContext;
 use solana_program_runtime::serialization::{deserialize_parameters, serialize_parameters};
 use solana_program_runtime::solana_sbpf::vm::ContextObject;
-use solana_log_collector::ic_logger_msg;
 use solana_program_runtime::stable_log;
 use solana_pubkey::Pubkey;
 
@@ -36,18 +36,15 @@ static PROGRAMS: LazyLock<RwLock<HashMap<Pubkey, ProgramEntry>>> = LazyLock::new
 /// Makes `entry` the code behind `program_id` for every chain in this process.
 pub(crate) fn register(program_id: Pubkey, entry: ProgramEntry) {
     stubs::install();
-    PROGRAMS
-        .write()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-        .insert(program_id, entry);
+    PROGRAMS.write().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(program_id, entry);
+}
+
+pub(crate) fn is_registered(program_id: &Pubkey) -> bool {
+    lookup(program_id).is_some()
 }
 
 fn lookup(program_id: &Pubkey) -> Option<ProgramEntry> {
-    PROGRAMS
-        .read()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-        .get(program_id)
-        .copied()
+    PROGRAMS.read().unwrap_or_else(|poisoned| poisoned.into_inner()).get(program_id).copied()
 }
 
 declare_process_instruction!(NativeProgram, 0, |invoke_context| { execute(invoke_context) });
@@ -86,13 +83,7 @@ fn execute(invoke_context: &mut InvokeContext) -> Result<(), InstructionError> {
     };
 
     let consumed = units_before.saturating_sub(invoke_context.get_remaining());
-    ic_logger_msg!(
-        log_collector,
-        "Program {} consumed {} of {} compute units",
-        program_id,
-        consumed,
-        units_before
-    );
+    ic_logger_msg!(log_collector, "Program {} consumed {} of {} compute units", program_id, consumed, units_before);
 
     if let Some(error) = aborted {
         return Err(error);

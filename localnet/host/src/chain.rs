@@ -10,11 +10,14 @@ use solana_clock::Clock;
 use solana_pubkey::Pubkey;
 
 use crate::builtin::{self, NativeProgram, ProgramEntry};
+use crate::upgradeable;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ChainError {
     #[error("ledger rejected the account: {0}")]
     Account(#[from] LiteSVMError),
+    #[error("the loader {0} is not in this ledger")]
+    MissingLoader(Pubkey),
 }
 
 /// LiteSVM plus native programs. Derefs to [`LiteSVM`] for everything else.
@@ -42,7 +45,12 @@ impl Chain {
 
     /// Hosts `entry` at `program_id`, as a builtin owned by the native loader
     /// (how Agave represents builtins), so transactions can invoke it.
-    pub fn add_native_program(&mut self, program_id: Pubkey, name: &str, entry: ProgramEntry) -> Result<(), ChainError> {
+    pub fn add_native_program(
+        &mut self,
+        program_id: Pubkey,
+        name: &str,
+        entry: ProgramEntry,
+    ) -> Result<(), ChainError> {
         builtin::register(program_id, entry);
         self.svm.add_builtin(program_id, NativeProgram::vm);
         self.svm.set_account(
@@ -55,6 +63,43 @@ impl Chain {
                 rent_epoch: 0,
             },
         )?;
+        Ok(())
+    }
+
+    /// Hosts `entry` at `program_id` as an upgradeable program, the way
+    /// `solana program deploy` leaves one: the program account is owned by the
+    /// BPF upgradeable loader and points at its ProgramData, whose upgrade
+    /// authority is `upgrade_authority` (`None`: immutable). The loader under
+    /// this chain is wrapped so the program still runs `entry` natively; see
+    /// [`crate::upgradeable`].
+    pub fn add_native_upgradeable_program(
+        &mut self,
+        program_id: Pubkey,
+        entry: ProgramEntry,
+        upgrade_authority: Option<Pubkey>,
+    ) -> Result<(), ChainError> {
+        builtin::register(program_id, entry);
+        self.wrap_upgradeable_loader()?;
+        let slot = self.clock().slot;
+        let (program, programdata_address, programdata) =
+            upgradeable::program_accounts(&program_id, upgrade_authority, slot, |len| {
+                self.svm.minimum_balance_for_rent_exemption(len)
+            });
+        // ProgramData first: storing the program account loads the code it names.
+        self.svm.set_account(programdata_address, programdata)?;
+        self.svm.set_account(program_id, program)?;
+        Ok(())
+    }
+
+    /// Puts [`upgradeable::UpgradeableLoader`] in the program cache under the
+    /// upgradeable loader's id. LiteSVM's `add_builtin` also overwrites the
+    /// loader's account with a BPF-loader-owned stub, which transactions would
+    /// refuse as a program owner, so the native-loader account is put back.
+    fn wrap_upgradeable_loader(&mut self) -> Result<(), ChainError> {
+        let loader_id = solana_sdk_ids::bpf_loader_upgradeable::id();
+        let loader_account = self.svm.get_account(&loader_id).ok_or(ChainError::MissingLoader(loader_id))?;
+        self.svm.add_builtin(loader_id, upgradeable::UpgradeableLoader::vm);
+        self.svm.set_account(loader_id, loader_account)?;
         Ok(())
     }
 

@@ -40,9 +40,7 @@ fn run(
 
     let caller_program_id = {
         let transaction_context = &invoke_context.transaction_context;
-        *transaction_context
-            .get_current_instruction_context()?
-            .get_last_program_key(transaction_context)?
+        *transaction_context.get_current_instruction_context()?.get_last_program_key(transaction_context)?
     };
     let signers = signers_seeds
         .iter()
@@ -53,10 +51,8 @@ fn run(
     // Every account the callee sees must be one the caller passed in.
     let mut shared = Vec::with_capacity(instruction.accounts.len());
     for meta in &instruction.accounts {
-        let info = account_infos
-            .iter()
-            .find(|info| *info.key == meta.pubkey)
-            .ok_or(InstructionError::MissingAccount)?;
+        let info =
+            account_infos.iter().find(|info| *info.key == meta.pubkey).ok_or(InstructionError::MissingAccount)?;
         if !shared.iter().any(|(i, _): &(&AccountInfo, bool)| i.key == info.key) {
             shared.push((info, meta.is_writable));
         }
@@ -109,14 +105,15 @@ fn pull_callee_changes(invoke_context: &InvokeContext, info: &AccountInfo) -> Re
         // Fails past MAX_PERMITTED_DATA_INCREASE over the serialized length, as on SBF.
         info.resize(new_data.len()).map_err(|_| InstructionError::InvalidRealloc)?;
     }
-    info.try_borrow_mut_data()
-        .map_err(|_| InstructionError::AccountBorrowFailed)?
-        .copy_from_slice(new_data);
+    info.try_borrow_mut_data().map_err(|_| InstructionError::AccountBorrowFailed)?.copy_from_slice(new_data);
     Ok(())
 }
 
 /// The caller's view of `key` in the transaction.
-fn caller_account<'a>(invoke_context: &'a InvokeContext, key: &Pubkey) -> Result<BorrowedAccount<'a>, InstructionError> {
+fn caller_account<'a>(
+    invoke_context: &'a InvokeContext,
+    key: &Pubkey,
+) -> Result<BorrowedAccount<'a>, InstructionError> {
     let transaction_context = &*invoke_context.transaction_context;
     let instruction_context = transaction_context.get_current_instruction_context()?;
     let index = instruction_context

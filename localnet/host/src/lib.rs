@@ -12,12 +12,16 @@
 //!   BPF loader does, calls the program's `entry`, and writes results back.
 //! - [`stubs`]: the syscall stubs and the per-thread "current invoke context".
 //! - [`cpi`]: cross-program invocation from native code.
+//! - [`upgradeable`]: native programs hosted as upgradeable-loader programs
+//!   (program account + ProgramData with an upgrade authority), and the loader
+//!   wrapper that still runs their native entry.
 //! - [`chain`]: a LiteSVM with native programs registered, plus clock control.
 
 pub mod builtin;
 pub mod chain;
 pub mod cpi;
 pub mod stubs;
+pub mod upgradeable;
 
 pub use builtin::ProgramEntry;
 pub use chain::{Chain, ChainError};

@@ -47,10 +47,7 @@ pub fn install() {
 /// invocations (CPI into another native program) stack and unwind in order.
 pub(crate) fn enter(invoke_context: &mut InvokeContext) -> Entered {
     let ptr = NonNull::from(invoke_context).cast::<InvokeContext<'static>>();
-    Entered {
-        previous: CURRENT.with(|c| c.replace(Some(ptr))),
-        previous_abort: ABORT.with(|a| a.borrow_mut().take()),
-    }
+    Entered { previous: CURRENT.with(|c| c.replace(Some(ptr))), previous_abort: ABORT.with(|a| a.borrow_mut().take()) }
 }
 
 pub(crate) struct Entered {
@@ -129,7 +126,10 @@ impl SyscallStubs for NativeHostStubs {
     fn sol_log_compute_units(&self) {
         with_invoke_context(|ic| {
             let remaining = solana_program_runtime::solana_sbpf::vm::ContextObject::get_remaining(ic);
-            stable_log::program_log(&ic.get_log_collector(), &format!("Program consumption: {remaining} units remaining"));
+            stable_log::program_log(
+                &ic.get_log_collector(),
+                &format!("Program consumption: {remaining} units remaining"),
+            );
         });
     }
 

@@ -64,4 +64,12 @@ pub enum MirrorError {
     ModelVersionMismatch,
     #[msg("Names and URIs must not contain control characters")]
     ControlCharacters,
+    #[msg("Only the program's upgrade authority may initialize the config")]
+    NotUpgradeAuthority,
+    #[msg("The program_data account is not this program's ProgramData")]
+    ProgramDataMismatch,
+    #[msg("No admin handover is pending")]
+    NoPendingAdmin,
+    #[msg("Only the proposed admin may accept the admin role")]
+    NotPendingAdmin,
 }

@@ -27,6 +27,23 @@ pub struct TrainerDeactivated {
 }
 
 #[event]
+pub struct AdminProposed {
+    pub config: Pubkey,
+    pub admin: Pubkey,
+    /// `Pubkey::default()` when the admin withdrew a pending proposal.
+    pub proposed_admin: Pubkey,
+    pub timestamp: i64,
+}
+
+#[event]
+pub struct AdminChanged {
+    pub config: Pubkey,
+    pub previous_admin: Pubkey,
+    pub new_admin: Pubkey,
+    pub timestamp: i64,
+}
+
+#[event]
 pub struct PauseChanged {
     pub config: Pubkey,
     pub admin: Pubkey,

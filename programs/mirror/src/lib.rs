@@ -40,6 +40,14 @@ pub mod mirror {
         set_paused::handler(ctx, paused)
     }
 
+    pub fn propose_admin(ctx: Context<ProposeAdmin>, new_admin: Pubkey) -> Result<()> {
+        propose_admin::handler(ctx, new_admin)
+    }
+
+    pub fn accept_admin(ctx: Context<AcceptAdmin>) -> Result<()> {
+        accept_admin::handler(ctx)
+    }
+
     pub fn create_mirror(
         ctx: Context<CreateMirror>,
         mirror_id: u64,

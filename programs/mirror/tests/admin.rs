@@ -1,8 +1,11 @@
-//! Config, trainers and the pause switch: initialize_config, register_trainer,
-//! deactivate_trainer, set_paused, and what pausing blocks and allows.
+//! Config, trainers and the pause switch: initialize_config (upgrade authority
+//! only), the two-step admin handover (propose_admin, accept_admin),
+//! register_trainer, deactivate_trainer, set_paused, and what pausing blocks
+//! and allows.
 mod common;
 use common::*;
-use mirror::{ConfigInitialized, PauseChanged, TrainerDeactivated, TrainerRegistered};
+use mirror::{AdminChanged, AdminProposed, ConfigInitialized, PauseChanged, TrainerDeactivated, TrainerRegistered};
+use native_host::upgradeable;
 
 // --- initialize_config -------------------------------------------------------
 
@@ -15,6 +18,7 @@ fn initialize_config_creates_config_with_the_signer_as_admin() {
 
     let config = env.config();
     assert_eq!(config.admin, admin.pubkey());
+    assert_eq!(config.pending_admin, Pubkey::default());
     assert!(!config.paused);
     assert_eq!(config.mirror_count, 0);
     assert_eq!(config.trainer_count, 0);
@@ -45,6 +49,196 @@ fn initialize_config_by_someone_else_cannot_take_over_admin() {
     let result = env.send(&[initialize_config_ix(&mallory.pubkey())], &[&mallory]);
     assert_instruction_error(result, ACCOUNT_ALREADY_IN_USE);
     assert_eq!(env.config().admin, env.admin.pubkey());
+}
+
+#[test]
+fn the_host_deploys_the_program_as_upgradeable_with_the_test_admin_as_authority() {
+    let env = Env::bare();
+    let program = env.chain.get_account(&mirror::ID).expect("program account");
+    assert_eq!(program.owner, anchor_lang::solana_program::bpf_loader_upgradeable::ID);
+    assert!(program.executable);
+    let programdata = env.chain.get_account(&program_data_pda()).expect("ProgramData account");
+    assert_eq!(upgradeable::upgrade_authority_of(&programdata), Some(Some(env.admin.pubkey())));
+}
+
+#[test]
+fn initialize_config_by_a_stranger_first_is_refused_and_the_upgrade_authority_still_can() {
+    let mut env = Env::bare();
+    let mallory = env.funded("mallory");
+    let result = env.send(&[initialize_config_ix(&mallory.pubkey())], &[&mallory]);
+    assert_mirror_error(result, MirrorError::NotUpgradeAuthority);
+    assert!(!env.exists(&config_pda()), "a refused initialize_config must leave no Config");
+
+    let admin = env.admin.insecure_clone();
+    env.send(&[initialize_config_ix(&admin.pubkey())], &[&admin]).expect("initialize_config");
+    assert_eq!(env.config().admin, admin.pubkey());
+}
+
+#[test]
+fn initialize_config_with_another_programs_program_data_is_refused() {
+    let mut env = Env::bare();
+    let mallory = env.funded("mallory");
+    // A real ProgramData, of a program mallory deployed herself.
+    let other_program = keypair("mallory's program").pubkey();
+    let (_, address, programdata) = upgradeable::program_accounts(&other_program, Some(mallory.pubkey()), 0, |_| SOL);
+    env.chain.set_account(address, programdata).expect("store mallory's ProgramData");
+
+    let result = env.send(&[initialize_config_with_program_data_ix(&mallory.pubkey(), &address)], &[&mallory]);
+    assert_mirror_error(result, MirrorError::ProgramDataMismatch);
+    assert!(!env.exists(&config_pda()));
+}
+
+#[test]
+fn initialize_config_with_a_forged_program_data_is_refused() {
+    let mut env = Env::bare();
+    let mallory = env.funded("mallory");
+    // ProgramData's bytes naming mallory, in an account the loader does not own.
+    let (_, _, mut forged) = upgradeable::program_accounts(&mirror::ID, Some(mallory.pubkey()), 0, |_| SOL);
+    forged.owner = system_program();
+    let address = keypair("forged program data").pubkey();
+    env.chain.set_account(address, forged).expect("store the forgery");
+
+    let result = env.send(&[initialize_config_with_program_data_ix(&mallory.pubkey(), &address)], &[&mallory]);
+    assert_instruction_error(result, anchor_error(anchor_lang::error::ErrorCode::AccountOwnedByWrongProgram));
+    assert!(!env.exists(&config_pda()));
+}
+
+#[test]
+fn initialize_config_is_refused_when_the_program_is_immutable() {
+    let mut env = Env::bare();
+    let (_, address, immutable) = upgradeable::program_accounts(&mirror::ID, None, 0, |_| SOL);
+    env.chain.set_account(address, immutable).expect("drop the upgrade authority");
+    let admin = env.admin.insecure_clone();
+    let result = env.send(&[initialize_config_ix(&admin.pubkey())], &[&admin]);
+    assert_mirror_error(result, MirrorError::NotUpgradeAuthority);
+}
+
+// --- propose_admin / accept_admin ----------------------------------------------
+
+#[test]
+fn propose_then_accept_hands_the_admin_role_over() {
+    let mut env = Env::new();
+    let admin = env.admin.insecure_clone();
+    let bob = env.funded("bob");
+
+    let proposed_at = env.tick();
+    let meta = env.propose_admin(&admin, &bob.pubkey()).expect("propose_admin");
+    let config = env.config();
+    assert_eq!(config.admin, admin.pubkey(), "proposing changes nothing yet");
+    assert_eq!(config.pending_admin, bob.pubkey());
+    let ev: AdminProposed = event(&meta);
+    assert_eq!(ev.config, config_pda());
+    assert_eq!(ev.admin, admin.pubkey());
+    assert_eq!(ev.proposed_admin, bob.pubkey());
+    assert_eq!(ev.timestamp, proposed_at);
+    assert_sbf_log(&meta, "ProposeAdmin");
+
+    let accepted_at = env.tick();
+    let meta = env.accept_admin(&bob).expect("accept_admin");
+    let config = env.config();
+    assert_eq!(config.admin, bob.pubkey());
+    assert_eq!(config.pending_admin, Pubkey::default());
+    let ev: AdminChanged = event(&meta);
+    assert_eq!(ev.config, config_pda());
+    assert_eq!(ev.previous_admin, admin.pubkey());
+    assert_eq!(ev.new_admin, bob.pubkey());
+    assert_eq!(ev.timestamp, accepted_at);
+    assert_sbf_log(&meta, "AcceptAdmin");
+}
+
+#[test]
+fn accept_admin_by_someone_other_than_the_proposed_admin_is_refused() {
+    let mut env = Env::new();
+    let admin = env.admin.insecure_clone();
+    let bob = env.funded("bob");
+    let mallory = env.funded("mallory");
+    env.propose_admin(&admin, &bob.pubkey()).expect("propose_admin");
+
+    assert_mirror_error(env.accept_admin(&mallory), MirrorError::NotPendingAdmin);
+    assert_mirror_error(env.accept_admin(&admin), MirrorError::NotPendingAdmin);
+    let config = env.config();
+    assert_eq!(config.admin, admin.pubkey());
+    assert_eq!(config.pending_admin, bob.pubkey(), "a refused acceptance leaves the proposal pending");
+}
+
+#[test]
+fn accept_admin_with_nothing_pending_is_refused() {
+    let mut env = Env::new();
+    let bob = env.funded("bob");
+    assert_mirror_error(env.accept_admin(&bob), MirrorError::NoPendingAdmin);
+    assert_eq!(env.config().admin, env.admin.pubkey());
+}
+
+#[test]
+fn the_previous_admin_loses_every_admin_power_after_the_handover() {
+    let mut env = Env::new();
+    let admin = env.admin.insecure_clone();
+    let bob = env.funded("bob");
+    env.propose_admin(&admin, &bob.pubkey()).expect("propose_admin");
+    env.accept_admin(&bob).expect("accept_admin");
+
+    let trainer = keypair("trainer");
+    let key = encryption_key("trainer");
+    let refused = [
+        env.send(&[set_paused_ix(&admin.pubkey(), true)], &[&admin]),
+        env.send(&[register_trainer_ix(&admin.pubkey(), &trainer.pubkey(), key)], &[&admin]),
+        env.propose_admin(&admin, &admin.pubkey()),
+    ];
+    for result in refused {
+        assert_mirror_error(result, MirrorError::NotAdmin);
+    }
+
+    env.send(&[set_paused_ix(&bob.pubkey(), true)], &[&bob]).expect("the new admin pauses");
+    env.send(&[register_trainer_ix(&bob.pubkey(), &trainer.pubkey(), key)], &[&bob]).expect("the new admin registers");
+    assert!(env.config().paused);
+}
+
+#[test]
+fn proposing_the_default_address_withdraws_a_pending_proposal() {
+    let mut env = Env::new();
+    let admin = env.admin.insecure_clone();
+    let bob = env.funded("bob");
+    env.propose_admin(&admin, &bob.pubkey()).expect("propose_admin");
+
+    let meta = env.propose_admin(&admin, &Pubkey::default()).expect("withdraw");
+    let ev: AdminProposed = event(&meta);
+    assert_eq!(ev.proposed_admin, Pubkey::default());
+    assert_eq!(env.config().pending_admin, Pubkey::default());
+    assert_mirror_error(env.accept_admin(&bob), MirrorError::NoPendingAdmin);
+    assert_eq!(env.config().admin, admin.pubkey());
+}
+
+#[test]
+fn a_new_proposal_replaces_the_pending_one() {
+    let mut env = Env::new();
+    let admin = env.admin.insecure_clone();
+    let bob = env.funded("bob");
+    let carol = env.funded("carol");
+    env.propose_admin(&admin, &bob.pubkey()).expect("propose bob");
+    env.propose_admin(&admin, &carol.pubkey()).expect("propose carol");
+    assert_mirror_error(env.accept_admin(&bob), MirrorError::NotPendingAdmin);
+    env.accept_admin(&carol).expect("carol accepts");
+    assert_eq!(env.config().admin, carol.pubkey());
+}
+
+#[test]
+fn propose_admin_by_non_admin_is_refused() {
+    let mut env = Env::new();
+    let mallory = env.funded("mallory");
+    assert_mirror_error(env.propose_admin(&mallory, &mallory.pubkey()), MirrorError::NotAdmin);
+    assert_eq!(env.config().pending_admin, Pubkey::default());
+}
+
+#[test]
+fn the_handover_works_while_paused() {
+    let mut env = Env::new();
+    let admin = env.admin.insecure_clone();
+    let bob = env.funded("bob");
+    env.set_paused(true).expect("pause");
+    env.propose_admin(&admin, &bob.pubkey()).expect("propose while paused");
+    env.accept_admin(&bob).expect("accept while paused");
+    env.send(&[set_paused_ix(&bob.pubkey(), false)], &[&bob]).expect("the new admin unpauses");
+    assert!(!env.config().paused);
 }
 
 // --- register_trainer ----------------------------------------------------------
@@ -79,10 +273,8 @@ fn register_trainer_creates_an_active_trainer() {
 fn register_trainer_by_non_admin_is_refused() {
     let mut env = Env::new();
     let mallory = env.funded("mallory");
-    let result = env.send(
-        &[register_trainer_ix(&mallory.pubkey(), &mallory.pubkey(), encryption_key("mallory"))],
-        &[&mallory],
-    );
+    let result =
+        env.send(&[register_trainer_ix(&mallory.pubkey(), &mallory.pubkey(), encryption_key("mallory"))], &[&mallory]);
     assert_mirror_error(result, MirrorError::NotAdmin);
     assert!(!env.exists(&trainer_pda(&mallory.pubkey())));
     assert_eq!(env.config().trainer_count, 0);

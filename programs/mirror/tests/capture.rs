@@ -21,11 +21,13 @@ use solana_signer::Signer;
 
 use mirror::{accounts, instruction, JobStatus, TrainingMetrics, TrainingParams, Visibility};
 
-const EVENT_NAMES: [&str; 16] = [
+const EVENT_NAMES: [&str; 18] = [
     "ConfigInitialized",
     "TrainerRegistered",
     "TrainerDeactivated",
     "PauseChanged",
+    "AdminProposed",
+    "AdminChanged",
     "MirrorCreated",
     "MirrorUpdated",
     "MirrorTransferred",
@@ -44,7 +46,8 @@ const EVENT_NAMES: [&str; 16] = [
 // program does.
 const CAPTURE_DATASET_CID: &str = "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy";
 const CAPTURE_MODEL_CID: &str = "bafkreidvbhs33ighmljlvr7zbv2ywwzcmp5adtf4kqvlly67cy56bdtmve";
-const CAPTURE_PARAMS: TrainingParams = TrainingParams { epochs: 2, seq_len: 64, batch_size: 8, learning_rate_micros: 3_000 };
+const CAPTURE_PARAMS: TrainingParams =
+    TrainingParams { epochs: 2, seq_len: 64, batch_size: 8, learning_rate_micros: 3_000 };
 
 const ACCOUNT_NAMES: [&str; 6] = ["Config", "Trainer", "Mirror", "AccessGrant", "TrainingJob", "ModelVersion"];
 
@@ -79,12 +82,27 @@ fn decode<E: AnchorDeserialize + Discriminator>(data: &[u8]) -> Option<E> {
 /// Structs are destructured exhaustively: a field added to an event breaks the build here.
 fn event_expected(data: &[u8]) -> (&'static str, Value) {
     use ::mirror::{
-        AccessGranted, AccessRevoked, ConfigInitialized, MirrorCreated, MirrorFrozen, MirrorTransferred, MirrorUpdated,
-        ModelPublished, PauseChanged, TrainRequested, TrainerDeactivated, TrainerRegistered, TrainingCancelled,
-        TrainingCompleted, TrainingFailed, TrainingStarted,
+        AccessGranted, AccessRevoked, AdminChanged, AdminProposed, ConfigInitialized, MirrorCreated, MirrorFrozen,
+        MirrorTransferred, MirrorUpdated, ModelPublished, PauseChanged, TrainRequested, TrainerDeactivated,
+        TrainerRegistered, TrainingCancelled, TrainingCompleted, TrainingFailed, TrainingStarted,
     };
     if let Some(ConfigInitialized { config, admin, timestamp }) = decode(data) {
         return ("ConfigInitialized", json!({ "config": pk(&config), "admin": pk(&admin), "timestamp": timestamp }));
+    }
+    if let Some(AdminProposed { config, admin, proposed_admin, timestamp }) = decode(data) {
+        return (
+            "AdminProposed",
+            json!({ "config": pk(&config), "admin": pk(&admin), "proposed_admin": pk(&proposed_admin), "timestamp": timestamp }),
+        );
+    }
+    if let Some(AdminChanged { config, previous_admin, new_admin, timestamp }) = decode(data) {
+        return (
+            "AdminChanged",
+            json!({
+                "config": pk(&config), "previous_admin": pk(&previous_admin), "new_admin": pk(&new_admin),
+                "timestamp": timestamp,
+            }),
+        );
     }
     if let Some(TrainerRegistered { trainer, authority, encryption_key, timestamp }) = decode(data) {
         return (
@@ -93,7 +111,10 @@ fn event_expected(data: &[u8]) -> (&'static str, Value) {
         );
     }
     if let Some(TrainerDeactivated { trainer, authority, timestamp }) = decode(data) {
-        return ("TrainerDeactivated", json!({ "trainer": pk(&trainer), "authority": pk(&authority), "timestamp": timestamp }));
+        return (
+            "TrainerDeactivated",
+            json!({ "trainer": pk(&trainer), "authority": pk(&authority), "timestamp": timestamp }),
+        );
     }
     if let Some(PauseChanged { config, admin, paused, timestamp }) = decode(data) {
         return (
@@ -101,7 +122,9 @@ fn event_expected(data: &[u8]) -> (&'static str, Value) {
             json!({ "config": pk(&config), "admin": pk(&admin), "paused": paused, "timestamp": timestamp }),
         );
     }
-    if let Some(MirrorCreated { mirror, creator, owner, mirror_id, name, metadata_uri, visibility, timestamp }) = decode(data) {
+    if let Some(MirrorCreated { mirror, creator, owner, mirror_id, name, metadata_uri, visibility, timestamp }) =
+        decode(data)
+    {
         return (
             "MirrorCreated",
             json!({
@@ -128,7 +151,8 @@ fn event_expected(data: &[u8]) -> (&'static str, Value) {
     if let Some(MirrorFrozen { mirror, owner, timestamp }) = decode(data) {
         return ("MirrorFrozen", json!({ "mirror": pk(&mirror), "owner": pk(&owner), "timestamp": timestamp }));
     }
-    if let Some(AccessGranted { mirror, grant, grantee, permissions, expires_at, granted_by, timestamp }) = decode(data) {
+    if let Some(AccessGranted { mirror, grant, grantee, permissions, expires_at, granted_by, timestamp }) = decode(data)
+    {
         return (
             "AccessGranted",
             json!({
@@ -192,7 +216,9 @@ fn event_expected(data: &[u8]) -> (&'static str, Value) {
             }),
         );
     }
-    if let Some(ModelPublished { mirror, model, version, job, model_cid, weights_sha256, metrics, timestamp }) = decode(data) {
+    if let Some(ModelPublished { mirror, model, version, job, model_cid, weights_sha256, metrics, timestamp }) =
+        decode(data)
+    {
         return (
             "ModelPublished",
             json!({
@@ -220,11 +246,13 @@ fn account_expected(data: &[u8]) -> (&'static str, Value) {
         data.starts_with(T::DISCRIMINATOR)
             .then(|| T::try_deserialize(&mut &data[..]).expect("account decodes as the type its discriminator names"))
     }
-    if let Some(Config { admin, paused, mirror_count, trainer_count, job_count, model_count, bump }) = load(data) {
+    if let Some(Config { admin, pending_admin, paused, mirror_count, trainer_count, job_count, model_count, bump }) =
+        load(data)
+    {
         return (
             "Config",
             json!({
-                "admin": pk(&admin), "paused": paused, "mirror_count": mirror_count, "trainer_count": trainer_count,
+                "admin": pk(&admin), "pending_admin": pk(&pending_admin), "paused": paused, "mirror_count": mirror_count, "trainer_count": trainer_count,
                 "job_count": job_count, "model_count": model_count, "bump": bump,
             }),
         );
@@ -263,7 +291,9 @@ fn account_expected(data: &[u8]) -> (&'static str, Value) {
             }),
         );
     }
-    if let Some(AccessGrant { mirror, grantee, granted_by, permissions, expires_at, granted_at, updated_at, bump }) = load(data) {
+    if let Some(AccessGrant { mirror, grantee, granted_by, permissions, expires_at, granted_at, updated_at, bump }) =
+        load(data)
+    {
         return (
             "AccessGrant",
             json!({
@@ -302,7 +332,9 @@ fn account_expected(data: &[u8]) -> (&'static str, Value) {
             }),
         );
     }
-    if let Some(ModelVersion { mirror, version, job, model_cid, weights_sha256, metrics, created_at, bump }) = load(data) {
+    if let Some(ModelVersion { mirror, version, job, model_cid, weights_sha256, metrics, created_at, bump }) =
+        load(data)
+    {
         return (
             "ModelVersion",
             json!({
@@ -342,10 +374,8 @@ impl Capture {
                 "accounts": metas,
             }));
         }
-        let meta = self
-            .env
-            .send(&[ix], signers)
-            .unwrap_or_else(|e| panic!("{name} failed: {:?}\n{:#?}", e.err, e.meta.logs));
+        let meta =
+            self.env.send(&[ix], signers).unwrap_or_else(|e| panic!("{name} failed: {:?}\n{:#?}", e.err, e.meta.logs));
         for data in event_payloads(&meta.logs) {
             let (event, expected) = event_expected(&data);
             self.items.push(json!({ "kind": "event", "name": event, "data_b64": b64(&data), "expected": expected }));
@@ -386,7 +416,16 @@ fn run_scenario() -> Vec<Value> {
 
     cap.send(
         "initialize_config",
-        ix(accounts::InitializeConfig { config: config_pda(), admin: admin.pubkey(), system_program: system() }, instruction::InitializeConfig {}),
+        ix(
+            accounts::InitializeConfig {
+                config: config_pda(),
+                admin: admin.pubkey(),
+                program: mirror::ID,
+                program_data: program_data_pda(),
+                system_program: system(),
+            },
+            instruction::InitializeConfig {},
+        ),
         json!({}),
         &[&admin],
     );
@@ -397,7 +436,12 @@ fn run_scenario() -> Vec<Value> {
         cap.send(
             "register_trainer",
             ix(
-                accounts::RegisterTrainer { config: config_pda(), trainer: trainer_pda(&authority), admin: admin.pubkey(), system_program: system() },
+                accounts::RegisterTrainer {
+                    config: config_pda(),
+                    trainer: trainer_pda(&authority),
+                    admin: admin.pubkey(),
+                    system_program: system(),
+                },
                 instruction::RegisterTrainer { authority, encryption_key: key },
             ),
             json!({ "authority": pk(&authority), "encryption_key": hex32(&key) }),
@@ -417,10 +461,9 @@ fn run_scenario() -> Vec<Value> {
     // Alice's mirror (a non-ASCII name) and a second one with a high-bit id.
     let mirror = mirror_pda(&alice.pubkey(), 1);
     let big_id: u64 = (1 << 63) + 5;
-    for (id, name, uri, visibility) in [
-        (1u64, "Ada ✨ mirror", "ipfs://meta/ada", Visibility::Public),
-        (big_id, "second", "", Visibility::Private),
-    ] {
+    for (id, name, uri, visibility) in
+        [(1u64, "Ada ✨ mirror", "ipfs://meta/ada", Visibility::Public), (big_id, "second", "", Visibility::Private)]
+    {
         let instruction::CreateMirror { mirror_id, name, metadata_uri, visibility } = instruction::CreateMirror {
             mirror_id: id,
             name: name.to_string(),
@@ -592,12 +635,43 @@ fn run_scenario() -> Vec<Value> {
     cap.send(
         "deactivate_trainer",
         ix(
-            accounts::DeactivateTrainer { config: config_pda(), trainer: trainer_pda(&trainer2.pubkey()), admin: admin.pubkey() },
+            accounts::DeactivateTrainer {
+                config: config_pda(),
+                trainer: trainer_pda(&trainer2.pubkey()),
+                admin: admin.pubkey(),
+            },
             instruction::DeactivateTrainer {},
         ),
         json!({}),
         &[&admin],
     );
+
+    // The admin role goes to dave, who then proposes bob: the final Config
+    // holds a pending admin.
+    for (current, next) in [(&admin, &dave), (&dave, &bob)] {
+        cap.send(
+            "propose_admin",
+            ix(
+                accounts::ProposeAdmin { config: config_pda(), admin: current.pubkey() },
+                instruction::ProposeAdmin { new_admin: next.pubkey() },
+            ),
+            json!({ "new_admin": pk(&next.pubkey()) }),
+            &[current],
+        );
+        if current.pubkey() == admin.pubkey() {
+            cap.send(
+                "accept_admin",
+                ix(
+                    accounts::AcceptAdmin { config: config_pda(), new_admin: next.pubkey() },
+                    instruction::AcceptAdmin {},
+                ),
+                json!({}),
+                &[next],
+            );
+        }
+    }
+    assert_eq!(cap.env.config().admin, dave.pubkey());
+    assert_eq!(cap.env.config().pending_admin, bob.pubkey());
 
     // Final state of every account type.
     for address in [
@@ -624,16 +698,12 @@ fn program_capture_fixture() {
 
     // The scenario covers every event, account and instruction of the program.
     let names = |kind: &str| -> BTreeSet<String> {
-        items
-            .iter()
-            .filter(|i| i["kind"] == kind)
-            .map(|i| i["name"].as_str().unwrap().to_string())
-            .collect()
+        items.iter().filter(|i| i["kind"] == kind).map(|i| i["name"].as_str().unwrap().to_string()).collect()
     };
     let want = |names: &[&str]| names.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
     assert_eq!(names("event"), want(&EVENT_NAMES));
     assert_eq!(names("account"), want(&ACCOUNT_NAMES));
-    assert_eq!(names("instruction").len(), 15, "one capture per instruction");
+    assert_eq!(names("instruction").len(), 17, "one capture per instruction");
 
     let generated = Value::Array(items);
     let text = serde_json::to_string_pretty(&generated).expect("serialize fixture") + "\n";

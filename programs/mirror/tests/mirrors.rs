@@ -365,7 +365,10 @@ fn control_characters_in_names_and_uris_are_refused() {
         env.update_mirror(&owner, &address, None, Changes::metadata_uri("ipfs://x\r\n")),
         MirrorError::ControlCharacters,
     );
-    assert_mirror_error(env.update_mirror(&owner, &address, None, Changes::name("tab\there")), MirrorError::ControlCharacters);
+    assert_mirror_error(
+        env.update_mirror(&owner, &address, None, Changes::name("tab\there")),
+        MirrorError::ControlCharacters,
+    );
     // Non-ASCII printable text is fine.
     env.update_mirror(&owner, &address, None, Changes::name("Zoë 鏡")).expect("printable unicode");
 }

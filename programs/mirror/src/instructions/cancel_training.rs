@@ -18,15 +18,9 @@ pub struct CancelTraining<'info> {
 pub fn handler(ctx: Context<CancelTraining>) -> Result<()> {
     let authority = ctx.accounts.authority.key();
     let job = &mut ctx.accounts.job;
-    require!(
-        authority == ctx.accounts.mirror.owner || authority == job.requester,
-        MirrorError::NotAuthorized
-    );
+    require!(authority == ctx.accounts.mirror.owner || authority == job.requester, MirrorError::NotAuthorized);
     let previous_status = job.status;
-    require!(
-        matches!(previous_status, JobStatus::Requested | JobStatus::Running),
-        MirrorError::InvalidJobTransition
-    );
+    require!(matches!(previous_status, JobStatus::Requested | JobStatus::Running), MirrorError::InvalidJobTransition);
     let now = now()?;
     job.status = JobStatus::Cancelled;
     job.finished_at = now;

@@ -20,10 +20,6 @@ pub fn handler(ctx: Context<DeactivateTrainer>) -> Result<()> {
     let trainer = &mut ctx.accounts.trainer;
     trainer.active = false;
     trainer.updated_at = now;
-    emit!(TrainerDeactivated {
-        trainer: trainer.key(),
-        authority: trainer.authority,
-        timestamp: now,
-    });
+    emit!(TrainerDeactivated { trainer: trainer.key(), authority: trainer.authority, timestamp: now });
     Ok(())
 }

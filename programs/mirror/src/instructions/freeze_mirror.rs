@@ -19,10 +19,6 @@ pub fn handler(ctx: Context<FreezeMirror>) -> Result<()> {
     let now = now()?;
     mirror.status = MirrorStatus::Frozen;
     mirror.updated_at = now;
-    emit!(MirrorFrozen {
-        mirror: mirror.key(),
-        owner: mirror.owner,
-        timestamp: now,
-    });
+    emit!(MirrorFrozen { mirror: mirror.key(), owner: mirror.owner, timestamp: now });
     Ok(())
 }

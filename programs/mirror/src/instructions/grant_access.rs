@@ -28,10 +28,7 @@ pub struct GrantAccess<'info> {
 }
 
 pub fn handler(ctx: Context<GrantAccess>, grantee: Pubkey, permissions: u8, expires_at: i64) -> Result<()> {
-    require!(
-        permissions != 0 && permissions & !PERM_ALL == 0,
-        MirrorError::InvalidPermissions
-    );
+    require!(permissions != 0 && permissions & !PERM_ALL == 0, MirrorError::InvalidPermissions);
     let now = now()?;
     require!(expires_at == 0 || expires_at > now, MirrorError::InvalidExpiry);
     let mirror = &ctx.accounts.mirror;

@@ -42,11 +42,6 @@ pub fn handler(ctx: Context<RegisterTrainer>, authority: Pubkey, encryption_key:
     trainer.encryption_key = encryption_key;
     trainer.active = true;
     trainer.updated_at = now;
-    emit!(TrainerRegistered {
-        trainer: trainer.key(),
-        authority,
-        encryption_key,
-        timestamp: now,
-    });
+    emit!(TrainerRegistered { trainer: trainer.key(), authority, encryption_key, timestamp: now });
     Ok(())
 }

@@ -4,7 +4,9 @@ use crate::constants::{CONFIG_SEED, JOB_SEED, PERM_TRAIN};
 use crate::errors::MirrorError;
 use crate::events::TrainRequested;
 use crate::instructions::now;
-use crate::state::{validate_cid, AccessGrant, Config, JobStatus, Mirror, TrainingJob, TrainingMetrics, TrainingParams};
+use crate::state::{
+    validate_cid, AccessGrant, Config, JobStatus, Mirror, TrainingJob, TrainingMetrics, TrainingParams,
+};
 
 /// Signed by the owner, or by a grantee holding TRAIN (who passes their grant).
 /// The job's id is the mirror's job_count at the time of the request.

@@ -16,11 +16,6 @@ pub struct SetPaused<'info> {
 pub fn handler(ctx: Context<SetPaused>, paused: bool) -> Result<()> {
     let config = &mut ctx.accounts.config;
     config.paused = paused;
-    emit!(PauseChanged {
-        config: config.key(),
-        admin: config.admin,
-        paused,
-        timestamp: now()?,
-    });
+    emit!(PauseChanged { config: config.key(), admin: config.admin, paused, timestamp: now()? });
     Ok(())
 }

@@ -32,12 +32,6 @@ pub fn handler(ctx: Context<StartTraining>) -> Result<()> {
     job.status = JobStatus::Running;
     job.trainer = trainer;
     job.started_at = now;
-    emit!(TrainingStarted {
-        mirror: job.mirror,
-        job: job.key(),
-        job_id: job.job_id,
-        trainer,
-        timestamp: now,
-    });
+    emit!(TrainingStarted { mirror: job.mirror, job: job.key(), job_id: job.job_id, trainer, timestamp: now });
     Ok(())
 }

@@ -18,19 +18,11 @@ pub struct TransferMirror<'info> {
 
 pub fn handler(ctx: Context<TransferMirror>, new_owner: Pubkey) -> Result<()> {
     let mirror = &mut ctx.accounts.mirror;
-    require!(
-        new_owner != Pubkey::default() && new_owner != mirror.owner,
-        MirrorError::InvalidNewOwner
-    );
+    require!(new_owner != Pubkey::default() && new_owner != mirror.owner, MirrorError::InvalidNewOwner);
     let now = now()?;
     let previous_owner = mirror.owner;
     mirror.owner = new_owner;
     mirror.updated_at = now;
-    emit!(MirrorTransferred {
-        mirror: mirror.key(),
-        previous_owner,
-        new_owner,
-        timestamp: now,
-    });
+    emit!(MirrorTransferred { mirror: mirror.key(), previous_owner, new_owner, timestamp: now });
     Ok(())
 }

@@ -23,10 +23,7 @@ pub fn handler(
     metadata_uri: Option<String>,
     visibility: Option<Visibility>,
 ) -> Result<()> {
-    require!(
-        name.is_some() || metadata_uri.is_some() || visibility.is_some(),
-        MirrorError::NothingToUpdate
-    );
+    require!(name.is_some() || metadata_uri.is_some() || visibility.is_some(), MirrorError::NothingToUpdate);
     let now = now()?;
     let mirror_key = ctx.accounts.mirror.key();
     let authority = ctx.accounts.authority.key();

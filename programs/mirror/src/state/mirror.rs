@@ -58,10 +58,7 @@ impl Mirror {
             return Ok(());
         }
         let grant = grant.ok_or(MirrorError::NotAuthorized)?;
-        require!(
-            grant.mirror == *mirror_key && grant.grantee == *signer,
-            MirrorError::GrantMismatch
-        );
+        require!(grant.mirror == *mirror_key && grant.grantee == *signer, MirrorError::GrantMismatch);
         require!(grant.granted_by == self.owner, MirrorError::StaleGrant);
         require!(!grant.is_expired(now), MirrorError::GrantExpired);
         require!(grant.permissions & permission == permission, MirrorError::MissingPermission);

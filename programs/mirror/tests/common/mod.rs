@@ -2,6 +2,9 @@
 //! instruction builders, signed transactions, event decoding from log lines and
 //! error assertions. Every test file starts with `mod common; use common::*;`.
 #![allow(dead_code)]
+// TxResult is LiteSVM's own result type: a failure carries the whole
+// transaction metadata (logs included), which the assertions print.
+#![allow(clippy::result_large_err)]
 
 pub use anchor_lang::prelude::Pubkey;
 #[allow(unused_imports)]
@@ -22,8 +25,7 @@ use solana_transaction_error::TransactionError;
 #[allow(unused_imports)]
 pub use mirror::{
     accounts, instruction, AccessGrant, Config, JobStatus, Mirror, MirrorError, MirrorStatus, ModelVersion, Trainer,
-    TrainingJob, TrainingMetrics, TrainingParams, Visibility, PERM_ALL, PERM_INFER, PERM_MANAGE, PERM_TRAIN,
-    PERM_VIEW,
+    TrainingJob, TrainingMetrics, TrainingParams, Visibility, PERM_ALL, PERM_INFER, PERM_MANAGE, PERM_TRAIN, PERM_VIEW,
 };
 
 pub const SOL: u64 = 1_000_000_000;
@@ -56,6 +58,10 @@ pub fn system_program() -> Pubkey {
 
 // --- addresses -----------------------------------------------------------
 
+/// The program's ProgramData account under the upgradeable loader.
+pub fn program_data_pda() -> Pubkey {
+    native_host::upgradeable::get_program_data_address(&mirror::ID)
+}
 pub fn config_pda() -> Pubkey {
     Pubkey::find_program_address(&[mirror::CONFIG_SEED], &mirror::ID).0
 }
@@ -105,10 +111,32 @@ pub fn ix(accounts: impl ToAccountMetas, data: impl InstructionData) -> Instruct
 }
 
 pub fn initialize_config_ix(admin: &Pubkey) -> Instruction {
+    initialize_config_with_program_data_ix(admin, &program_data_pda())
+}
+
+/// initialize_config naming `program_data` as the program's ProgramData.
+pub fn initialize_config_with_program_data_ix(admin: &Pubkey, program_data: &Pubkey) -> Instruction {
     ix(
-        accounts::InitializeConfig { config: config_pda(), admin: *admin, system_program: system_program() },
+        accounts::InitializeConfig {
+            config: config_pda(),
+            admin: *admin,
+            program: mirror::ID,
+            program_data: *program_data,
+            system_program: system_program(),
+        },
         instruction::InitializeConfig {},
     )
+}
+
+pub fn propose_admin_ix(admin: &Pubkey, new_admin: &Pubkey) -> Instruction {
+    ix(
+        accounts::ProposeAdmin { config: config_pda(), admin: *admin },
+        instruction::ProposeAdmin { new_admin: *new_admin },
+    )
+}
+
+pub fn accept_admin_ix(new_admin: &Pubkey) -> Instruction {
+    ix(accounts::AcceptAdmin { config: config_pda(), new_admin: *new_admin }, instruction::AcceptAdmin {})
 }
 
 pub fn register_trainer_ix(admin: &Pubkey, authority: &Pubkey, key: [u8; 32]) -> Instruction {
@@ -199,7 +227,13 @@ pub fn freeze_mirror_ix(owner: &Pubkey, mirror: &Pubkey) -> Instruction {
     ix(accounts::FreezeMirror { mirror: *mirror, owner: *owner }, instruction::FreezeMirror {})
 }
 
-pub fn grant_access_ix(owner: &Pubkey, mirror: &Pubkey, grantee: &Pubkey, permissions: u8, expires_at: i64) -> Instruction {
+pub fn grant_access_ix(
+    owner: &Pubkey,
+    mirror: &Pubkey,
+    grantee: &Pubkey,
+    permissions: u8,
+    expires_at: i64,
+) -> Instruction {
     ix(
         accounts::GrantAccess {
             config: config_pda(),
@@ -293,14 +327,15 @@ impl Env {
         env
     }
 
-    /// A chain hosting the program, with nothing initialized.
+    /// A chain hosting the program as an upgradeable program whose upgrade
+    /// authority is the test admin, with nothing initialized.
     pub fn bare() -> Self {
+        let admin = keypair("admin");
         let mut chain = Chain::new();
         chain
-            .add_native_program(mirror::ID, "mirror", mirror::entry)
+            .add_native_upgradeable_program(mirror::ID, mirror::entry, Some(admin.pubkey()))
             .expect("host the mirror program");
         chain.set_unix_timestamp(GENESIS_UNIX_TIME);
-        let admin = keypair("admin");
         chain.airdrop(&admin.pubkey(), 100 * SOL).expect("airdrop");
         Self { chain, admin }
     }
@@ -376,6 +411,14 @@ impl Env {
         self.send(&[set_paused_ix(&admin.pubkey(), paused)], &[&admin])
     }
 
+    pub fn propose_admin(&mut self, admin: &Keypair, new_admin: &Pubkey) -> TxResult {
+        self.send(&[propose_admin_ix(&admin.pubkey(), new_admin)], &[admin])
+    }
+
+    pub fn accept_admin(&mut self, new_admin: &Keypair) -> TxResult {
+        self.send(&[accept_admin_ix(&new_admin.pubkey())], &[new_admin])
+    }
+
     /// Creates a mirror whose metadata URI is `metadata_uri(mirror_id)`.
     pub fn create_mirror(&mut self, creator: &Keypair, mirror_id: u64, name: &str, visibility: Visibility) -> TxResult {
         self.create_mirror_with(creator, mirror_id, name, &metadata_uri(mirror_id), visibility)
@@ -392,7 +435,13 @@ impl Env {
         self.send(&[create_mirror_ix(&creator.pubkey(), mirror_id, name, metadata_uri, visibility)], &[creator])
     }
 
-    pub fn update_mirror(&mut self, authority: &Keypair, mirror: &Pubkey, grant: Option<Pubkey>, changes: Changes) -> TxResult {
+    pub fn update_mirror(
+        &mut self,
+        authority: &Keypair,
+        mirror: &Pubkey,
+        grant: Option<Pubkey>,
+        changes: Changes,
+    ) -> TxResult {
         self.send(&[update_mirror_ix(&authority.pubkey(), mirror, grant, changes)], &[authority])
     }
 
@@ -404,7 +453,14 @@ impl Env {
         self.send(&[freeze_mirror_ix(&owner.pubkey(), mirror)], &[owner])
     }
 
-    pub fn grant(&mut self, owner: &Keypair, mirror: &Pubkey, grantee: &Pubkey, permissions: u8, expires_at: i64) -> TxResult {
+    pub fn grant(
+        &mut self,
+        owner: &Keypair,
+        mirror: &Pubkey,
+        grantee: &Pubkey,
+        permissions: u8,
+        expires_at: i64,
+    ) -> TxResult {
         self.send(&[grant_access_ix(&owner.pubkey(), mirror, grantee, permissions, expires_at)], &[owner])
     }
 
@@ -444,7 +500,13 @@ impl Env {
         self.complete_training_with(trainer, mirror, job, MODEL_CID)
     }
 
-    pub fn complete_training_with(&mut self, trainer: &Keypair, mirror: &Pubkey, job: &Pubkey, model_cid: &str) -> TxResult {
+    pub fn complete_training_with(
+        &mut self,
+        trainer: &Keypair,
+        mirror: &Pubkey,
+        job: &Pubkey,
+        model_cid: &str,
+    ) -> TxResult {
         let version = self.mirror(mirror).model_version + 1;
         self.send(
             &[complete_training_ix(&trainer.pubkey(), mirror, job, version, model_cid, WEIGHTS_SHA256, metrics())],
@@ -542,7 +604,7 @@ pub fn assert_sbf_log(meta: &TransactionMetadata, instruction: &str) {
 /// and that the log says so the way Anchor does.
 #[track_caller]
 pub fn assert_mirror_error(result: TxResult, expected: MirrorError) {
-    let code = u32::from(expected.clone());
+    let code = u32::from(expected);
     let failed = result.expect_err("transaction should have failed");
     assert_eq!(
         failed.err,
