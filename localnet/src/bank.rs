@@ -109,20 +109,23 @@ pub struct Bank {
 }
 
 pub fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or_default()
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or_default()
 }
 
 impl Bank {
-    pub fn new(config: BankConfig, ledger: Option<(Arc<Ledger>, Vec<Entry>)>, events: broadcast::Sender<NodeEvent>) -> anyhow::Result<Self> {
+    pub fn new(
+        config: BankConfig,
+        ledger: Option<(Arc<Ledger>, Vec<Entry>)>,
+        events: broadcast::Sender<NodeEvent>,
+    ) -> anyhow::Result<Self> {
         // We verify signatures and blockhash age ourselves (RPC error codes and
         // a 150-slot validity window), so LiteSVM's checks are off.
         let svm = LiteSVM::new().with_sigverify(false).with_blockhash_check(false);
         let mut chain = Chain::from_svm(svm);
         chain
-            .add_native_program(mirror::ID, "mirror", mirror::entry)
+            // Upgradeable, with the dev admin as upgrade authority, so that
+            // initialize_config's upgrade-authority check runs as on a cluster.
+            .add_native_upgradeable_program(mirror::ID, mirror::entry, Some(crate::bootstrap::DEV_ADMIN))
             .map_err(|e| anyhow::anyhow!(format!("host mirror program: {e}")))?;
         for (id, path) in &config.bpf_programs {
             chain
@@ -263,6 +266,7 @@ impl Bank {
         if seconds < 0 {
             return Err(RpcError::invalid_params("seconds must be >= 0: the clock never goes back"));
         }
+        self.check_ledger_writable()?;
         self.clock_offset = self.clock_offset.saturating_add(seconds);
         if slots > 0 {
             self.slot = self.slot.saturating_add(slots);
@@ -489,7 +493,9 @@ impl Bank {
             if let Err(err) = result {
                 return Err(preflight_failure(err, simulation));
             }
-        } else if self.history.by_signature.contains_key(&signature) || !self.is_blockhash_valid(tx.message.recent_blockhash()) {
+        } else if self.history.by_signature.contains_key(&signature)
+            || !self.is_blockhash_valid(tx.message.recent_blockhash())
+        {
             // As on a cluster: accepted for forwarding, then dropped.
             return Ok(Sent { signature, ledger_seq: None });
         }
@@ -497,15 +503,12 @@ impl Bank {
     }
 
     fn execute(&mut self, tx: VersionedTransaction, skip_preflight: bool) -> RpcResult<Sent> {
+        self.check_ledger_writable()?;
         self.refresh_clock();
         let signature = tx.signatures[0];
         let keys: Vec<Pubkey> = tx.message.static_account_keys().to_vec();
-        let writable: Vec<Pubkey> = keys
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| tx.message.is_maybe_writable(*i, None))
-            .map(|(_, k)| *k)
-            .collect();
+        let writable: Vec<Pubkey> =
+            keys.iter().enumerate().filter(|(i, _)| tx.message.is_maybe_writable(*i, None)).map(|(_, k)| *k).collect();
         let pre_accounts: Vec<Option<Account>> = writable.iter().map(|k| self.chain.get_account(k)).collect();
         let pre_balances: Vec<u64> = keys.iter().map(|k| self.chain.get_balance(k).unwrap_or(0)).collect();
 
@@ -527,10 +530,8 @@ impl Bank {
             }
         };
         let post_balances: Vec<u64> = keys.iter().map(|k| self.chain.get_balance(k).unwrap_or(0)).collect();
-        let post_accounts: Vec<(Pubkey, Account)> = writable
-            .iter()
-            .map(|k| (*k, self.chain.get_account(k).unwrap_or_default()))
-            .collect();
+        let post_accounts: Vec<(Pubkey, Account)> =
+            writable.iter().map(|k| (*k, self.chain.get_account(k).unwrap_or_default())).collect();
 
         let stored = StoredTransaction {
             slot: self.slot,
@@ -546,7 +547,18 @@ impl Bank {
             return_data: return_data(&meta.return_data),
             accounts: post_accounts,
         };
-        let ledger_seq = self.record(&Entry::Transaction(Box::new(stored.clone())))?;
+        let ledger_seq = match self.record(&Entry::Transaction(Box::new(stored.clone()))) {
+            Ok(seq) => seq,
+            Err(err) => {
+                // Memory must not hold what the ledger does not: undo the writes.
+                for (pubkey, before) in writable.iter().zip(pre_accounts) {
+                    if let Err(e) = self.chain.set_account(*pubkey, before.unwrap_or_default()) {
+                        tracing::error!(%pubkey, error = %e, "undoing the writes of an unrecorded transaction");
+                    }
+                }
+                return Err(err);
+            }
+        };
 
         let mut stored = stored;
         let accounts = std::mem::take(&mut stored.accounts);
@@ -581,12 +593,19 @@ impl Bank {
         }
     }
 
+    /// Refuses new state changes once the ledger has failed (the node is stopping).
+    fn check_ledger_writable(&self) -> RpcResult<()> {
+        match self.ledger.as_ref().and_then(|l| l.failure()) {
+            Some(failure) => Err(RpcError::internal(format!("ledger write failed: {failure}; the node is stopping"))),
+            None => Ok(()),
+        }
+    }
+
     fn record(&self, entry: &Entry) -> RpcResult<Option<u64>> {
         match &self.ledger {
-            Some(ledger) => ledger
-                .append(entry)
-                .map(Some)
-                .map_err(|e| RpcError::internal(format!("ledger write failed: {e}"))),
+            Some(ledger) => {
+                ledger.append(entry).map(Some).map_err(|e| RpcError::internal(format!("transaction not recorded: {e}")))
+            }
             None => Ok(None),
         }
     }
@@ -607,7 +626,11 @@ impl Bank {
     }
 
     /// Signs `message` with `signers` at the latest blockhash and sends it (bootstrap).
-    pub fn send_signed(&mut self, instructions: &[solana_instruction::Instruction], signers: &[&Keypair]) -> RpcResult<Sent> {
+    pub fn send_signed(
+        &mut self,
+        instructions: &[solana_instruction::Instruction],
+        signers: &[&Keypair],
+    ) -> RpcResult<Sent> {
         let message = Message::new(instructions, Some(&signers[0].pubkey()));
         let tx = Transaction::new(signers, message, self.latest_blockhash().0);
         self.send_transaction(VersionedTransaction::from(tx), false)
@@ -625,20 +648,17 @@ pub struct Simulation {
 }
 
 pub fn preflight_failure(err: TransactionError, simulation: Simulation) -> RpcError {
-    RpcError::new(
-        rpc_error::SEND_TRANSACTION_PREFLIGHT_FAILURE,
-        format!("Transaction simulation failed: {err}"),
-    )
-    .with_data(json!({
-        "err": err,
-        "logs": simulation.logs,
-        "accounts": null,
-        "unitsConsumed": simulation.units_consumed,
-        "returnData": null,
-        "innerInstructions": null,
-        "replacementBlockhash": null,
-        "loadedAccountsDataSize": null,
-    }))
+    RpcError::new(rpc_error::SEND_TRANSACTION_PREFLIGHT_FAILURE, format!("Transaction simulation failed: {err}"))
+        .with_data(json!({
+            "err": err,
+            "logs": simulation.logs,
+            "accounts": null,
+            "unitsConsumed": simulation.units_consumed,
+            "returnData": null,
+            "innerInstructions": null,
+            "replacementBlockhash": null,
+            "loadedAccountsDataSize": null,
+        }))
 }
 
 fn return_data(data: &solana_transaction_context::TransactionReturnData) -> Option<(Pubkey, Vec<u8>)> {
@@ -653,9 +673,11 @@ fn inner_instructions(list: solana_message::inner_instruction::InnerInstructions
             index: index as u8,
             instructions: ixs
                 .into_iter()
-                .map(|ix| InnerInstruction { instruction: ix.instruction, stack_height: Some(u32::from(ix.stack_height)) })
+                .map(|ix| InnerInstruction {
+                    instruction: ix.instruction,
+                    stack_height: Some(u32::from(ix.stack_height)),
+                })
                 .collect(),
         })
         .collect()
 }
-

@@ -1,6 +1,11 @@
 //! Dev bootstrap: initialise Config with the dev admin and register the dev
 //! trainer, whose X25519 key is the Montgomery form of its ed25519 key (what
 //! PyNaCl's `to_curve25519_public_key` gives the trainer daemon).
+//!
+//! The node hosts Mirror as an upgradeable program whose upgrade authority is
+//! [`DEV_ADMIN`] (keys/dev/localnet-admin-keypair.json), and initialize_config
+//! accepts only the upgrade authority: bootstrapping with another admin key is
+//! refused up front with an error that names both keys.
 
 use std::path::Path;
 
@@ -13,9 +18,14 @@ use solana_signer::Signer;
 
 use crate::bank::Bank;
 
+/// The public key of keys/dev/localnet-admin-keypair.json: the upgrade
+/// authority of the Mirror program this node hosts.
+pub const DEV_ADMIN: Pubkey = solana_pubkey::pubkey!("HS2LNJ4X4EMAjhtdtrCVeJARNdYikg8EXLjMWqvYT4ET");
+
 pub fn read_keypair(path: &Path) -> anyhow::Result<Keypair> {
     let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("read keypair {}: {e}", path.display()))?;
-    let bytes: Vec<u8> = serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("parse keypair {}: {e}", path.display()))?;
+    let bytes: Vec<u8> =
+        serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("parse keypair {}: {e}", path.display()))?;
     Keypair::try_from(bytes.as_slice()).map_err(|e| anyhow::anyhow!("keypair {}: {e}", path.display()))
 }
 
@@ -40,11 +50,26 @@ pub fn run(bank: &mut Bank, admin: &Keypair, trainer: &Keypair) -> anyhow::Resul
     }
     let config = pda(&[mirror::CONFIG_SEED]);
     if bank.account_at(&config, level).is_none() {
+        let program_data = native_host::upgradeable::get_program_data_address(&mirror::ID);
+        let authority = bank
+            .account_at(&program_data, level)
+            .and_then(|account| native_host::upgradeable::upgrade_authority_of(&account))
+            .flatten();
+        if authority != Some(admin.pubkey()) {
+            anyhow::bail!(
+                "initialize_config needs the Mirror program's upgrade authority ({}), not {}: \
+                 bootstrap with keys/dev/localnet-admin-keypair.json",
+                authority.map_or_else(|| "none".to_string(), |a| a.to_string()),
+                admin.pubkey()
+            );
+        }
         let ix = Instruction {
             program_id: mirror::ID,
             accounts: mirror::accounts::InitializeConfig {
                 config,
                 admin: admin.pubkey(),
+                program: mirror::ID,
+                program_data,
                 system_program: solana_system_interface::program::ID,
             }
             .to_account_metas(None),
@@ -74,4 +99,15 @@ pub fn run(bank: &mut Bank, admin: &Keypair, trainer: &Keypair) -> anyhow::Resul
         tracing::info!(trainer = %trainer.pubkey(), "dev trainer registered");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dev_admin_is_the_public_key_of_the_dev_admin_keypair() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../keys/dev/localnet-admin-keypair.json");
+        assert_eq!(read_keypair(&path).expect("dev admin keypair").pubkey(), DEV_ADMIN);
+    }
 }

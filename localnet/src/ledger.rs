@@ -1,12 +1,32 @@
 //! `--ledger DIR`: an append-only log of everything that changed state,
-//! replayed at start. Each record is `[len u32 le][crc32 u32 le][bincode]`.
-//! A request is answered only after its record is fsync'd (group commit:
-//! concurrent requests share one fsync), so an answered transaction survives
-//! SIGKILL; a torn record at the tail (a crash mid-write, never answered) is
-//! cut off at replay.
+//! replayed at start. The file format and the rules that read it back are in
+//! [`scan`]: a versioned header, then frames whose header and payload each carry
+//! a crc32.
+//!
+//! Guarantees, and how they are kept:
+//! - **Acknowledged means on disk.** A request is answered only after its record
+//!   is fsync'd (group commit: concurrent requests share one fsync), so an
+//!   answered transaction survives SIGKILL and power loss.
+//! - **Nothing acknowledged is dropped at start.** Only a torn tail (an append
+//!   that a crash interrupted, see [`scan`]) is cut. Any other damage stops the
+//!   node with [`LedgerError::Corrupt`], naming the file, the byte offset and what
+//!   is wrong, and the file is left as it is. `--repair-ledger` first copies the
+//!   file to `ledger.log.bak-<unix time>` beside it, then keeps every valid record
+//!   before and after the damage, drops the damaged bytes, logs each dropped
+//!   region, and swaps the rewritten file in with an atomic rename.
+//! - **A failed write is never acknowledged.** The first failed append or fsync
+//!   marks the ledger failed: that request and every one waiting on an fsync get
+//!   an error, no later append or fsync is attempted (after a failed fsync the
+//!   kernel may report the next one as a success for data it dropped), and
+//!   [`Ledger::failed`] wakes the node so that it stops; a restart replays what
+//!   is on disk. A partial append leaves a torn tail, cut at that restart.
+//! - A ledger of another format version (or of the headerless version 1) is
+//!   refused; this node does not convert it.
+
+mod scan;
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -18,16 +38,23 @@ use solana_transaction::versioned::VersionedTransaction;
 use solana_transaction_error::TransactionError;
 use solana_transaction_status_client_types::InnerInstructions;
 
+pub use scan::{Damage, Problem, FORMAT_VERSION};
+use scan::{FileHeader, Verdict, FILE_HEADER_LEN, MAX_RECORD};
+
 const LOG_FILE: &str = "ledger.log";
-/// Bigger records are treated as corruption (a transaction is ~1 KiB plus accounts).
-const MAX_RECORD: u32 = 64 * 1024 * 1024;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum Entry {
-    Genesis { genesis_hash: [u8; 32], unix_time: i64 },
+    Genesis {
+        genesis_hash: [u8; 32],
+        unix_time: i64,
+    },
     Transaction(Box<StoredTransaction>),
     /// The test cheatcode moved the clock (slots and seconds).
-    Clock { slot: u64, clock_offset: i64 },
+    Clock {
+        slot: u64,
+        clock_offset: i64,
+    },
 }
 
 /// A processed transaction with everything RPC needs to serve it again, and
@@ -54,40 +81,80 @@ pub enum LedgerError {
     Io(#[from] std::io::Error),
     #[error("ledger encoding: {0}")]
     Encode(#[from] bincode::Error),
+    #[error("ledger record of {0} bytes is over the {MAX_RECORD}-byte limit")]
+    TooLarge(usize),
+    #[error(
+        "ledger {path} is damaged at byte {offset}: {problem} ({len} bytes up to the next valid record; {records_after} valid \
+         records after it, {records_before} before). The node does not start on a damaged ledger and has left the file as it \
+         is. Rerun with --repair-ledger to keep every valid record (a copy of the file is saved first) and drop the damaged \
+         bytes",
+        path = .path.display(), offset = .damage.offset, problem = .damage.problem, len = .damage.len,
+        records_after = .damage.records_after
+    )]
+    Corrupt { path: PathBuf, damage: Damage, records_before: usize },
+    #[error(
+        "ledger {path} is format version {found}; this node reads version {FORMAT_VERSION} only. Use the mirror-localnet that \
+         wrote it, or delete the ledger directory to start a new chain",
+        path = .path.display()
+    )]
+    Version { path: PathBuf, found: u32 },
+    #[error(
+        "{path} does not start with the ledger header (\"MIRLEDGR\" and a format version): it was written by a mirror-localnet \
+         older than ledger format {FORMAT_VERSION}, or it is not a ledger. This node does not convert it; delete the ledger \
+         directory to start a new chain",
+        path = .path.display()
+    )]
+    NoHeader { path: PathBuf },
+    #[error("ledger write failed: {0}; nothing more is recorded and the node stops")]
+    Failed(String),
 }
 
 pub struct Ledger {
     path: PathBuf,
-    writer: Mutex<BufWriter<File>>,
+    writer: Mutex<File>,
     sync_handle: File,
     sync_lock: Mutex<()>,
     written: AtomicU64,
     synced: AtomicU64,
+    /// The first write or fsync failure; once set, nothing more is written.
+    failure: Mutex<Option<String>>,
+    failure_notify: tokio::sync::Notify,
 }
 
 impl Ledger {
-    /// Opens (creating) the ledger in `dir` and returns it with its valid entries.
-    pub fn open(dir: &Path) -> Result<(Self, Vec<Entry>), LedgerError> {
+    /// Opens (creating) the ledger in `dir` and returns it with its entries. A
+    /// damaged ledger is refused, or repaired when `repair` is set (see the module docs).
+    pub fn open(dir: &Path, repair: bool) -> Result<(Self, Vec<Entry>), LedgerError> {
         std::fs::create_dir_all(dir)?;
         let path = dir.join(LOG_FILE);
-        let mut file = OpenOptions::new().create(true).read(true).write(true).truncate(false).open(&path)?;
-        let (entries, valid_len) = read_entries(&mut file)?;
-        let len = file.metadata()?.len();
-        if valid_len < len {
-            tracing::warn!(path = %path.display(), valid_len, len, "cutting a torn record off the ledger tail");
-            file.set_len(valid_len)?;
-            file.sync_all()?;
+        if !path.exists() {
+            write_atomically(&path, &scan::file_header())?;
         }
+        let data = std::fs::read(&path)?;
+        let entries = match scan::read_file_header(&data) {
+            FileHeader::Current => check(&path, &data, repair)?,
+            FileHeader::Unfinished => {
+                // A crash while the file was being created: nothing was ever recorded.
+                tracing::warn!(path = %path.display(), len = data.len(), "rewriting an unfinished ledger header");
+                write_atomically(&path, &scan::file_header())?;
+                Vec::new()
+            }
+            FileHeader::Version(found) => return Err(LedgerError::Version { path, found }),
+            FileHeader::Unknown => return Err(LedgerError::NoHeader { path }),
+        };
+        let mut file = OpenOptions::new().read(true).write(true).open(&path)?;
         file.seek(SeekFrom::End(0))?;
         let sync_handle = file.try_clone()?;
         Ok((
             Self {
                 path,
-                writer: Mutex::new(BufWriter::with_capacity(1 << 20, file)),
+                writer: Mutex::new(file),
                 sync_handle,
                 sync_lock: Mutex::new(()),
                 written: AtomicU64::new(0),
                 synced: AtomicU64::new(0),
+                failure: Mutex::new(None),
+                failure_notify: tokio::sync::Notify::new(),
             },
             entries,
         ))
@@ -98,14 +165,19 @@ impl Ledger {
     }
 
     /// Appends an entry (in the OS page cache); returns the sequence number to
-    /// pass to [`Ledger::make_durable`].
+    /// pass to [`Ledger::make_durable`]. On an error nothing of the entry will
+    /// be acknowledged; an i/o error also fails the ledger for good.
     pub fn append(&self, entry: &Entry) -> Result<u64, LedgerError> {
         let payload = bincode::serialize(entry)?;
+        if payload.len() > MAX_RECORD as usize {
+            return Err(LedgerError::TooLarge(payload.len()));
+        }
+        let frame = scan::encode_frame(&payload);
         let mut writer = self.writer.lock();
-        writer.write_all(&(payload.len() as u32).to_le_bytes())?;
-        writer.write_all(&crc32fast::hash(&payload).to_le_bytes())?;
-        writer.write_all(&payload)?;
-        writer.flush()?;
+        self.check_not_failed()?;
+        if let Err(err) = writer.write_all(&frame) {
+            return Err(self.fail(format!("appending to {}: {err}", self.path.display())));
+        }
         Ok(self.written.fetch_add(1, Ordering::SeqCst) + 1)
     }
 
@@ -126,40 +198,234 @@ impl Ledger {
             return Ok(());
         }
         let _one_fsync_at_a_time = self.sync_lock.lock();
+        self.check_not_failed()?;
         if self.synced.load(Ordering::SeqCst) >= seq {
             return Ok(());
         }
         let target = self.written.load(Ordering::SeqCst);
-        self.sync_handle.sync_data()?;
+        if let Err(err) = self.sync_handle.sync_data() {
+            return Err(self.fail(format!("fsync of {}: {err}", self.path.display())));
+        }
         self.synced.fetch_max(target, Ordering::SeqCst);
         Ok(())
     }
+
+    /// The failure that stopped the ledger, if one did.
+    pub fn failure(&self) -> Option<String> {
+        self.failure.lock().clone()
+    }
+
+    /// Resolves with the failure once a write or fsync has failed.
+    pub async fn failed(&self) -> String {
+        loop {
+            if let Some(failure) = self.failure() {
+                return failure;
+            }
+            self.failure_notify.notified().await;
+        }
+    }
+
+    fn check_not_failed(&self) -> Result<(), LedgerError> {
+        match self.failure() {
+            Some(failure) => Err(LedgerError::Failed(failure)),
+            None => Ok(()),
+        }
+    }
+
+    fn fail(&self, what: String) -> LedgerError {
+        let mut failure = self.failure.lock();
+        if failure.is_none() {
+            tracing::error!(path = %self.path.display(), error = %what,
+                "ledger write failed: nothing more is recorded or acknowledged; the node stops, and a restart replays what is on disk");
+            *failure = Some(what.clone());
+            self.failure_notify.notify_one();
+        }
+        LedgerError::Failed(what)
+    }
 }
 
-fn read_entries(file: &mut File) -> Result<(Vec<Entry>, u64), LedgerError> {
-    file.seek(SeekFrom::Start(0))?;
-    let mut reader = BufReader::with_capacity(1 << 20, file);
-    let mut entries = Vec::new();
-    let mut offset = 0u64;
-    loop {
-        let mut header = [0u8; 8];
-        if reader.read_exact(&mut header).is_err() {
-            break;
+/// Scans a ledger with a current header and returns its entries, after cutting
+/// a torn tail or (with `repair`) rewriting it without its damaged bytes.
+fn check(path: &Path, data: &[u8], repair: bool) -> Result<Vec<Entry>, LedgerError> {
+    let scan = scan::scan(&data[FILE_HEADER_LEN..]);
+    match scan.verdict() {
+        Verdict::Clean => {
+            if repair {
+                tracing::info!(path = %path.display(), records = scan.entries.len(), "--repair-ledger: the ledger is intact");
+            }
         }
-        let len = u32::from_le_bytes(header[..4].try_into().expect("4 bytes"));
-        let crc = u32::from_le_bytes(header[4..].try_into().expect("4 bytes"));
-        if len > MAX_RECORD {
-            break;
+        Verdict::TornTail { offset } => {
+            tracing::warn!(path = %path.display(), offset, dropped_bytes = scan.file_len - offset, records_kept = scan.entries.len(),
+                problem = %scan.damage[0].problem, "cutting a torn append (never acknowledged) off the ledger tail");
+            let file = OpenOptions::new().write(true).open(path)?;
+            file.set_len(offset)?;
+            file.sync_all()?;
         }
-        let mut payload = vec![0u8; len as usize];
-        if reader.read_exact(&mut payload).is_err() || crc32fast::hash(&payload) != crc {
-            break;
+        Verdict::Corrupt(damage) if !repair => {
+            let records_before = scan.frames.iter().filter(|f| f.end <= damage.offset).count();
+            return Err(LedgerError::Corrupt { path: path.to_path_buf(), damage, records_before });
         }
-        match bincode::deserialize::<Entry>(&payload) {
-            Ok(entry) => entries.push(entry),
-            Err(_) => break,
-        }
-        offset += 8 + len as u64;
+        Verdict::Corrupt(_) => rewrite_without_damage(path, data, &scan)?,
     }
-    Ok((entries, offset))
+    Ok(scan.entries)
+}
+
+fn rewrite_without_damage(path: &Path, data: &[u8], scan: &scan::Scan) -> Result<(), LedgerError> {
+    let backup = backup_path(path);
+    write_new(&backup, data)?;
+    let mut kept = scan::file_header().to_vec();
+    for frame in &scan.frames {
+        kept.extend_from_slice(&data[frame.start as usize..frame.end as usize]);
+    }
+    for damage in &scan.damage {
+        tracing::warn!(path = %path.display(), offset = damage.offset, dropped_bytes = damage.len, problem = %damage.problem,
+            records_after = damage.records_after, "--repair-ledger: dropping damaged bytes");
+    }
+    write_atomically(path, &kept)?;
+    tracing::warn!(path = %path.display(), backup = %backup.display(), records_kept = scan.frames.len(),
+        regions_dropped = scan.damage.len(), bytes_dropped = scan.damage.iter().map(|d| d.len).sum::<u64>(),
+        "--repair-ledger: ledger repaired; the original is saved as the backup");
+    Ok(())
+}
+
+/// `ledger.log.bak-<unix time>` beside `path`, with a counter if that name is taken.
+fn backup_path(path: &Path) -> PathBuf {
+    let stem =
+        format!("{}.bak-{}", path.file_name().and_then(|n| n.to_str()).unwrap_or(LOG_FILE), crate::bank::unix_now());
+    let mut candidate = path.with_file_name(&stem);
+    let mut n = 1;
+    while candidate.exists() {
+        candidate = path.with_file_name(format!("{stem}-{n}"));
+        n += 1;
+    }
+    candidate
+}
+
+/// Writes a file that must not exist yet, and fsyncs it and its directory.
+fn write_new(path: &Path, data: &[u8]) -> Result<(), LedgerError> {
+    let mut file = OpenOptions::new().write(true).create_new(true).open(path)?;
+    file.write_all(data)?;
+    file.sync_all()?;
+    sync_dir(path)
+}
+
+/// Replaces `path` with `data` so that a crash leaves either the old or the new file.
+fn write_atomically(path: &Path, data: &[u8]) -> Result<(), LedgerError> {
+    let tmp = path.with_file_name(format!("{LOG_FILE}.tmp"));
+    let mut file = OpenOptions::new().write(true).create(true).truncate(true).open(&tmp)?;
+    file.write_all(data)?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    sync_dir(path)
+}
+
+fn sync_dir(path: &Path) -> Result<(), LedgerError> {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    File::open(dir)?.sync_all()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "mirror-ledger-{name}-{}-{}",
+            std::process::id(),
+            crate::bank::unix_now()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    }
+
+    fn clock_slots(entries: &[Entry]) -> Vec<u64> {
+        entries
+            .iter()
+            .map(|e| match e {
+                Entry::Clock { slot, .. } => *slot,
+                other => panic!("unexpected {other:?}"),
+            })
+            .collect()
+    }
+
+    /// A ledger of `n` clock records, closed; returns the file and each record's offset.
+    fn ledger_with(dir: &Path, n: u64) -> (PathBuf, Vec<u64>) {
+        let (ledger, entries) = Ledger::open(dir, false).unwrap();
+        assert!(entries.is_empty());
+        let mut offsets = Vec::new();
+        for slot in 0..n {
+            offsets.push(std::fs::metadata(ledger.path()).unwrap().len());
+            ledger.append(&Entry::Clock { slot, clock_offset: 0 }).unwrap();
+        }
+        ledger.make_all_durable().unwrap();
+        (ledger.path().to_path_buf(), offsets)
+    }
+
+    #[test]
+    fn a_damaged_middle_is_refused_untouched_then_repaired_with_a_backup() {
+        let dir = temp_dir("repair");
+        let (path, offsets) = ledger_with(&dir, 6);
+        let mut data = std::fs::read(&path).unwrap();
+        data[offsets[2] as usize + 20] ^= 0xff;
+        std::fs::write(&path, &data).unwrap();
+
+        let err = Ledger::open(&dir, false).err().expect("refused");
+        let message = err.to_string();
+        assert!(message.contains(&format!("at byte {}", offsets[2])), "{message}");
+        assert!(message.contains("--repair-ledger") && message.contains(&path.display().to_string()), "{message}");
+        assert_eq!(std::fs::read(&path).unwrap(), data, "a refused ledger is left as it is");
+
+        let (ledger, entries) = Ledger::open(&dir, true).unwrap();
+        assert_eq!(clock_slots(&entries), vec![0, 1, 3, 4, 5]);
+        let backups: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("ledger.log.bak-"))
+            .collect();
+        assert_eq!(backups.len(), 1);
+        assert_eq!(std::fs::read(&backups[0]).unwrap(), data, "the backup is the damaged file as it was");
+        ledger.append(&Entry::Clock { slot: 6, clock_offset: 0 }).unwrap();
+        ledger.make_all_durable().unwrap();
+        drop(ledger);
+        let (_, entries) = Ledger::open(&dir, false).unwrap();
+        assert_eq!(clock_slots(&entries), vec![0, 1, 3, 4, 5, 6]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_torn_tail_is_cut_and_appends_go_on_after_it() {
+        let dir = temp_dir("torn");
+        let (path, offsets) = ledger_with(&dir, 3);
+        let len = std::fs::metadata(&path).unwrap().len();
+        let file = OpenOptions::new().write(true).open(&path).unwrap();
+        file.set_len(len - 5).unwrap();
+        drop(file);
+        let (ledger, entries) = Ledger::open(&dir, false).unwrap();
+        assert_eq!(clock_slots(&entries), vec![0, 1]);
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), offsets[2]);
+        ledger.append(&Entry::Clock { slot: 7, clock_offset: 0 }).unwrap();
+        drop(ledger);
+        assert_eq!(clock_slots(&Ledger::open(&dir, false).unwrap().1), vec![0, 1, 7]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn other_formats_are_refused() {
+        let dir = temp_dir("format");
+        let (path, _) = ledger_with(&dir, 1);
+        let mut data = std::fs::read(&path).unwrap();
+        data[8..12].copy_from_slice(&3u32.to_le_bytes());
+        std::fs::write(&path, &data).unwrap();
+        let message = Ledger::open(&dir, true).err().expect("refused").to_string();
+        assert!(message.contains("format version 3") && message.contains("reads version 2"), "{message}");
+        // Version 1: no header, the file starts with a record length.
+        std::fs::write(&path, [40u8, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8]).unwrap();
+        let message = Ledger::open(&dir, false).err().expect("refused").to_string();
+        assert!(message.contains("does not start with the ledger header"), "{message}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -26,6 +26,11 @@ struct Args {
     /// Keep state in DIR across restarts (absent: in memory only).
     #[arg(long, value_name = "DIR")]
     ledger: Option<PathBuf>,
+    /// If the ledger is damaged anywhere but a torn tail: save a copy beside it
+    /// (ledger.log.bak-<unix time>), keep every valid record, drop the damaged
+    /// bytes and start. Without it the node refuses a damaged ledger.
+    #[arg(long, requires = "ledger")]
+    repair_ledger: bool,
     /// Also load an SBF build: --bpf-program <ID> <PATH.so> (repeatable).
     #[arg(long, num_args = 2, value_names = ["ID", "PATH"], action = clap::ArgAction::Append)]
     bpf_program: Vec<String>,
@@ -61,7 +66,9 @@ async fn main() -> anyhow::Result<()> {
     let (events, _) = tokio::sync::broadcast::channel(16_384);
     let ledger = match &args.ledger {
         Some(dir) => {
-            let (ledger, entries) = Ledger::open(dir)?;
+            let (ledger, entries) = Ledger::open(dir, args.repair_ledger).inspect_err(|err| {
+                tracing::error!(dir = %dir.display(), error = %err, "cannot open the ledger");
+            })?;
             tracing::info!(dir = %dir.display(), entries = entries.len(), "replaying ledger");
             Some((Arc::new(ledger), entries))
         }
@@ -78,10 +85,12 @@ async fn main() -> anyhow::Result<()> {
         }
         bank.release_durable_events();
     }
+    let ledger = bank.ledger();
     let node = Arc::new(Node { bank: parking_lot::Mutex::new(bank), events });
 
     let rpc_addr = SocketAddr::new(args.bind, args.rpc_port);
-    let ws_addr = SocketAddr::new(args.bind, args.rpc_port.checked_add(1).ok_or_else(|| anyhow::anyhow!("rpc port too high"))?);
+    let ws_addr =
+        SocketAddr::new(args.bind, args.rpc_port.checked_add(1).ok_or_else(|| anyhow::anyhow!("rpc port too high"))?);
     // Small JSON replies and notifications must not wait for Nagle's algorithm.
     let no_delay = |tcp: &mut tokio::net::TcpStream| {
         if let Err(err) = tcp.set_nodelay(true) {
@@ -112,14 +121,28 @@ async fn main() -> anyhow::Result<()> {
             genesis = %bank.genesis_hash(), "mirror-localnet ready");
     }
 
+    let ledger_failed = async {
+        match &ledger {
+            Some(ledger) => ledger.failed().await,
+            None => std::future::pending().await,
+        }
+    };
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
-        _ = sigterm.recv() => tracing::info!("SIGTERM: shutting down"),
-        r = rpc_server => tracing::error!(?r, "rpc server stopped"),
-        r = ws_server => tracing::error!(?r, "pubsub server stopped"),
-    }
+    let failure = tokio::select! {
+        _ = tokio::signal::ctrl_c() => { tracing::info!("SIGINT: shutting down"); None }
+        _ = sigterm.recv() => { tracing::info!("SIGTERM: shutting down"); None }
+        r = rpc_server => { tracing::error!(?r, "rpc server stopped"); None }
+        r = ws_server => { tracing::error!(?r, "pubsub server stopped"); None }
+        failure = ledger_failed => Some(failure),
+    };
     ticker.abort();
+    if let Some(failure) = failure {
+        // Requests in flight are being answered with errors (nothing new is
+        // accepted); let those replies go out, then stop: the ledger on disk,
+        // replayed at the next start, holds everything that was acknowledged.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        anyhow::bail!("stopping: the ledger write failed ({failure}); restart the node to replay the ledger on disk");
+    }
     // Every answered request is already durable; nothing else to flush.
     Ok(())
 }

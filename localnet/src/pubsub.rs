@@ -20,7 +20,10 @@ use solana_account::Account;
 use solana_account_decoder_client_types::{UiAccountEncoding, UiDataSliceConfig};
 use solana_commitment_config::CommitmentLevel;
 use solana_pubkey::Pubkey;
-use solana_rpc_client_types::config::{RpcAccountInfoConfig, RpcProgramAccountsConfig, RpcSignatureSubscribeConfig, RpcTransactionLogsConfig, RpcTransactionLogsFilter};
+use solana_rpc_client_types::config::{
+    RpcAccountInfoConfig, RpcProgramAccountsConfig, RpcSignatureSubscribeConfig, RpcTransactionLogsConfig,
+    RpcTransactionLogsFilter,
+};
 use solana_rpc_client_types::filter::RpcFilterType;
 use solana_rpc_client_types::response::{RpcKeyedAccount, RpcLogsResponse};
 use solana_signature::Signature;
@@ -45,10 +48,23 @@ async fn upgrade(ws: WebSocketUpgrade, State(node): State<Arc<Node>>) -> Respons
 }
 
 enum Kind {
-    Logs { mentions: Option<Pubkey> },
-    Account { pubkey: Pubkey, encoding: Option<UiAccountEncoding>, data_slice: Option<UiDataSliceConfig> },
-    Program { program: Pubkey, encoding: Option<UiAccountEncoding>, data_slice: Option<UiDataSliceConfig>, filters: Vec<RpcFilterType> },
-    Signature { signature: Signature },
+    Logs {
+        mentions: Option<Pubkey>,
+    },
+    Account {
+        pubkey: Pubkey,
+        encoding: Option<UiAccountEncoding>,
+        data_slice: Option<UiDataSliceConfig>,
+    },
+    Program {
+        program: Pubkey,
+        encoding: Option<UiAccountEncoding>,
+        data_slice: Option<UiDataSliceConfig>,
+        filters: Vec<RpcFilterType>,
+    },
+    Signature {
+        signature: Signature,
+    },
     Slot,
 }
 
@@ -78,14 +94,19 @@ impl Subscription {
     /// The notification's `result` for this event, if it matches.
     fn result_for(&self, event: &NodeEvent) -> Option<Value> {
         match (&self.kind, event) {
-            (Kind::Slot, NodeEvent::Slot { slot, parent, root }) => Some(json!({"slot": slot, "parent": parent, "root": root})),
-            (Kind::Logs { mentions }, NodeEvent::Transaction { tx, signature, commitment }) if self.wants(*commitment) => {
+            (Kind::Slot, NodeEvent::Slot { slot, parent, root }) => {
+                Some(json!({"slot": slot, "parent": parent, "root": root}))
+            }
+            (Kind::Logs { mentions }, NodeEvent::Transaction { tx, signature, commitment })
+                if self.wants(*commitment) =>
+            {
                 if let Some(key) = mentions {
                     if !tx.transaction.message.static_account_keys().contains(key) {
                         return None;
                     }
                 }
-                let value = RpcLogsResponse { signature: signature.to_string(), err: tx.err.clone(), logs: tx.logs.clone() };
+                let value =
+                    RpcLogsResponse { signature: signature.to_string(), err: tx.err.clone(), logs: tx.logs.clone() };
                 Some(json!({"context": {"slot": tx.slot}, "value": value}))
             }
             (Kind::Signature { signature: wanted }, NodeEvent::Transaction { tx, signature, commitment })
@@ -93,21 +114,26 @@ impl Subscription {
             {
                 Some(json!({"context": {"slot": tx.slot}, "value": {"err": tx.err}}))
             }
-            (Kind::Account { pubkey: wanted, encoding, data_slice }, NodeEvent::Account { pubkey, account, slot, commitment })
-                if wanted == pubkey && self.wants(*commitment) =>
-            {
+            (
+                Kind::Account { pubkey: wanted, encoding, data_slice },
+                NodeEvent::Account { pubkey, account, slot, commitment },
+            ) if wanted == pubkey && self.wants(*commitment) => {
                 let value = encode_account(&deleted_as_empty(account), *encoding, *data_slice).ok()?;
                 Some(json!({"context": {"slot": slot}, "value": value}))
             }
-            (Kind::Program { program, encoding, data_slice, filters }, NodeEvent::Account { pubkey, account, slot, commitment })
-                if account.owner == *program && self.wants(*commitment) =>
-            {
+            (
+                Kind::Program { program, encoding, data_slice, filters },
+                NodeEvent::Account { pubkey, account, slot, commitment },
+            ) if account.owner == *program && self.wants(*commitment) => {
                 let shared = solana_account::AccountSharedData::from((**account).clone());
                 #[allow(deprecated)]
                 if !filters.iter().all(|f| !matches!(f, RpcFilterType::TokenAccountState) && f.allows(&shared)) {
                     return None;
                 }
-                let value = RpcKeyedAccount { pubkey: pubkey.to_string(), account: encode_account(account, *encoding, *data_slice).ok()? };
+                let value = RpcKeyedAccount {
+                    pubkey: pubkey.to_string(),
+                    account: encode_account(account, *encoding, *data_slice).ok()?,
+                };
                 Some(json!({"context": {"slot": slot}, "value": value}))
             }
             _ => None,
@@ -225,7 +251,9 @@ fn error(id: Value, e: RpcError) -> Value {
 fn parse<T: serde::de::DeserializeOwned + Default>(params: &[Value], index: usize) -> Result<T, RpcError> {
     match params.get(index) {
         None | Some(Value::Null) => Ok(T::default()),
-        Some(v) => serde_json::from_value(v.clone()).map_err(|e| RpcError::invalid_params(format!("Invalid params: {e}."))),
+        Some(v) => {
+            serde_json::from_value(v.clone()).map_err(|e| RpcError::invalid_params(format!("Invalid params: {e}.")))
+        }
     }
 }
 
@@ -244,12 +272,15 @@ fn pubkey(s: &str) -> Result<Pubkey, RpcError> {
 type Subscribed = (Subscription, Option<Value>);
 
 fn subscribe(node: &Node, method: &str, params: &[Value]) -> Result<Subscribed, RpcError> {
-    let level = |c: Option<solana_commitment_config::CommitmentConfig>| c.map(|c| c.commitment).unwrap_or(CommitmentLevel::Finalized);
+    let level = |c: Option<solana_commitment_config::CommitmentConfig>| {
+        c.map(|c| c.commitment).unwrap_or(CommitmentLevel::Finalized)
+    };
     match method {
         "slotSubscribe" => Ok((Subscription { kind: Kind::Slot, commitment: CommitmentLevel::Processed }, None)),
         "logsSubscribe" => {
-            let filter: RpcTransactionLogsFilter = serde_json::from_value(params.first().cloned().unwrap_or(Value::Null))
-                .map_err(|e| RpcError::invalid_params(format!("Invalid params: {e}.")))?;
+            let filter: RpcTransactionLogsFilter =
+                serde_json::from_value(params.first().cloned().unwrap_or(Value::Null))
+                    .map_err(|e| RpcError::invalid_params(format!("Invalid params: {e}.")))?;
             let mentions = match filter {
                 RpcTransactionLogsFilter::All | RpcTransactionLogsFilter::AllWithVotes => None,
                 RpcTransactionLogsFilter::Mentions(keys) if keys.len() == 1 => Some(pubkey(&keys[0])?),
@@ -258,7 +289,10 @@ fn subscribe(node: &Node, method: &str, params: &[Value]) -> Result<Subscribed, 
                 }
             };
             let config: Option<RpcTransactionLogsConfig> = parse(params, 1)?;
-            Ok((Subscription { kind: Kind::Logs { mentions }, commitment: level(config.and_then(|c| c.commitment)) }, None))
+            Ok((
+                Subscription { kind: Kind::Logs { mentions }, commitment: level(config.and_then(|c| c.commitment)) },
+                None,
+            ))
         }
         "accountSubscribe" => {
             let pubkey = pubkey(&key(params, 0)?)?;
@@ -290,20 +324,27 @@ fn subscribe(node: &Node, method: &str, params: &[Value]) -> Result<Subscribed, 
             let signature = Signature::from_str(&key(params, 0)?)
                 .map_err(|e| RpcError::invalid_params(format!("Invalid param: {e:?}")))?;
             let config: RpcSignatureSubscribeConfig = parse(params, 1)?;
-            let subscription = Subscription { kind: Kind::Signature { signature }, commitment: level(config.commitment) };
+            let subscription =
+                Subscription { kind: Kind::Signature { signature }, commitment: level(config.commitment) };
             // Already there at the requested commitment: notify at once.
             let bank = node.bank.lock();
-            let immediate = bank.transaction(&signature).filter(|tx| tx.slot <= bank.slot_at(subscription.commitment)).map(|tx| {
-                json!({"context": {"slot": tx.slot}, "value": {"err": tx.err}})
-            });
+            let immediate = bank
+                .transaction(&signature)
+                .filter(|tx| tx.slot <= bank.slot_at(subscription.commitment))
+                .map(|tx| json!({"context": {"slot": tx.slot}, "value": {"err": tx.err}}));
             Ok((subscription, immediate))
         }
         _ => Err(RpcError::method_not_found()),
     }
 }
 
-fn unsubscribe(subscriptions: &mut HashMap<u64, Subscription>, kind: &str, params: &[Value]) -> Result<(Value, Option<Value>), RpcError> {
-    let id = params.first().and_then(Value::as_u64).ok_or_else(|| RpcError::invalid_params("Invalid subscription id."))?;
+fn unsubscribe(
+    subscriptions: &mut HashMap<u64, Subscription>,
+    kind: &str,
+    params: &[Value],
+) -> Result<(Value, Option<Value>), RpcError> {
+    let id =
+        params.first().and_then(Value::as_u64).ok_or_else(|| RpcError::invalid_params("Invalid subscription id."))?;
     let matches = subscriptions.get(&id).is_some_and(|s| {
         matches!(
             (kind, &s.kind),

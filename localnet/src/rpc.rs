@@ -36,9 +36,9 @@ use solana_signature::Signature;
 use solana_transaction::versioned::{TransactionVersion, VersionedTransaction};
 use solana_transaction_status_client_types::{
     EncodedConfirmedTransactionWithStatusMeta, EncodedTransaction, EncodedTransactionWithStatusMeta,
-    TransactionBinaryEncoding, TransactionConfirmationStatus, TransactionStatus, TransactionStatusMeta, UiCompiledInstruction,
-    UiAddressTableLookup, UiMessage, UiRawMessage, UiTransaction, UiTransactionEncoding, UiTransactionStatusMeta,
-    UiInnerInstructions,
+    TransactionBinaryEncoding, TransactionConfirmationStatus, TransactionStatus, TransactionStatusMeta,
+    UiAddressTableLookup, UiCompiledInstruction, UiInnerInstructions, UiMessage, UiRawMessage, UiTransaction,
+    UiTransactionEncoding, UiTransactionStatusMeta,
 };
 
 use crate::bank::{Bank, NodeEvent, Sent, LAMPORTS_PER_SIGNATURE, SLOTS_PER_EPOCH};
@@ -84,7 +84,6 @@ pub fn router(node: Arc<Node>) -> Router {
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BODY_SIZE))
         .with_state(node)
 }
-
 
 async fn handle_http(State(node): State<Arc<Node>>, body: Bytes) -> Response {
     let reply = match serde_json::from_slice::<Value>(&body) {
@@ -199,9 +198,7 @@ async fn dispatch(node: &Arc<Node>, method: &str, params: &[Value]) -> RpcResult
         "getMultipleAccounts" => {
             let keys: Vec<String> = required(params, 0, "pubkeys")?;
             if keys.len() > MAX_MULTIPLE_ACCOUNTS {
-                return Err(RpcError::invalid_params(format!(
-                    "Too many inputs provided; max {MAX_MULTIPLE_ACCOUNTS}"
-                )));
+                return Err(RpcError::invalid_params(format!("Too many inputs provided; max {MAX_MULTIPLE_ACCOUNTS}")));
             }
             let keys = keys.iter().map(|k| parse_pubkey(k)).collect::<RpcResult<Vec<_>>>()?;
             let config: RpcAccountInfoConfig = optional(params, 1)?.unwrap_or_default();
@@ -209,7 +206,11 @@ async fn dispatch(node: &Arc<Node>, method: &str, params: &[Value]) -> RpcResult
             let (level, slot) = read_at(&bank, config.commitment, config.min_context_slot)?;
             let values = keys
                 .iter()
-                .map(|k| bank.account_at(k, level).map(|a| encode_account(&a, config.encoding, config.data_slice)).transpose())
+                .map(|k| {
+                    bank.account_at(k, level)
+                        .map(|a| encode_account(&a, config.encoding, config.data_slice))
+                        .transpose()
+                })
                 .collect::<RpcResult<Vec<_>>>()?;
             with_context(slot, values)
         }
@@ -323,9 +324,9 @@ async fn dispatch(node: &Arc<Node>, method: &str, params: &[Value]) -> RpcResult
                     units_consumed: Some(simulation.units_consumed),
                     loaded_accounts_data_size: None,
                     return_data: simulation.return_data.map(ui_return_data),
-                    inner_instructions: config.inner_instructions.then(|| {
-                        simulation.inner_instructions.into_iter().map(UiInnerInstructions::from).collect()
-                    }),
+                    inner_instructions: config
+                        .inner_instructions
+                        .then(|| simulation.inner_instructions.into_iter().map(UiInnerInstructions::from).collect()),
                     replacement_blockhash,
                 },
             )
@@ -381,19 +382,28 @@ async fn dispatch(node: &Arc<Node>, method: &str, params: &[Value]) -> RpcResult
             let config = transaction_config(params.get(1))?;
             let level = commitment_at_least_confirmed(config.commitment)?;
             let bank = node.bank.lock();
-            let Some(tx) = bank.transaction(&signature) else { return Ok(Value::Null) };
+            let Some(tx) = bank.transaction(&signature) else {
+                return Ok(Value::Null);
+            };
             if tx.slot > bank.slot_at(level) {
                 return Ok(Value::Null);
             }
             drop(bank);
-            let encoded = encode_confirmed_transaction(&tx, config.encoding.unwrap_or(UiTransactionEncoding::Json), config.max_supported_transaction_version)?;
+            let encoded = encode_confirmed_transaction(
+                &tx,
+                config.encoding.unwrap_or(UiTransactionEncoding::Json),
+                config.max_supported_transaction_version,
+            )?;
             to_value(serde_json::to_value(encoded))
         }
         "getBlockTime" => {
             let slot: u64 = required(params, 0, "slot")?;
             let bank = node.bank.lock();
             if slot > bank.slot() {
-                return Err(RpcError::new(rpc_error::BLOCK_NOT_AVAILABLE, format!("Block not available for slot {slot}")));
+                return Err(RpcError::new(
+                    rpc_error::BLOCK_NOT_AVAILABLE,
+                    format!("Block not available for slot {slot}"),
+                ));
             }
             match bank.block_time(slot) {
                 Some(time) => Ok(json!(time)),
@@ -429,9 +439,7 @@ async fn dispatch(node: &Arc<Node>, method: &str, params: &[Value]) -> RpcResult
 // ---- parameters ---------------------------------------------------------------
 
 fn required<T: DeserializeOwned>(params: &[Value], index: usize, what: &str) -> RpcResult<T> {
-    let value = params
-        .get(index)
-        .ok_or_else(|| RpcError::invalid_params(format!("Invalid params: missing {what}")))?;
+    let value = params.get(index).ok_or_else(|| RpcError::invalid_params(format!("Invalid params: missing {what}")))?;
     serde_json::from_value(value.clone()).map_err(|e| RpcError::invalid_params(format!("Invalid params: {e}.")))
 }
 
@@ -463,13 +471,19 @@ fn commitment(config: Option<CommitmentConfig>) -> CommitmentLevel {
 
 fn commitment_at_least_confirmed(config: Option<CommitmentConfig>) -> RpcResult<CommitmentLevel> {
     match commitment(config) {
-        CommitmentLevel::Processed => Err(RpcError::invalid_params("Method does not support commitment below `confirmed`")),
+        CommitmentLevel::Processed => {
+            Err(RpcError::invalid_params("Method does not support commitment below `confirmed`"))
+        }
         level => Ok(level),
     }
 }
 
 /// The commitment a read asks for and the slot it sees, refused below `min_context_slot`.
-fn read_at(bank: &Bank, config: Option<CommitmentConfig>, min_context_slot: Option<u64>) -> RpcResult<(CommitmentLevel, u64)> {
+fn read_at(
+    bank: &Bank,
+    config: Option<CommitmentConfig>,
+    min_context_slot: Option<u64>,
+) -> RpcResult<(CommitmentLevel, u64)> {
     let level = commitment(config);
     let slot = bank.slot_at(level);
     check_min_context_slot(slot, min_context_slot)?;
@@ -478,8 +492,10 @@ fn read_at(bank: &Bank, config: Option<CommitmentConfig>, min_context_slot: Opti
 
 fn check_min_context_slot(slot: u64, min_context_slot: Option<u64>) -> RpcResult<()> {
     match min_context_slot {
-        Some(min) if slot < min => Err(RpcError::new(rpc_error::MIN_CONTEXT_SLOT_NOT_REACHED, "Minimum context slot has not been reached")
-            .with_data(json!({"contextSlot": slot}))),
+        Some(min) if slot < min => {
+            Err(RpcError::new(rpc_error::MIN_CONTEXT_SLOT_NOT_REACHED, "Minimum context slot has not been reached")
+                .with_data(json!({"contextSlot": slot})))
+        }
         _ => Ok(()),
     }
 }
@@ -493,7 +509,9 @@ fn transaction_config(value: Option<&Value>) -> RpcResult<RpcTransactionConfig> 
                 .map_err(|e| RpcError::invalid_params(format!("Invalid params: {e}.")))?;
             Ok(RpcTransactionConfig { encoding: Some(encoding), ..RpcTransactionConfig::default() })
         }
-        Some(v) => serde_json::from_value(v.clone()).map_err(|e| RpcError::invalid_params(format!("Invalid params: {e}."))),
+        Some(v) => {
+            serde_json::from_value(v.clone()).map_err(|e| RpcError::invalid_params(format!("Invalid params: {e}.")))
+        }
     }
 }
 
@@ -507,9 +525,9 @@ fn with_context<T: serde::Serialize>(slot: u64, value: T) -> RpcResult<Value> {
 /// Decodes a wire transaction with Agave's limits and messages.
 pub fn decode_transaction(encoded: &str, encoding: UiTransactionEncoding) -> RpcResult<VersionedTransaction> {
     const TYPE: &str = "solana_transaction::versioned::VersionedTransaction";
-    let binary = encoding
-        .into_binary_encoding()
-        .ok_or_else(|| RpcError::invalid_params(format!("unsupported encoding: {encoding}. Supported encodings: base58, base64")))?;
+    let binary = encoding.into_binary_encoding().ok_or_else(|| {
+        RpcError::invalid_params(format!("unsupported encoding: {encoding}. Supported encodings: base58, base64"))
+    })?;
     let (name, max_encoded) = match binary {
         TransactionBinaryEncoding::Base58 => ("base58", 1683),
         TransactionBinaryEncoding::Base64 => ("base64", 1644),
@@ -537,8 +555,7 @@ pub fn decode_transaction(encoded: &str, encoding: UiTransactionEncoding) -> Rpc
         .allow_trailing_bytes()
         .deserialize_from(&bytes[..])
         .map_err(|e| RpcError::invalid_params(format!("failed to deserialize {TYPE}: {e}")))?;
-    tx.sanitize()
-        .map_err(|e| RpcError::invalid_params(format!("invalid transaction: {e}")))?;
+    tx.sanitize().map_err(|e| RpcError::invalid_params(format!("invalid transaction: {e}")))?;
     if tx.signatures.is_empty() {
         return Err(RpcError::invalid_params("invalid transaction: no signatures"));
     }
@@ -546,7 +563,11 @@ pub fn decode_transaction(encoded: &str, encoding: UiTransactionEncoding) -> Rpc
 }
 use bincode::Options;
 
-pub fn encode_account(account: &Account, encoding: Option<UiAccountEncoding>, slice: Option<UiDataSliceConfig>) -> RpcResult<UiAccount> {
+pub fn encode_account(
+    account: &Account,
+    encoding: Option<UiAccountEncoding>,
+    slice: Option<UiDataSliceConfig>,
+) -> RpcResult<UiAccount> {
     let encoding = encoding.unwrap_or(UiAccountEncoding::Binary);
     let data = match slice {
         Some(UiDataSliceConfig { offset, length }) => {
@@ -592,15 +613,15 @@ pub fn encode_account(account: &Account, encoding: Option<UiAccountEncoding>, sl
 /// The memo field of getSignaturesForAddress, as Agave's `extract_memos` formats
 /// it: `[<len>] <utf-8 text>` per Memo instruction, joined with "; ".
 fn memo_of(tx: &VersionedTransaction) -> Option<String> {
-    const MEMO_PROGRAMS: [&str; 2] = ["MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr", "Memo1UhkJRfHyvLMcVucJwxXeuD728EqVDDwQDxFMNo"];
+    const MEMO_PROGRAMS: [&str; 2] =
+        ["MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr", "Memo1UhkJRfHyvLMcVucJwxXeuD728EqVDDwQDxFMNo"];
     let keys = tx.message.static_account_keys();
     let memos: Vec<String> = tx
         .message
         .instructions()
         .iter()
         .filter(|ix| {
-            keys.get(ix.program_id_index as usize)
-                .is_some_and(|id| MEMO_PROGRAMS.contains(&id.to_string().as_str()))
+            keys.get(ix.program_id_index as usize).is_some_and(|id| MEMO_PROGRAMS.contains(&id.to_string().as_str()))
         })
         .map(|ix| {
             let text = String::from_utf8(ix.data.clone()).unwrap_or_else(|_| "(unparseable)".to_string());
@@ -625,7 +646,9 @@ pub fn status_of(tx: &StoredTransaction, slot: u64, root: u64) -> TransactionSta
     }
 }
 
-fn ui_return_data((program_id, data): (Pubkey, Vec<u8>)) -> solana_transaction_status_client_types::UiTransactionReturnData {
+fn ui_return_data(
+    (program_id, data): (Pubkey, Vec<u8>),
+) -> solana_transaction_status_client_types::UiTransactionReturnData {
     solana_transaction_status_client_types::UiTransactionReturnData {
         program_id: program_id.to_string(),
         data: (BASE64_STANDARD.encode(data), solana_transaction_status_client_types::UiReturnDataEncoding::Base64),
@@ -656,7 +679,12 @@ fn encode_confirmed_transaction(
                 header: *tx.message.header(),
                 account_keys: tx.message.static_account_keys().iter().map(ToString::to_string).collect(),
                 recent_blockhash: tx.message.recent_blockhash().to_string(),
-                instructions: tx.message.instructions().iter().map(|ix| UiCompiledInstruction::from(ix, None)).collect(),
+                instructions: tx
+                    .message
+                    .instructions()
+                    .iter()
+                    .map(|ix| UiCompiledInstruction::from(ix, None))
+                    .collect(),
                 address_table_lookups: tx.message.address_table_lookups().map(|lookups| {
                     lookups
                         .iter()
@@ -692,7 +720,10 @@ fn encode_confirmed_transaction(
         post_token_balances: Some(Vec::new()),
         rewards: Some(Vec::new()),
         loaded_addresses: Default::default(),
-        return_data: stored.return_data.clone().map(|(program_id, data)| solana_transaction_context::TransactionReturnData { program_id, data }),
+        return_data: stored
+            .return_data
+            .clone()
+            .map(|(program_id, data)| solana_transaction_context::TransactionReturnData { program_id, data }),
         compute_units_consumed: Some(stored.compute_units),
         cost_units: None,
     };
