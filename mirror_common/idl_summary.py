@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 IDL_PATH = Path(__file__).resolve().parent.parent / "idl" / "mirror.json"
 
 
-def summary(idl: dict) -> str:
+def summary(idl: dict[str, Any]) -> str:
     lines = [f"Mirror program {idl['address']} (IDL spec {idl['metadata']['spec']})", "", "Instructions:"]
     for ix in idl["instructions"]:
         args = ", ".join(f"{a['name']}" for a in ix["args"])

@@ -19,7 +19,7 @@ def free_port_pair() -> int:
     for _ in range(200):
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
+            port: int = s.getsockname()[1]
         if port >= 65535:
             continue
         with socket.socket() as s2:
@@ -71,9 +71,12 @@ class Localnet:
     def command(self) -> list[str]:
         cmd = [
             str(self.binary),
-            "--rpc-port", str(self.rpc_port),
-            "--finality-depth", str(self.finality_depth),
-            "--slot-ms", str(self.slot_ms),
+            "--rpc-port",
+            str(self.rpc_port),
+            "--finality-depth",
+            str(self.finality_depth),
+            "--slot-ms",
+            str(self.slot_ms),
             *self.extra_args,
         ]
         if self.ledger_dir is not None:
@@ -82,7 +85,7 @@ class Localnet:
             cmd.append("--bootstrap")
         return cmd
 
-    def start(self, timeout: float = 60.0) -> "Localnet":
+    def start(self, timeout: float = 60.0) -> Localnet:
         if not self.binary.exists():
             raise LocalnetError(f"{self.binary} not built: run `cargo build -p mirror-localnet`")
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
@@ -122,11 +125,11 @@ class Localnet:
         """SIGKILL: no chance to flush anything."""
         self.stop(signal.SIGKILL)
 
-    def restart(self, timeout: float = 60.0) -> "Localnet":
+    def restart(self, timeout: float = 60.0) -> Localnet:
         self.stop()
         return self.start(timeout)
 
-    def __enter__(self) -> "Localnet":
+    def __enter__(self) -> Localnet:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -94,16 +94,26 @@ class Postgres:
                 shutil.chown(self.log_path, self.run_as, self.run_as)
         if not (self.data_dir / "PG_VERSION").exists():
             self._run(
-                str(self.bin / "initdb"), "-D", str(self.data_dir), "-U", self.user,
-                "--auth=trust", "-E", "UTF8", "--locale=C", "--no-sync",
+                str(self.bin / "initdb"),
+                "-D",
+                str(self.data_dir),
+                "-U",
+                self.user,
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--no-sync",
             )
 
-    def start(self, timeout: float = 30.0) -> "Postgres":
+    def start(self, timeout: float = 30.0) -> Postgres:
         self._prepare()
         opts = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.base} -c max_connections=200"
         if not self.fsync:
             opts += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data_dir), "-l", str(self.log_path), "-o", opts, "-w", "-t", str(int(timeout)), "start")
+        self._run(
+            str(self.bin / "pg_ctl"), "-D", str(self.data_dir), "-l", str(self.log_path), "-o", opts, "-w", "-t", str(int(timeout)), "start"
+        )
         self.wait_ready(timeout)
         self._ensure_database()
         return self
@@ -122,9 +132,9 @@ class Postgres:
 
     def _ensure_database(self) -> None:
         psql = [str(self.bin / "psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", self.user, "-d", "postgres", "-tAc"]
-        exists = subprocess.run(psql + [f"SELECT 1 FROM pg_database WHERE datname = '{self.database}'"], capture_output=True, text=True)
+        exists = subprocess.run([*psql, f"SELECT 1 FROM pg_database WHERE datname = '{self.database}'"], capture_output=True, text=True)
         if exists.stdout.strip() != "1":
-            r = subprocess.run(psql + [f'CREATE DATABASE "{self.database}"'], capture_output=True, text=True)
+            r = subprocess.run([*psql, f'CREATE DATABASE "{self.database}"'], capture_output=True, text=True)
             if r.returncode != 0:
                 raise ServiceError(f"CREATE DATABASE failed: {r.stderr.strip()}")
 
@@ -135,11 +145,11 @@ class Postgres:
         if remove if remove is not None else self.temporary:
             shutil.rmtree(self.base, ignore_errors=True)
 
-    def restart(self, mode: str = "fast") -> "Postgres":
+    def restart(self, mode: str = "fast") -> Postgres:
         self.stop(mode, remove=False)
         return self.start()
 
-    def __enter__(self) -> "Postgres":
+    def __enter__(self) -> Postgres:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -165,12 +175,24 @@ class Redis:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def start(self, timeout: float = 15.0, *, detach: bool = False) -> "Redis":
+    def start(self, timeout: float = 15.0, *, detach: bool = False) -> Redis:
         """``detach``: a daemon that outlives this process (``stop_detached`` ends it)."""
         self.dir.mkdir(parents=True, exist_ok=True)
         persist = ["--appendonly", "no", "--save", ""] if self.temporary else ["--appendonly", "yes", "--save", ""]
-        cmd = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir),
-               "--daemonize", "yes" if detach else "no", "--logfile", str(self.log_path), *persist]
+        cmd = [
+            self.binary,
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(self.dir),
+            "--daemonize",
+            "yes" if detach else "no",
+            "--logfile",
+            str(self.log_path),
+            *persist,
+        ]
         if detach:
             self.pid_file = self.dir / "redis.pid"
             cmd += ["--pidfile", str(self.pid_file)]
@@ -224,7 +246,7 @@ class Redis:
             while self.ping() and time.monotonic() < deadline:
                 time.sleep(0.05)
 
-    def __enter__(self) -> "Redis":
+    def __enter__(self) -> Redis:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -250,8 +272,12 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     s = settings()
     db = urlsplit(s.database_url)
-    pg = Postgres(port=_port_of(s.database_url, 5432), data_dir=s.mirror_data_dir / "postgres",
-                  user=db.username or "mirror", database=(db.path or "/mirror").lstrip("/") or "mirror")
+    pg = Postgres(
+        port=_port_of(s.database_url, 5432),
+        data_dir=s.mirror_data_dir / "postgres",
+        user=db.username or "mirror",
+        database=(db.path or "/mirror").lstrip("/") or "mirror",
+    )
     rd = Redis(port=_port_of(s.redis_url, 6379), data_dir=s.mirror_data_dir / "redis")
     pg_up = _port_open(pg.port)
     rd_up = rd.ping()
