@@ -12,7 +12,8 @@ should hold for it; each difference is reported as drift:
 Timestamps are compared as the chain's raw integers (``<column>_unix``), never as
 Python datetimes (which end in the year 9999); each timestamptz column must equal
 ``chain_time()`` of its raw column, which the database checks.
-Exit status: 0 no drift (or all repaired), 1 drift left.
+Exit status: 0 no drift (or all repaired), 1 drift left, 3 the node serves another chain
+than the one the database records (indexer/chain_identity.py): nothing compared or repaired.
 """
 
 from __future__ import annotations
@@ -176,6 +177,12 @@ async def chain_accounts(rpc: Rpc, program_id: str) -> tuple[int, dict[str, tupl
 
 
 async def reconcile(pool: Pool, rpc: Rpc, program_id: str, *, repair: bool = False) -> Report:
+    """Raises ChainMismatch, before reading or repairing anything, when the node serves
+    another chain than the one the database records: its accounts are no measure of these rows."""
+    from indexer.chain_identity import verify_chain
+
+    async with pool.acquire() as conn:
+        await verify_chain(conn, rpc, program_id, record=False)
     slot, accounts = await chain_accounts(rpc, program_id)
     expected: dict[str, dict[str, dict[str, Any]]] = {t: {} for t, _ in EXPECT.values()}
     for address, (kind, fields) in accounts.items():
@@ -266,7 +273,14 @@ def main(argv: list[str] | None = None) -> int:
             await rpc.close()
             await pool.close()
 
-    report = asyncio.run(run())
+    from indexer.chain_identity import ChainMismatch, log_mismatch
+
+    try:
+        report = asyncio.run(run())
+    except ChainMismatch as e:
+        log_mismatch(e)
+        print(f"python -m indexer.reconcile: {e}", file=sys.stderr)
+        return 3
     if args.json:
         print(json.dumps({**report.summary(), "items": [asdict(d) for d in report.drift]}, default=str))
     else:

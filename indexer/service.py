@@ -280,9 +280,15 @@ class Indexer:
             self.publisher.wake.set()
 
     async def follow(self) -> None:
-        """Subscribe, backfill the gap, then apply live notifications in batches; returns on a dropped stream."""
+        """Subscribe, check the node's chain, backfill the gap, then apply live notifications in
+        batches; returns on a dropped stream, raises ChainMismatch on another chain."""
+        from indexer.chain_identity import verify_chain
+
         async with LiveStream(self.cfg.ws_url, self.cfg.program_id) as live:
             self.live = live
+            # On every connect, before the backfill writes: a node replaced on the same port
+            # (a localnet reset) serves another chain, whose rows must not join the old one's.
+            await self._with_db(lambda c: verify_chain(c, self.rpc, self.cfg.program_id))
             await self.catch_up()
             self.live_ready.set()
             log.info("live", ws=self.cfg.ws_url)
@@ -303,13 +309,19 @@ class Indexer:
     async def run_forever(self) -> None:
         """follow() until cancelled: any failure (stream dropped, RPC error storm, database
         gone longer than the retries) is logged and counted, then reconnect with backoff,
-        which backfills the gap from the cursor."""
+        which backfills the gap from the cursor. Except ChainMismatch: no retry can mend it."""
+        from indexer.chain_identity import ChainMismatch, log_mismatch
+
         backoff = Backoff(RECONNECT)
         while True:
             started = time.monotonic()
             try:
                 await self.follow()
             except asyncio.CancelledError:
+                raise
+            except ChainMismatch as e:
+                self.live_ready.clear()
+                log_mismatch(e)
                 raise
             except Exception as e:  # noqa: BLE001 - see the docstring
                 self.live_ready.clear()
@@ -377,13 +389,27 @@ class Indexer:
 
     # -- lifecycle -----------------------------------------------------------------
 
-    async def run(self) -> None:
+    async def run(self, *, reset_chain: bool = False) -> None:
+        """Leader lock, then (``reset_chain``) the read models emptied for the node's chain,
+        then follow, publish and finalize until cancelled. Raises ChainMismatch when the
+        node serves another chain than the recorded one (checked here first, waiting while
+        the node is unreachable, so that no background loop touches the database before)."""
+        from indexer import chain_identity
+
         self.pool = await _retry_connect(lambda: create_pool(self.cfg.database_url, max_size=4))
         leader = await self.pool.acquire()
         try:
             while not await leader.fetchval("SELECT pg_try_advisory_lock($1)", _LEADER_LOCK):
                 log.info("waiting_for_leader_lock")
                 await asyncio.sleep(1)
+            if reset_chain:
+                await self._with_db(lambda c: chain_identity.reset_chain(c, self.rpc, self.cfg.program_id))
+            try:
+                await retry(lambda: self._with_db(lambda c: chain_identity.verify_chain(c, self.rpc, self.cfg.program_id)),
+                            transient=chain_identity.is_node_unreachable, policy=RECONNECT, log=log, event="node_unavailable")
+            except chain_identity.ChainMismatch as e:
+                chain_identity.log_mismatch(e)
+                raise
             self.publisher = Publisher(self.pool, self.cfg.redis_url, metrics=self.metrics)
             tasks = [
                 asyncio.create_task(self.run_forever(), name="follow"),
