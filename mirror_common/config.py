@@ -33,6 +33,29 @@ class Settings(BaseSettings):
     indexer_metrics_port: int = 59101  # Prometheus /metrics; 0 turns it off
     indexer_backfill_batch: int = 100  # getTransaction calls per JSON-RPC batch
     indexer_log_json: bool = False  # structlog: JSON lines instead of the console renderer
+    # graphql_api
+    api_host: str = "127.0.0.1"
+    api_port: int = 59102
+    api_dev: bool = False  # GraphiQL and introspection; never in production
+    api_jwt_secret: str = ""  # empty: a random secret kept in MIRROR_DATA_DIR/api-jwt-secret (dev only)
+    api_jwt_ttl: int = 3600  # seconds
+    api_domain: str = "localhost:59102"  # the SIWS domain a message must name
+    api_uri: str = "http://localhost:59102"  # the SIWS URI a message must name
+    api_chain_id: str = "solana:localnet"
+    api_nonce_ttl: int = 300  # seconds a sign-in nonce lives
+    api_cors_origins: str = ""  # comma-separated; empty: no cross-origin access
+    api_ip_allow: str = ""  # comma-separated CIDRs; empty: everyone not denied
+    api_ip_deny: str = ""  # comma-separated CIDRs
+    api_rate_ip: int = 300  # requests per minute and IP
+    api_rate_wallet: int = 600  # requests per minute and signed-in wallet
+    api_max_body: int = 100_000  # bytes
+    api_max_depth: int = 10
+    api_max_aliases: int = 30
+    api_max_tokens: int = 2_000
+    api_max_cost: int = 50_000  # estimated rows: page sizes multiplied through the nesting
+    api_tls_cert: Path | None = None
+    api_tls_key: Path | None = None
+    api_log_json: bool = False
 
     @property
     def ws_url(self) -> str:

@@ -1,0 +1,26 @@
+"""``info.context``: built once per request (and once per WebSocket connection) by a
+context getter, with the viewer read from the bearer token and fresh DataLoaders."""
+
+from __future__ import annotations
+
+from strawberry.fastapi import BaseContext
+
+from graphql_api.loaders import Loaders
+from graphql_api.state import ApiState
+
+
+class Context(BaseContext):
+    def __init__(self, state: ApiState, viewer: str | None, request_id: str) -> None:
+        super().__init__()
+        self.state = state
+        self.viewer = viewer
+        self.request_id = request_id
+        self.loaders = Loaders(state.pool, viewer, state.settings.mirror_program_id)
+
+    def set_viewer(self, viewer: str | None) -> None:
+        self.viewer = viewer
+        self.refresh()
+
+    def refresh(self) -> None:
+        """New loaders: a long-lived subscription must not serve what a past request cached."""
+        self.loaders = Loaders(self.state.pool, self.viewer, self.state.settings.mirror_program_id)

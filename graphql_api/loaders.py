@@ -1,0 +1,89 @@
+"""DataLoaders, created for each request (so nothing a viewer may see is cached for
+another): every relation of a page is fetched in one statement for all its parents.
+
+``LOADERS`` style: one batch function per relation, each one call into ``store``. A
+nested connection's key is ``(parent, PageArgs)``; a batch groups keys by their page
+arguments, one statement per distinct page (a single one in practice). So a page of
+100 mirrors with their grants, jobs and latest model costs the same few statements as
+a page of 2.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+
+from strawberry.dataloader import DataLoader
+
+from graphql_api.pagination import PageArgs
+from graphql_api.store import chain, events, grants, jobs, mirrors, models
+from mirror_common.pg import Connection, Pool
+
+K = TypeVar("K")
+PageKey = tuple[str, PageArgs]
+
+
+class Loaders:
+    def __init__(self, pool: Pool, viewer: str | None, program_id: str) -> None:
+        self.pool = pool
+        self.viewer = viewer
+        self.program_id = program_id
+        self.mirror = DataLoader[str, Any](self._rows(lambda c, k: mirrors.by_addresses(c, viewer, k), "address"))
+        self.grant = DataLoader[str, Any](self._rows(lambda c, k: grants.by_addresses(c, viewer, k), "address"))
+        self.job = DataLoader[str, Any](self._rows(lambda c, k: jobs.by_addresses(c, viewer, k), "address"))
+        self.model = DataLoader[str, Any](self._rows(lambda c, k: models.by_addresses(c, viewer, k), "address"))
+        self.event = DataLoader[int, Any](self._rows(lambda c, k: events.by_ids(c, viewer, k), "id"))
+        self.trainer = DataLoader[str, Any](self._rows(chain.trainers_by_addresses, "address"))
+        self.config = DataLoader[str, Any](self._rows(chain.configs, "address"))
+        self.model_by_job = DataLoader[str, Any](self._rows(models.by_jobs, "job"))
+        self.latest_model = DataLoader[str, Any](self._rows(models.latest, "mirror"))
+        self.grants_page = DataLoader[PageKey, list[Any]](self._pages(lambda c, k, a: grants.pages_per_mirror(c, viewer, k, a)))
+        self.jobs_page = DataLoader[PageKey, list[Any]](self._pages(jobs.pages_per_mirror))
+        self.models_page = DataLoader[PageKey, list[Any]](self._pages(models.pages_per_mirror))
+        self.events_page = DataLoader[PageKey, list[Any]](self._pages(events.pages_per_mirror))
+        self.grants_count = DataLoader[str, int](self._counts(grants.counts_per_mirror))
+        self.jobs_count = DataLoader[str, int](self._counts(jobs.counts_per_mirror))
+        self.models_count = DataLoader[str, int](self._counts(models.counts_per_mirror))
+        self.events_count = DataLoader[str, int](self._counts(events.counts_per_mirror))
+        self._cursors: asyncio.Future[dict[str, int]] | None = None
+
+    async def run(self, fn: Callable[[Connection], Awaitable[Any]]) -> Any:
+        async with self.pool.acquire() as conn:
+            return await fn(conn)
+
+    def _rows(self, fetch: Callable[[Connection, list[K]], Awaitable[Sequence[Any]]], key: str) -> Callable[[list[K]], Awaitable[list[Any]]]:
+        async def load(keys: list[K]) -> list[Any]:
+            rows = await self.run(lambda c: fetch(c, keys))
+            by_key = {r[key]: r for r in rows}
+            return [by_key.get(k) for k in keys]
+
+        return load
+
+    def _pages(self, fetch: Callable[[Connection, list[str], PageArgs], Awaitable[dict[str, list[Any]]]]
+               ) -> Callable[[list[PageKey]], Awaitable[list[list[Any]]]]:
+        async def load(keys: list[PageKey]) -> list[list[Any]]:
+            groups: dict[PageArgs, list[str]] = defaultdict(list)
+            for parent, args in keys:
+                groups[args].append(parent)
+            results: dict[PageKey, list[Any]] = {}
+            for args, parents in groups.items():
+                pages = await self.run(lambda c: fetch(c, sorted(set(parents)), args))  # noqa: B023 - awaited at once
+                results.update({(p, args): rows for p, rows in pages.items()})
+            return [results.get(k, []) for k in keys]
+
+        return load
+
+    def _counts(self, fetch: Callable[[Connection, list[str]], Awaitable[dict[str, int]]]) -> Callable[[list[str]], Awaitable[list[int]]]:
+        async def load(keys: list[str]) -> list[int]:
+            counts = await self.run(lambda c: fetch(c, keys))
+            return [counts.get(k, 0) for k in keys]
+
+        return load
+
+    async def cursors(self) -> dict[str, int]:
+        """The indexer's cursor slots, read once per request (every row's ``commitment`` needs them)."""
+        if self._cursors is None:
+            self._cursors = asyncio.ensure_future(self.run(lambda c: chain.cursors(c, self.program_id)))
+        return await self._cursors

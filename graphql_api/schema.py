@@ -1,0 +1,346 @@
+"""The GraphQL schema: queries, subscriptions and the extensions that guard them.
+
+Resolvers only translate arguments and call ``store`` or a DataLoader; access is decided
+in SQL and by the permission classes (``permissions.py``). The schema is committed as
+``schema.graphql`` (``python -m graphql_api.schema`` rewrites it; a test fails on drift).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import httpx
+import strawberry
+from graphql import ValidationRule
+from strawberry.extensions import (
+    AddValidationRules,
+    DisableIntrospection,
+    MaskErrors,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    SchemaExtension,
+    ValidationCache,
+)
+from strawberry.types import Info
+
+from graphql_api.errors import BadValue
+from graphql_api.pagination import Connection, PageArgs, connection
+from graphql_api.permissions import SignedIn
+from graphql_api.protection import cost_rule, should_mask
+from graphql_api.scalars import I64, Address
+from graphql_api.store import chain, events, grants, jobs, mirrors, models
+from graphql_api.subscriptions import gapless_events, row_changes
+from graphql_api.types import (
+    AccessGrant,
+    ChainEvent,
+    Config,
+    IndexerStatus,
+    JobStatus,
+    Mirror,
+    MirrorStatus,
+    ModelVersion,
+    Node,
+    Trainer,
+    TrainingJob,
+    Visibility,
+    load_mirror,
+    parse_global_id,
+)
+from mirror_common.config import Settings
+
+SCHEMA_FILE = Path(__file__).with_name("schema.graphql")
+MirrorOrder = strawberry.enum(Enum("MirrorOrder", {k: k for k in mirrors.ORDERS}), name="MirrorOrder")
+
+
+@strawberry.input
+class MirrorFilter:
+    owner: Address | None = None
+    creator: Address | None = None
+    status: MirrorStatus | None = None
+    visibility: Visibility | None = None
+    name_contains: str | None = None
+
+
+@strawberry.input
+class TrainingJobFilter:
+    mirror: Address | None = None
+    status: JobStatus | None = None
+    requester: Address | None = None
+    trainer: Address | None = None
+
+
+@strawberry.input
+class ModelVersionFilter:
+    mirror: Address | None = None
+
+
+@strawberry.input
+class GrantFilter:
+    mirror: Address | None = None
+    grantee: Address | None = None
+    effective: bool | None = None
+
+
+@strawberry.input
+class EventFilter:
+    mirror: Address | None = None
+    names: list[str] | None = None
+    from_slot: I64 | None = None
+    to_slot: I64 | None = None
+
+    def query(self, after: int | None = None) -> events.EventFilter:
+        names = tuple(self.names) if self.names is not None else None
+        if names is not None and (len(names) > 50 or any(len(n) > 64 for n in names)):
+            raise BadValue("names: at most 50 event names of 64 characters")
+        return events.EventFilter(self.mirror, names, self.from_slot, self.to_slot, after)
+
+
+def _counted(fn: Callable[[Any], Awaitable[int]], info: Info) -> Callable[[], Awaitable[int]]:
+    async def count() -> int:
+        async with info.context.state.pool.acquire() as conn:
+            return await fn(conn)
+
+    return count
+
+
+async def _run(info: Info, fn: Callable[[Any], Awaitable[Any]]) -> Any:
+    async with info.context.state.pool.acquire() as conn:
+        return await fn(conn)
+
+
+def _mirror_filter(f: MirrorFilter | None) -> mirrors.MirrorFilter:
+    if f is None:
+        return mirrors.MirrorFilter()
+    if f.name_contains is not None and len(f.name_contains) > 64:
+        raise BadValue("nameContains: at most 64 characters")
+    return mirrors.MirrorFilter(f.owner, f.creator, f.status.value if f.status else None, f.visibility.value if f.visibility else None,
+                                f.name_contains)
+
+
+async def mirror_page(info: Info, flt: mirrors.MirrorFilter, order: str, args: PageArgs) -> Connection[Mirror]:
+    viewer = info.context.viewer
+    o = mirrors.ORDERS[order]
+    rows = await _run(info, lambda c: mirrors.page(c, viewer, flt, o, args))
+    return connection(rows, args, o, Mirror.of, _counted(lambda c: mirrors.count(c, viewer, flt), info))
+
+
+async def grant_page(info: Info, flt: grants.GrantFilter, args: PageArgs) -> Connection[AccessGrant]:
+    viewer = info.context.viewer
+    rows = await _run(info, lambda c: grants.page(c, viewer, flt, args))
+    return connection(rows, args, grants.ORDER, AccessGrant.of, _counted(lambda c: grants.count(c, viewer, flt), info))
+
+
+@strawberry.type(description="The signed-in wallet.")
+class Me:
+    wallet: Address
+
+    @strawberry.field(description="Mirrors this wallet owns.")
+    async def mirrors(self, info: Info, first: int | None = None, after: str | None = None, last: int | None = None,
+                      before: str | None = None) -> Connection[Mirror]:
+        return await mirror_page(info, mirrors.MirrorFilter(owner=self.wallet), "CREATED_AT_DESC", PageArgs.of(first, after, last, before))
+
+    @strawberry.field(description="Grants addressed to this wallet (effective or not: see `effective`).")
+    async def grants(self, info: Info, first: int | None = None, after: str | None = None, last: int | None = None,
+                     before: str | None = None) -> Connection[AccessGrant]:
+        return await grant_page(info, grants.GrantFilter(grantee=self.wallet), PageArgs.of(first, after, last, before))
+
+
+NODE_LOADERS: dict[str, Callable[[Info, str], Awaitable[Any]]] = {}
+
+
+def _node_loader(name: str, loader: str, build: Callable[[Any], Any], key: Callable[[str], Any] = str) -> None:
+    async def load(info: Info, value: str) -> Any:
+        row = await getattr(info.context.loaders, loader).load(key(value))
+        return build(row) if row is not None else None
+
+    NODE_LOADERS[name] = load
+
+
+def _event_key(value: str) -> int:
+    if not value.isdigit() or len(value) > 19:
+        raise BadValue("invalid id")
+    return int(value)
+
+
+_node_loader("Mirror", "mirror", Mirror.of)
+_node_loader("AccessGrant", "grant", AccessGrant.of)
+_node_loader("TrainingJob", "job", TrainingJob.of)
+_node_loader("ModelVersion", "model", ModelVersion.of)
+_node_loader("Trainer", "trainer", Trainer.of)
+_node_loader("Config", "config", Config.of)
+_node_loader("ChainEvent", "event", ChainEvent.of, _event_key)
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="Any object by its global id.")
+    async def node(self, info: Info, id: strawberry.ID) -> Node | None:
+        type_name, key = parse_global_id(id)
+        if type_name not in NODE_LOADERS:
+            raise BadValue("invalid id")
+        return await NODE_LOADERS[type_name](info, key)  # type: ignore[no-any-return]
+
+    @strawberry.field
+    async def mirror(self, info: Info, address: Address) -> Mirror | None:
+        return await load_mirror(info, address)
+
+    @strawberry.field(description="Mirrors the viewer may see in full (public ones, its own, those it holds an effective VIEW grant for).")
+    async def mirrors(self, info: Info, filter: MirrorFilter | None = None, order_by: MirrorOrder = MirrorOrder.CREATED_AT_DESC,  # type: ignore[attr-defined]
+                      first: int | None = None, after: str | None = None, last: int | None = None,
+                      before: str | None = None) -> Connection[Mirror]:
+        return await mirror_page(info, _mirror_filter(filter), order_by.value, PageArgs.of(first, after, last, before))
+
+    @strawberry.field
+    async def training_jobs(self, info: Info, filter: TrainingJobFilter | None = None, first: int | None = None, after: str | None = None,
+                            last: int | None = None, before: str | None = None) -> Connection[TrainingJob]:
+        f = filter or TrainingJobFilter()
+        flt = jobs.JobFilter(f.mirror, f.status.value if f.status else None, f.requester, f.trainer)
+        args = PageArgs.of(first, after, last, before)
+        viewer = info.context.viewer
+        rows = await _run(info, lambda c: jobs.page(c, viewer, flt, args))
+        return connection(rows, args, jobs.ORDER, TrainingJob.of, _counted(lambda c: jobs.count(c, viewer, flt), info))
+
+    @strawberry.field
+    async def model_versions(self, info: Info, filter: ModelVersionFilter | None = None, first: int | None = None,
+                             after: str | None = None, last: int | None = None, before: str | None = None) -> Connection[ModelVersion]:
+        flt = models.ModelFilter((filter or ModelVersionFilter()).mirror)
+        args = PageArgs.of(first, after, last, before)
+        viewer = info.context.viewer
+        rows = await _run(info, lambda c: models.page(c, viewer, flt, args))
+        return connection(rows, args, models.ORDER, ModelVersion.of, _counted(lambda c: models.count(c, viewer, flt), info))
+
+    @strawberry.field(description="Grants of mirrors the viewer may see, and grants addressed to the viewer.")
+    async def grants(self, info: Info, filter: GrantFilter | None = None, first: int | None = None, after: str | None = None,
+                     last: int | None = None, before: str | None = None) -> Connection[AccessGrant]:
+        f = filter or GrantFilter()
+        return await grant_page(info, grants.GrantFilter(f.mirror, f.grantee, f.effective), PageArgs.of(first, after, last, before))
+
+    @strawberry.field(description="Events in the order the indexer committed them.")
+    async def events(self, info: Info, filter: EventFilter | None = None, first: int | None = None, after: str | None = None,
+                     last: int | None = None, before: str | None = None) -> Connection[ChainEvent]:
+        flt = (filter or EventFilter()).query()
+        args = PageArgs.of(first, after, last, before)
+        viewer = info.context.viewer
+        rows = await _run(info, lambda c: events.page(c, viewer, flt, args))
+        return connection(rows, args, events.ORDER, ChainEvent.of, _counted(lambda c: events.count(c, viewer, flt), info))
+
+    @strawberry.field
+    async def trainers(self, info: Info, active: bool | None = None, first: int | None = None, after: str | None = None,
+                       last: int | None = None, before: str | None = None) -> Connection[Trainer]:
+        args = PageArgs.of(first, after, last, before)
+        rows = await _run(info, lambda c: chain.trainers_page(c, active, args))
+        return connection(rows, args, chain.TRAINER_ORDER, Trainer.of, _counted(lambda c: chain.trainers_count(c, active), info))
+
+    @strawberry.field(description="The program's Config (null before initialize_config).")
+    async def config(self, info: Info) -> Config | None:
+        rows = await _run(info, chain.configs)
+        return Config.of(rows[0]) if rows else None
+
+    @strawberry.field(permission_classes=[SignedIn])
+    def me(self, info: Info) -> Me:
+        return Me(wallet=info.context.viewer)
+
+    @strawberry.field
+    async def indexer_status(self, info: Info) -> IndexerStatus:
+        state = info.context.state
+        cursors = await info.context.loaders.cursors()
+        chain_slot = await node_slot(state.settings.mirror_rpc_url)
+        lag = chain_slot - cursors["confirmed"] if chain_slot is not None else None
+        return IndexerStatus(cursor_slot=cursors["confirmed"], finalized_slot=cursors["finalized"], chain_slot=chain_slot, lag=lag)
+
+
+async def node_slot(rpc_url: str) -> int | None:
+    try:
+        async with httpx.AsyncClient(timeout=2.0) as client:
+            r = await client.post(rpc_url, json={"jsonrpc": "2.0", "id": 1, "method": "getSlot", "params": [{"commitment": "confirmed"}]})
+            return int(r.json()["result"])
+    except (httpx.HTTPError, ValueError, KeyError, TypeError):
+        return None
+
+
+@strawberry.type
+class Subscription:
+    @strawberry.subscription(description="Events past `after` (an eventId; absent: from now), each once, in commit order, then live.")
+    async def events(self, info: Info, filter: EventFilter | None = None, after: I64 | None = None) -> AsyncGenerator[ChainEvent, None]:
+        flt = (filter or EventFilter()).query()
+        async for row in gapless_events(info, flt, after):
+            yield ChainEvent.of(row)
+
+    @strawberry.subscription(description="The mirror now, then after each event that touches it.")
+    async def mirror(self, info: Info, address: Address) -> AsyncGenerator[Mirror | None, None]:
+        previous: Any = ()
+        async for _ in row_changes(info, address, None):
+            current = await load_mirror(info, address)
+            snapshot = (current.row, current.visible) if current else None
+            if snapshot != previous:
+                previous = snapshot
+                yield current
+
+    @strawberry.subscription(description="The training job now, then after each event that touches it.")
+    async def training_job(self, info: Info, address: Address) -> AsyncGenerator[TrainingJob | None, None]:
+        row = await info.context.loaders.job.load(address)
+        if row is None:
+            yield None
+            return
+        previous: Any = ()
+        async for _ in row_changes(info, row["mirror"], address):
+            current = await info.context.loaders.job.load(address)
+            if current != previous:
+                previous = current
+                yield TrainingJob.of(current) if current is not None else None
+
+
+class OperationMetrics(SchemaExtension):
+    """Counts each operation by name and outcome, and times it."""
+
+    def on_operation(self) -> Any:
+        import time
+
+        start = time.perf_counter()
+        yield
+        ctx = self.execution_context
+        state = getattr(ctx.context, "state", None)
+        if state is None:
+            return
+        name = (ctx.operation_name or "anonymous")[:64]
+        result = ctx.result
+        outcome = "error" if (result is not None and getattr(result, "errors", None)) or ctx.pre_execution_errors else "ok"
+        state.metrics.requests.labels(name, outcome).inc()
+        state.metrics.latency.labels(name).observe(time.perf_counter() - start)
+
+
+def build_schema(settings: Settings) -> strawberry.Schema:
+    rules: list[type[ValidationRule]] = [cost_rule(settings.api_max_cost)]
+    extensions: list[Any] = [
+        lambda: MaxTokensLimiter(settings.api_max_tokens),
+        lambda: QueryDepthLimiter(max_depth=settings.api_max_depth),
+        lambda: MaxAliasesLimiter(settings.api_max_aliases),
+        lambda: AddValidationRules(rules),
+        lambda: ParserCache(maxsize=1000),
+        lambda: ValidationCache(maxsize=1000),
+        lambda: MaskErrors(should_mask_error=should_mask),
+        OperationMetrics,
+    ]
+    if not settings.api_dev:
+        extensions.append(DisableIntrospection)
+    return strawberry.Schema(query=Query, subscription=Subscription, extensions=extensions)
+
+
+def schema_text() -> str:
+    return build_schema(Settings(api_dev=True)).as_str() + "\n"
+
+
+def main() -> int:
+    SCHEMA_FILE.write_text(schema_text())
+    print(f"wrote {SCHEMA_FILE}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,60 @@
+"""What the server holds for its lifetime: settings, the PostgreSQL pool, Redis, metrics,
+the JWT secret. Built once in the app's lifespan; each request reads it."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import redis.asyncio as aioredis
+import structlog
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from mirror_common.config import Settings
+from mirror_common.pg import Pool
+
+log = structlog.get_logger("graphql_api")
+
+
+class Metrics:
+    """Prometheus metrics of one app (its own registry, so several apps can live in one process)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter("mirror_api_requests", "GraphQL operations by name and outcome", ["operation", "outcome"],
+                                registry=self.registry)
+        self.latency = Histogram("mirror_api_request_seconds", "GraphQL operation latency", ["operation"], registry=self.registry,
+                                 buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5))
+        self.subscriptions = Gauge("mirror_api_subscriptions_active", "Open subscriptions", registry=self.registry)
+        self.refusals = Counter("mirror_api_refusals", "Refused requests by reason", ["reason"], registry=self.registry)
+
+
+@dataclass
+class ApiState:
+    settings: Settings
+    pool: Pool
+    redis: aioredis.Redis
+    jwt_secret: str
+    metrics: Metrics = field(default_factory=Metrics)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def jwt_secret(settings: Settings) -> str:
+    """``API_JWT_SECRET``, or a random one kept (mode 0600) in MIRROR_DATA_DIR so tokens
+    survive a restart. Never in the repository: .data/ is ignored."""
+    if settings.api_jwt_secret:
+        if len(settings.api_jwt_secret) < 32:
+            raise ValueError("API_JWT_SECRET must be at least 32 characters")
+        return settings.api_jwt_secret
+    path = Path(settings.mirror_data_dir) / "api-jwt-secret"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(32))
+        if not settings.api_dev:
+            log.warning("jwt_secret_generated", path=str(path), hint="set API_JWT_SECRET in production")
+    return path.read_text().strip()

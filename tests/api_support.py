@@ -1,0 +1,179 @@
+"""The API as a real process (`python -m graphql_api`), a GraphQL client (gql), signing in
+with a real ed25519 keypair, and read-model rows written straight into PostgreSQL for
+tests that need many of them."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import base58
+import httpx
+from gql import Client, gql
+from gql.transport.httpx import HTTPXAsyncTransport
+from solders.keypair import Keypair
+
+from mirror_common.config import REPO_ROOT
+from mirror_common.services import free_port
+
+DOMAIN = "localhost:59102"
+URI = "http://localhost:59102"
+
+
+class ApiProcess:
+    def __init__(self, database_url: str, redis_url: str, tmp: Path, rpc_url: str = "http://127.0.0.1:9", **env: str) -> None:
+        self.port = free_port()
+        self.log_path = tmp / "api.log"
+        self.env = {
+            **os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url, "MIRROR_RPC_URL": rpc_url, "MIRROR_DATA_DIR": str(tmp),
+            "API_PORT": str(self.port), "API_DOMAIN": DOMAIN, "API_URI": URI, "API_LOG_JSON": "true",
+            "API_JWT_SECRET": "test-secret-" + "x" * 40, **env,
+        }
+        self.process: subprocess.Popen[bytes] | None = None
+        self.scheme = "https" if "API_TLS_CERT" in env else "http"
+
+    @property
+    def url(self) -> str:
+        return f"{self.scheme}://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 20.0, verify: Any = True) -> ApiProcess:
+        log = open(self.log_path, "ab")
+        self.process = subprocess.Popen([sys.executable, "-m", "graphql_api"], cwd=REPO_ROOT, env=self.env, stdout=log, stderr=log)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"API exited: {self.log()}")
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1, verify=verify).status_code in (200, 503):
+                    return self
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        raise RuntimeError(f"API not up after {timeout}s: {self.log()}")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def client(self, token: str | None = None) -> Client:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return Client(transport=HTTPXAsyncTransport(url=f"{self.url}/graphql", headers=headers, timeout=30), fetch_schema_from_transport=False)
+
+    async def query(self, text: str, token: str | None = None, **variables: Any) -> dict[str, Any]:
+        """Runs a query through gql and returns its data (raises on GraphQL errors)."""
+        async with self.client(token) as session:
+            result: dict[str, Any] = await session.execute(gql(text), variable_values=variables or None)
+            return result
+
+    def post(self, text: str, token: str | None = None, **variables: Any) -> httpx.Response:
+        """The raw HTTP answer, for checking errors and status codes."""
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.post(f"{self.url}/graphql", json={"query": text, "variables": variables}, headers=headers, timeout=30)
+
+
+def sign_in_message(kp: Keypair, nonce: str, *, domain: str = DOMAIN, uri: str = URI, issued: datetime | None = None,
+                    expires: datetime | None = None, chain: str = "solana:localnet") -> str:
+    issued = issued or datetime.now(UTC)
+    expires = expires or issued + timedelta(minutes=5)
+
+    def iso(t: datetime) -> str:
+        return t.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+    return (f"{domain} wants you to sign in with your Solana account:\n{kp.pubkey()}\n\nSign in to Mirror Reality.\n\n"
+            f"URI: {uri}\nVersion: 1\nChain ID: {chain}\nNonce: {nonce}\nIssued At: {iso(issued)}\nExpiration Time: {iso(expires)}")
+
+
+def sign(kp: Keypair, message: str) -> str:
+    return base58.b58encode(bytes(kp.sign_message(message.encode()))).decode()
+
+
+def sign_in(api: ApiProcess, kp: Keypair, totp: str | None = None) -> str:
+    """A real Sign-In With Solana round trip; the JWT."""
+    nonce = httpx.post(f"{api.url}/auth/nonce", json={"address": str(kp.pubkey())}).json()
+    message = nonce["message"]
+    r = httpx.post(f"{api.url}/auth/verify", json={"message": message, "signature": sign(kp, message), "totp": totp})
+    assert r.status_code == 200, r.text
+    token: str = r.json()["token"]
+    return token
+
+
+def address() -> str:
+    return str(Keypair().pubkey())
+
+
+async def seed(conn: Any, *, mirrors: int, owner: str, grantee: str | None = None, private_every: int = 0,
+               jobs: int = 1, t0: int = 1_700_000_000) -> list[str]:
+    """Read-model rows as the indexer would write them: ``mirrors`` mirrors of ``owner``,
+    each with ``jobs`` completed jobs and their model versions, a VIEW grant to
+    ``grantee`` and one event. Returns the mirror addresses, newest first."""
+    out = []
+    for i in range(mirrors):
+        m = address()
+        visibility = "Private" if private_every and i % private_every == 0 else "Public"
+        await conn.execute(
+            """INSERT INTO mirrors (address, creator, owner, mirror_id, name, metadata_uri, visibility, status, model_version, job_count,
+                                    created_at, updated_at, created_slot, created_signature, last_slot, created_at_unix, updated_at_unix)
+               VALUES ($1, $2, $2, $3, $4, $5, $6, 'Active', $7::bigint, $7::bigint::numeric, to_timestamp($8), to_timestamp($8), 10, 'sig', 10, $8, $8)""",
+            m, owner, i, f"mirror {i}", f"ipfs://m{i}", visibility, jobs, t0 + i,
+        )
+        for j in range(jobs):
+            job, model = address(), address()
+            await conn.execute(
+                """INSERT INTO training_jobs (address, mirror, job_id, requester, dataset_cid, epochs, seq_len, batch_size,
+                       learning_rate_micros, status, requested_at, last_slot, requested_at_unix, model_cid, weights_sha256,
+                       final_loss_micros, tokens_trained)
+                   VALUES ($1, $2, $3, $4, 'bafy', 1, 64, 8, 3000, 'Completed', to_timestamp($5), 11, $5, 'bafymodel', 'ab', 1500000, 4096)""",
+                job, m, j, owner, t0 + i,
+            )
+            await conn.execute(
+                """INSERT INTO model_versions (address, mirror, version, job, model_cid, weights_sha256, final_loss_micros, tokens_trained,
+                       created_at, last_slot, created_at_unix)
+                   VALUES ($1, $2, $3, $4, 'bafymodel', 'ab', 1500000, 4096, to_timestamp($5), 12, $5)""",
+                model, m, j + 1, job, t0 + i,
+            )
+        if grantee:
+            await conn.execute(
+                """INSERT INTO access_grants (address, mirror, grantee, permissions, granted_by, granted_at, updated_at, last_slot,
+                       expires_at_unix, granted_at_unix, updated_at_unix)
+                   VALUES ($1, $2, $3, 1, $4, to_timestamp($5), to_timestamp($5), 13, 0, $5, $5)""",
+                address(), m, grantee, owner, t0 + i,
+            )
+        await conn.execute(
+            """INSERT INTO chain_events (signature, event_index, slot, program_id, name, payload, block_time_unix)
+               VALUES ($1, 0, 10, 'p', 'MirrorCreated', $2, $3)""",
+            f"sig-{m}", {"mirror": m, "owner": owner}, t0 + i,
+        )
+        out.append(m)
+    return out[::-1]
+
+
+async def create_database(admin_url: str) -> str:
+    """A fresh, migrated database on the cluster of ``admin_url``; its URL (for module-scoped fixtures)."""
+    import uuid
+
+    import asyncpg
+
+    from indexer.migrate import migrate
+
+    name = f"api_{uuid.uuid4().hex[:12]}"
+    conn = await asyncpg.connect(admin_url)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    url = admin_url.rsplit("/", 1)[0] + "/" + name
+    await migrate(url)
+    return url

@@ -1,0 +1,147 @@
+"""The API as a process against real PostgreSQL and Redis: queries through gql, Relay
+connections and keyset cursors, lossless scalars, masked errors, limits, bad input."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import asyncpg
+import httpx
+import pytest
+from gql.transport.exceptions import TransportQueryError
+
+from graphql_api.schema import SCHEMA_FILE, schema_text
+from mirror_common.pg import create_pool
+from mirror_common.services import Postgres, Redis
+from tests.api_support import ApiProcess, address, create_database, seed
+
+OWNER = address()
+
+
+@pytest.fixture(scope="module")
+async def database(postgres: Postgres) -> str:
+    return await create_database(postgres.url)
+
+
+@pytest.fixture(scope="module")
+async def api(database: str, redis_server: Redis, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[ApiProcess]:
+    tmp_path = tmp_path_factory.mktemp("api")
+    pool = await create_pool(database)
+    async with pool.acquire() as conn:
+        await seed(conn, mirrors=45, owner=OWNER, private_every=5)
+    await pool.close()
+    proc = ApiProcess(database, redis_server.url, tmp_path, API_MAX_BODY="20000").start()
+    yield proc
+    proc.stop()
+
+
+def test_the_committed_schema_is_the_code_s_schema() -> None:
+    assert SCHEMA_FILE.read_text() == schema_text(), "graphql_api/schema.graphql drifted: run python -m graphql_api.schema"
+
+
+async def test_keyset_pages_walk_every_visible_mirror_once_both_ways(api: ApiProcess) -> None:
+    q = """query($first: Int, $after: String, $last: Int, $before: String) {
+             mirrors(first: $first, after: $after, last: $last, before: $before) {
+               totalCount pageInfo { hasNextPage hasPreviousPage startCursor endCursor } edges { cursor node { address name createdAt } } } }"""
+    seen: list[str] = []
+    after = None
+    while True:
+        page = (await api.query(q, first=7, after=after))["mirrors"]
+        assert page["totalCount"] == 36  # 45 mirrors, every 5th private: an anonymous viewer lists the 36 public ones
+        seen += [e["node"]["address"] for e in page["edges"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+    assert len(seen) == len(set(seen)) == 36
+    times: list[int] = []
+    back: list[str] = []
+    before = None
+    while True:
+        page = (await api.query(q, last=10, before=before))["mirrors"]
+        back = [e["node"]["address"] for e in page["edges"]] + back
+        times = [int(e["node"]["createdAt"]) for e in page["edges"]] + times
+        if not page["pageInfo"]["hasPreviousPage"]:
+            break
+        before = page["pageInfo"]["startCursor"]
+    assert back == seen and times == sorted(times, reverse=True)
+    default = (await api.query("{ mirrors { edges { node { address } } } }"))["mirrors"]["edges"]
+    assert len(default) == 20
+
+
+async def test_bad_input_gets_a_clear_graphql_error_never_a_500(api: ApiProcess) -> None:
+    cases = {
+        '{ mirrors(after: "garbage!") { totalCount } }': "invalid cursor",
+        '{ mirrors(first: 101) { totalCount } }': "page size",
+        '{ mirrors(first: 1, last: 1) { totalCount } }': "not both",
+        '{ mirror(address: "not-a-key") { name } }': "base58",
+        "{ mirrors(filter: {status: SLEEPING}) { totalCount } }": "SLEEPING",
+        '{ node(id: "%%%") { id } }': "invalid id",
+        '{ node(id: "Tm9wZTox") { id } }': "invalid id",
+        '{ events(filter: {fromSlot: "99999999999999999999999"}) { totalCount } }': "I64",
+    }
+    for query, expected in cases.items():
+        r = api.post(query)
+        assert r.status_code in (200, 400), (query, r.status_code, r.text)
+        body = r.json()
+        assert body["errors"] and expected in body["errors"][0]["message"], (query, body)
+        assert "Traceback" not in r.text and "SELECT" not in r.text
+    r = httpx.post(f"{api.url}/graphql", content=b"{not json", headers={"content-type": "application/json"})
+    assert r.status_code == 400 and "Traceback" not in r.text
+    # A cursor of another order is refused before SQL.
+    first = (await api.query('{ mirrors(first: 1, orderBy: NAME_ASC) { pageInfo { endCursor } } }'))["mirrors"]["pageInfo"]["endCursor"]
+    r = api.post("query($c: String) { mirrors(after: $c) { totalCount } }", c=first)
+    assert "another order" in r.json()["errors"][0]["message"]
+
+
+async def test_limits_refuse_hostile_documents_and_the_server_keeps_serving(api: ApiProcess) -> None:
+    deep = "{ mirrors { edges { node { grants { edges { node { mirror { grants { edges { node { mirror { grants { edges { node { id } } } } } } } } } } } } } } }"
+    assert "exceeds maximum operation depth" in api.post(deep).json()["errors"][0]["message"]
+    aliases = "{ " + " ".join(f"a{i}: indexerStatus {{ cursorSlot }}" for i in range(40)) + " }"
+    assert "aliases" in api.post(aliases).json()["errors"][0]["message"]
+    costly = "{ mirrors(first: 100) { edges { node { trainingJobs(first: 100) { edges { node { id } } } events(first: 100) { edges { node { id } } } } } } }"
+    assert "query cost" in api.post(costly).json()["errors"][0]["message"]
+    cycle = "query { mirrors { ...A } } fragment A on MirrorConnection { ...B } fragment B on MirrorConnection { ...A }"
+    assert api.post(cycle).json()["errors"]
+    assert "introspection" in api.post("{ __schema { types { name } } }").json()["errors"][0]["message"].lower()
+    big = httpx.post(f"{api.url}/graphql", json={"query": "{ config { admin } }", "variables": {"x": "y" * 30000}})
+    assert big.status_code == 413 and big.json()["error"] == "body_too_large"
+    assert (await api.query("{ mirrors(first: 1) { totalCount } }"))["mirrors"]["totalCount"] == 36
+
+
+async def test_values_past_2_53_and_year_9999_come_back_exactly(api: ApiProcess, database: str) -> None:
+    conn = await asyncpg.connect(database)
+    try:
+        m = address()
+        await conn.execute(
+            """INSERT INTO mirrors (address, creator, owner, mirror_id, name, metadata_uri, visibility, status, model_version, job_count,
+                                    created_at, updated_at, created_slot, created_signature, last_slot, created_at_unix, updated_at_unix)
+               VALUES ($1, $2, $2, 18446744073709551615, 'edge', 'u', 'Public', 'Active', 4294967295, 18446744073709551615,
+                       chain_time($3), chain_time($4), 1, 's', 1, $3, $4)""",
+            m, OWNER, 9223372036854775807, -9223372036854775808,
+        )
+    finally:
+        await conn.close()
+    got = (await api.query("query($a: Address!) { mirror(address: $a) { mirrorId jobCount modelVersion createdAt updatedAt } }", a=m))
+    assert got["mirror"] == {"mirrorId": "18446744073709551615", "jobCount": "18446744073709551615", "modelVersion": "4294967295",
+                             "createdAt": "9223372036854775807", "updatedAt": "-9223372036854775808"}
+
+
+async def test_errors_are_masked_and_health_reports_its_parts(api: ApiProcess, database: str) -> None:
+    health = httpx.get(f"{api.url}/healthz").json()
+    assert health["postgres"] == "ok" and health["redis"] == "ok"
+    conn = await asyncpg.connect(database)
+    try:
+        await conn.execute("ALTER TABLE mirrors RENAME COLUMN metadata_uri TO metadata_uri_gone")
+        r = api.post("{ mirrors(first: 1) { edges { node { name } } } }")
+        assert r.json()["errors"][0]["message"] == "Unexpected error."
+        assert "metadata_uri" not in r.text and "Traceback" not in r.text
+        await conn.execute("ALTER TABLE mirrors RENAME COLUMN metadata_uri_gone TO metadata_uri")
+    finally:
+        await conn.close()
+    metrics = httpx.get(f"{api.url}/metrics").text
+    assert "mirror_api_requests_total" in metrics and "mirror_api_request_seconds_bucket" in metrics
+
+
+async def test_graphql_client_errors_surface_through_gql(api: ApiProcess) -> None:
+    with pytest.raises(TransportQueryError, match="invalid cursor"):
+        await api.query('{ mirrors(after: "x") { totalCount } }')
