@@ -116,7 +116,7 @@ async def test_every_readme_query_runs_on_indexed_data(
     await life.request(owner, mirror, 2)
 
     indexer = Indexer(IndexerConfig(localnet.rpc_url, localnet.ws_url, MIRROR_PROGRAM_ID, database, redis_server.url))
-    from indexer.commit import create_pool
+    from mirror_common.pg import create_pool
 
     indexer.pool = await create_pool(database)
     try:
