@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 CHAIN_MISMATCH_EXIT = 3  # the node serves another chain: an operator must act (--reset-chain or the right node)
 
 
-async def reindex(dsn: str, cfg: "IndexerConfig | None" = None, from_slot: int | None = None) -> int:
+async def reindex(dsn: str, cfg: IndexerConfig | None = None, from_slot: int | None = None) -> int:
     from indexer.apply import rebuild_all
     from mirror_common.pg import create_pool
 
@@ -56,7 +56,7 @@ async def reindex(dsn: str, cfg: "IndexerConfig | None" = None, from_slot: int |
         await pool.close()
 
 
-async def retry_skipped(cfg: "IndexerConfig") -> "RetryReport":
+async def retry_skipped(cfg: IndexerConfig) -> RetryReport:
     """``--retry-skipped``: one pass over the open skipped items. Safe beside a running
     indexer: every commit takes the same transaction lock."""
     from indexer.chain_identity import verify_chain
@@ -71,8 +71,9 @@ async def retry_skipped(cfg: "IndexerConfig") -> "RetryReport":
         report = await ix.retry_skipped()
     finally:
         await ix.close()
-    structlog.get_logger("indexer").info("retry_skipped_done", resolved=report.resolved, still_failing=len(report.still_failing),
-                                         unavailable=report.unavailable)
+    structlog.get_logger("indexer").info(
+        "retry_skipped_done", resolved=report.resolved, still_failing=len(report.still_failing), unavailable=report.unavailable
+    )
     return report
 
 
@@ -96,11 +97,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--backfill-batch", type=int, default=s.indexer_backfill_batch)
     ap.add_argument("--reindex", action="store_true", help="rebuild all projections from chain_events and exit")
     ap.add_argument("--from-slot", type=int, default=None, help="with --reindex: first fetch the chain again from this slot")
-    ap.add_argument("--retry-skipped", action="store_true",
-                    help="apply the open skipped_items again (apply_error, rpc_unavailable, decode_error, ...), print a report, exit")
-    ap.add_argument("--reset-chain", action="store_true",
-                    help="the node serves another chain than the recorded one (a localnet reset): empty chain_events, every "
-                         "projection, skipped_items and the cursors, record the node's genesis hash, then run as usual")
+    ap.add_argument(
+        "--retry-skipped",
+        action="store_true",
+        help="apply the open skipped_items again (apply_error, rpc_unavailable, decode_error, ...), print a report, exit",
+    )
+    ap.add_argument(
+        "--reset-chain",
+        action="store_true",
+        help="the node serves another chain than the recorded one (a localnet reset): empty chain_events, every "
+        "projection, skipped_items and the cursors, record the node's genesis hash, then run as usual",
+    )
     ap.add_argument("--json-logs", action="store_true", default=s.indexer_log_json)
     args = ap.parse_args(argv)
     if args.reset_chain and (args.reindex or args.retry_skipped):
@@ -125,15 +132,17 @@ def _run(args: argparse.Namespace, log: structlog.typing.FilteringBoundLogger) -
     from indexer.service import Indexer, IndexerConfig
 
     if args.reindex:
-        cfg = IndexerConfig(args.rpc_url, args.ws_url, args.program_id, args.database_url, args.redis_url,
-                            backfill_batch=args.backfill_batch, progress=True)
+        cfg = IndexerConfig(
+            args.rpc_url, args.ws_url, args.program_id, args.database_url, args.redis_url, backfill_batch=args.backfill_batch, progress=True
+        )
         n = asyncio.run(reindex(args.database_url, cfg, args.from_slot))
         log.info("reindexed", events=n)
         return 0
 
     if args.retry_skipped:
-        cfg = IndexerConfig(args.rpc_url, args.ws_url, args.program_id, args.database_url, args.redis_url,
-                            backfill_batch=args.backfill_batch)
+        cfg = IndexerConfig(
+            args.rpc_url, args.ws_url, args.program_id, args.database_url, args.redis_url, backfill_batch=args.backfill_batch
+        )
         report = asyncio.run(retry_skipped(cfg))
         print(json.dumps(report.summary(), default=str))
         return 0 if not report.still_failing and not report.unavailable else 1
@@ -143,8 +152,9 @@ def _run(args: argparse.Namespace, log: structlog.typing.FilteringBoundLogger) -
         from prometheus_client import start_http_server
 
         start_http_server(args.metrics_port, addr="127.0.0.1", registry=metrics.registry)
-    cfg = IndexerConfig(args.rpc_url, args.ws_url, args.program_id, args.database_url, args.redis_url,
-                        backfill_batch=args.backfill_batch, progress=True)
+    cfg = IndexerConfig(
+        args.rpc_url, args.ws_url, args.program_id, args.database_url, args.redis_url, backfill_batch=args.backfill_batch, progress=True
+    )
     try:
         asyncio.run(Indexer(cfg, metrics).run(reset_chain=args.reset_chain))
     except KeyboardInterrupt:

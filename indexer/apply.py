@@ -17,11 +17,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-
 from indexer.decode import Event
 from mirror_common.pg import Connection
 
 DEFAULT_PUBKEY = "11111111111111111111111111111111"  # Pubkey::default(): "none" in an account field
+
 
 @dataclass(frozen=True, slots=True)
 class Handler:
@@ -41,10 +41,14 @@ class Handler:
 
 # --- config -----------------------------------------------------------------------
 
+
 def _config_initialized(ev: Event) -> tuple[Any, ...]:
     f = ev.fields
     return (
-        f["config"], f["admin"], f["timestamp"], ev.slot,
+        f["config"],
+        f["admin"],
+        f["timestamp"],
+        ev.slot,
     )
 
 
@@ -59,7 +63,10 @@ config_initialized = Handler(
 def _pause_changed(ev: Event) -> tuple[Any, ...]:
     f = ev.fields
     return (
-        f["config"], f["paused"], f["timestamp"], ev.slot,
+        f["config"],
+        f["paused"],
+        f["timestamp"],
+        ev.slot,
     )
 
 
@@ -73,7 +80,10 @@ pause_changed = Handler(
 def _admin_proposed(ev: Event) -> tuple[Any, ...]:
     f = ev.fields
     return (
-        f["config"], f["proposed_admin"], f["timestamp"], ev.slot,
+        f["config"],
+        f["proposed_admin"],
+        f["timestamp"],
+        ev.slot,
     )
 
 
@@ -89,7 +99,10 @@ admin_proposed = Handler(
 def _admin_changed(ev: Event) -> tuple[Any, ...]:
     f = ev.fields
     return (
-        f["config"], f["new_admin"], f["timestamp"], ev.slot,
+        f["config"],
+        f["new_admin"],
+        f["timestamp"],
+        ev.slot,
     )
 
 
@@ -103,10 +116,15 @@ admin_changed = Handler(
 
 # --- trainers ---------------------------------------------------------------------
 
+
 def _trainer_registered(ev: Event) -> tuple[Any, ...]:
     f = ev.fields
     return (
-        f["trainer"], f["authority"], f["encryption_key"], f["timestamp"], ev.slot,
+        f["trainer"],
+        f["authority"],
+        f["encryption_key"],
+        f["timestamp"],
+        ev.slot,
     )
 
 
@@ -115,7 +133,8 @@ trainer_registered = Handler(
                                 updated_at_unix, last_slot)
            VALUES ($1, $2, $3, true, chain_time($4), chain_time($4), $4, $4, $5)
            ON CONFLICT (address) DO UPDATE SET encryption_key = EXCLUDED.encryption_key, active = true,
-               updated_at = EXCLUDED.updated_at, updated_at_unix = EXCLUDED.updated_at_unix, last_slot = GREATEST(trainers.last_slot, EXCLUDED.last_slot)""",
+               updated_at = EXCLUDED.updated_at, updated_at_unix = EXCLUDED.updated_at_unix,
+                          last_slot = GREATEST(trainers.last_slot, EXCLUDED.last_slot)""",
     _trainer_registered,
 )
 
@@ -123,7 +142,9 @@ trainer_registered = Handler(
 def _trainer_deactivated(ev: Event) -> tuple[Any, ...]:
     f = ev.fields
     return (
-        f["trainer"], f["timestamp"], ev.slot,
+        f["trainer"],
+        f["timestamp"],
+        ev.slot,
     )
 
 
@@ -136,11 +157,20 @@ trainer_deactivated = Handler(
 
 # --- mirrors ----------------------------------------------------------------------
 
+
 def _mirror_created(ev: Event) -> tuple[Any, ...]:
     f = ev.fields
     return (
-        f["mirror"], f["creator"], f["owner"], f["mirror_id"], f["name"], f["metadata_uri"], f["visibility"],
-        f["timestamp"], ev.slot, ev.signature,
+        f["mirror"],
+        f["creator"],
+        f["owner"],
+        f["mirror_id"],
+        f["name"],
+        f["metadata_uri"],
+        f["visibility"],
+        f["timestamp"],
+        ev.slot,
+        ev.signature,
     )
 
 
@@ -156,12 +186,18 @@ mirror_created = Handler(
 def _mirror_updated(ev: Event) -> tuple[Any, ...]:
     f = ev.fields
     return (
-        f["mirror"], f["name"], f["metadata_uri"], f["visibility"], f["timestamp"], ev.slot,
+        f["mirror"],
+        f["name"],
+        f["metadata_uri"],
+        f["visibility"],
+        f["timestamp"],
+        ev.slot,
     )
 
 
 mirror_updated = Handler(
-    """UPDATE mirrors SET name = $2, metadata_uri = $3, visibility = $4, updated_at = chain_time($5), updated_at_unix = $5, last_slot = GREATEST(last_slot, $6)
+    """UPDATE mirrors SET name = $2, metadata_uri = $3, visibility = $4, updated_at = chain_time($5), updated_at_unix = $5,
+               last_slot = GREATEST(last_slot, $6)
            WHERE address = $1""",
     _mirror_updated,
 )
@@ -170,7 +206,10 @@ mirror_updated = Handler(
 def _mirror_transferred(ev: Event) -> tuple[Any, ...]:
     f = ev.fields
     return (
-        f["mirror"], f["new_owner"], f["timestamp"], ev.slot,
+        f["mirror"],
+        f["new_owner"],
+        f["timestamp"],
+        ev.slot,
     )
 
 
@@ -184,7 +223,9 @@ mirror_transferred = Handler(
 def _mirror_frozen(ev: Event) -> tuple[Any, ...]:
     f = ev.fields
     return (
-        f["mirror"], f["timestamp"], ev.slot,
+        f["mirror"],
+        f["timestamp"],
+        ev.slot,
     )
 
 
@@ -198,7 +239,9 @@ mirror_frozen = Handler(
 def _mirror_job_requested(ev: Event) -> tuple[Any, ...]:
     f = ev.fields
     return (
-        f["mirror"], f["job_id"] + 1, ev.slot,
+        f["mirror"],
+        f["job_id"] + 1,
+        ev.slot,
     )
 
 
@@ -211,12 +254,16 @@ mirror_job_requested = Handler(
 def _mirror_model_completed(ev: Event) -> tuple[Any, ...]:
     f = ev.fields
     return (
-        f["mirror"], f["version"], f["timestamp"], ev.slot,
+        f["mirror"],
+        f["version"],
+        f["timestamp"],
+        ev.slot,
     )
 
 
 mirror_model_completed = Handler(
-    """UPDATE mirrors SET model_version = GREATEST(model_version, $2), updated_at = chain_time($3), updated_at_unix = $3, last_slot = GREATEST(last_slot, $4)
+    """UPDATE mirrors SET model_version = GREATEST(model_version, $2), updated_at = chain_time($3), updated_at_unix = $3,
+               last_slot = GREATEST(last_slot, $4)
            WHERE address = $1""",
     _mirror_model_completed,
 )
@@ -224,10 +271,18 @@ mirror_model_completed = Handler(
 
 # --- access grants ----------------------------------------------------------------
 
+
 def _access_granted(ev: Event) -> tuple[Any, ...]:
     f = ev.fields
     return (
-        f["grant"], f["mirror"], f["grantee"], f["permissions"], f["expires_at"], f["granted_by"], f["timestamp"], ev.slot,
+        f["grant"],
+        f["mirror"],
+        f["grantee"],
+        f["permissions"],
+        f["expires_at"],
+        f["granted_by"],
+        f["timestamp"],
+        ev.slot,
     )
 
 
@@ -252,7 +307,10 @@ access_granted = Handler(
 def _access_revoked(ev: Event) -> tuple[Any, ...]:
     f = ev.fields
     return (
-        f["grant"], f["timestamp"], f["revoked_by"], ev.slot,
+        f["grant"],
+        f["timestamp"],
+        f["revoked_by"],
+        ev.slot,
     )
 
 
@@ -265,12 +323,22 @@ access_revoked = Handler(
 
 # --- training jobs ----------------------------------------------------------------
 
+
 def _job_requested(ev: Event) -> tuple[Any, ...]:
     f = ev.fields
     p = f["params"]
     return (
-        f["job"], f["mirror"], f["job_id"], f["requester"], f["dataset_cid"], p["epochs"], p["seq_len"], p["batch_size"],
-        p["learning_rate_micros"], f["timestamp"], ev.slot,
+        f["job"],
+        f["mirror"],
+        f["job_id"],
+        f["requester"],
+        f["dataset_cid"],
+        p["epochs"],
+        p["seq_len"],
+        p["batch_size"],
+        p["learning_rate_micros"],
+        f["timestamp"],
+        ev.slot,
     )
 
 
@@ -286,12 +354,16 @@ job_requested = Handler(
 def _job_started(ev: Event) -> tuple[Any, ...]:
     f = ev.fields
     return (
-        f["job"], f["trainer"], f["timestamp"], ev.slot,
+        f["job"],
+        f["trainer"],
+        f["timestamp"],
+        ev.slot,
     )
 
 
 job_started = Handler(
-    """UPDATE training_jobs SET status = 'Running', trainer = $2, started_at = chain_time($3), started_at_unix = $3, last_slot = GREATEST(last_slot, $4)
+    """UPDATE training_jobs SET status = 'Running', trainer = $2, started_at = chain_time($3), started_at_unix = $3,
+               last_slot = GREATEST(last_slot, $4)
            WHERE address = $1""",
     _job_started,
 )
@@ -301,7 +373,13 @@ def _job_completed(ev: Event) -> tuple[Any, ...]:
     f = ev.fields
     m = f["metrics"]
     return (
-        f["job"], f["model_cid"], f["weights_sha256"], m["final_loss_micros"], m["tokens_trained"], f["timestamp"], ev.slot,
+        f["job"],
+        f["model_cid"],
+        f["weights_sha256"],
+        m["final_loss_micros"],
+        m["tokens_trained"],
+        f["timestamp"],
+        ev.slot,
     )
 
 
@@ -316,12 +394,16 @@ job_completed = Handler(
 def _job_failed(ev: Event) -> tuple[Any, ...]:
     f = ev.fields
     return (
-        f["job"], f["reason_code"], f["timestamp"], ev.slot,
+        f["job"],
+        f["reason_code"],
+        f["timestamp"],
+        ev.slot,
     )
 
 
 job_failed = Handler(
-    """UPDATE training_jobs SET status = 'Failed', failure_code = $2, finished_at = chain_time($3), finished_at_unix = $3, last_slot = GREATEST(last_slot, $4)
+    """UPDATE training_jobs SET status = 'Failed', failure_code = $2, finished_at = chain_time($3), finished_at_unix = $3,
+               last_slot = GREATEST(last_slot, $4)
            WHERE address = $1""",
     _job_failed,
 )
@@ -330,7 +412,10 @@ job_failed = Handler(
 def _job_cancelled(ev: Event) -> tuple[Any, ...]:
     f = ev.fields
     return (
-        f["job"], f["cancelled_by"], f["timestamp"], ev.slot,
+        f["job"],
+        f["cancelled_by"],
+        f["timestamp"],
+        ev.slot,
     )
 
 
@@ -344,12 +429,21 @@ job_cancelled = Handler(
 
 # --- model versions ---------------------------------------------------------------
 
+
 def _model_published(ev: Event) -> tuple[Any, ...]:
     f = ev.fields
     m = f["metrics"]
     return (
-        f["model"], f["mirror"], f["version"], f["job"], f["model_cid"], f["weights_sha256"], m["final_loss_micros"],
-        m["tokens_trained"], f["timestamp"], ev.slot,
+        f["model"],
+        f["mirror"],
+        f["version"],
+        f["job"],
+        f["model_cid"],
+        f["weights_sha256"],
+        m["final_loss_micros"],
+        m["tokens_trained"],
+        f["timestamp"],
+        ev.slot,
     )
 
 
@@ -363,6 +457,7 @@ model_published = Handler(
 
 
 # --- the mapping ------------------------------------------------------------------
+
 
 @dataclass(frozen=True, slots=True)
 class Projection:
@@ -427,7 +522,9 @@ async def rebuild_row(conn: Connection, table: str, key: str) -> int:
         f"""SELECT id, signature, event_index, slot, name, payload, instruction_index FROM chain_events
             WHERE payload ? '{field}' AND payload->>'{field}' = $1 AND name = ANY($2::text[])
             ORDER BY slot, name = ANY($3::text[]) DESC, id, event_index""",
-        key, list(handlers), _CREATING[table],
+        key,
+        list(handlers),
+        _CREATING[table],
     )
     for r in rows:
         await handlers[r["name"]].handler(conn, event_from_row(r))
@@ -455,8 +552,10 @@ async def apply_events(conn: Connection, events: Sequence[Event]) -> int:
         keys[p.table].add(key)
     last: dict[tuple[str, str], int | None] = {}
     for table, ks in keys.items():
-        found = {r["address"]: r["last_slot"] for r in await conn.fetch(
-            f"SELECT address, last_slot FROM {table} WHERE address = ANY($1::text[]) FOR UPDATE", list(ks))}
+        found = {
+            r["address"]: r["last_slot"]
+            for r in await conn.fetch(f"SELECT address, last_slot FROM {table} WHERE address = ANY($1::text[]) FOR UPDATE", list(ks))
+        }
         last.update({(table, k): found.get(k) for k in ks})
 
     rebuild: set[tuple[str, str]] = set()
@@ -487,7 +586,9 @@ async def apply_events(conn: Connection, events: Sequence[Event]) -> int:
         for r in await conn.fetch(
             f"""SELECT DISTINCT payload->>'{field}' AS k FROM chain_events
                 WHERE payload ? '{field}' AND payload->>'{field}' = ANY($1::text[]) AND id < $2 AND name = ANY($3::text[])""",
-            list(ks), first_id, list(_BY_TABLE[table]),
+            list(ks),
+            first_id,
+            list(_BY_TABLE[table]),
         ):
             rebuild.add((table, r["k"]))
 

@@ -8,14 +8,11 @@ is applied once. A crash before COMMIT leaves nothing; after it, everything.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
-
 
 from indexer.apply import apply_events
 from indexer.decode import DecodedTx, Event
 from mirror_common.pg import Connection
-
 
 COMMIT_LOCK = 0x4D495243
 
@@ -30,9 +27,7 @@ ON CONFLICT (signature, event_index) DO NOTHING
 RETURNING signature, event_index, id"""
 
 
-async def commit_batch(
-    conn: Connection, program_id: str, txs: Sequence[DecodedTx], *, advance_cursor: bool = True
-) -> list[Event]:
+async def commit_batch(conn: Connection, program_id: str, txs: Sequence[DecodedTx], *, advance_cursor: bool = True) -> list[Event]:
     """Stores and applies a batch (chain order); returns the events stored now (not seen before).
     ``advance_cursor=False`` for transactions fetched out of turn (a retried skip)."""
     events: dict[tuple[str, int], Event] = {}
@@ -50,9 +45,14 @@ async def commit_batch(
         await conn.execute("SELECT pg_advisory_xact_lock($1)", COMMIT_LOCK)
         if batch:
             rows = await conn.fetch(
-                _INSERT_EVENTS, program_id,
-                [e.signature for e in batch], [e.event_index for e in batch], [e.slot for e in batch],
-                [e.block_time for e in batch], [e.name for e in batch], [e.fields for e in batch],
+                _INSERT_EVENTS,
+                program_id,
+                [e.signature for e in batch],
+                [e.event_index for e in batch],
+                [e.slot for e in batch],
+                [e.block_time for e in batch],
+                [e.name for e in batch],
+                [e.fields for e in batch],
                 [e.instruction_index for e in batch],
             )
             for r in rows:
@@ -72,15 +72,20 @@ async def commit_batch(
             newest = [t for t in txs if t.slot == top][-1]  # ties: the last in chain order
             await conn.execute(
                 """INSERT INTO indexer_cursor (program_id, commitment, signature, slot) VALUES ($1, 'confirmed', $2, $3)
-                   ON CONFLICT (program_id, commitment) DO UPDATE SET signature = EXCLUDED.signature, slot = EXCLUDED.slot, updated_at = now()
+                   ON CONFLICT (program_id, commitment) DO UPDATE
+                       SET signature = EXCLUDED.signature, slot = EXCLUDED.slot, updated_at = now()
                    WHERE indexer_cursor.slot <= EXCLUDED.slot""",
-                program_id, newest.signature, newest.slot,
+                program_id,
+                newest.signature,
+                newest.slot,
             )
     return stored
 
 
 async def read_cursor(conn: Connection, program_id: str, commitment: str = "confirmed") -> tuple[str | None, int]:
-    row = await conn.fetchrow("SELECT signature, slot FROM indexer_cursor WHERE program_id = $1 AND commitment = $2", program_id, commitment)
+    row = await conn.fetchrow(
+        "SELECT signature, slot FROM indexer_cursor WHERE program_id = $1 AND commitment = $2", program_id, commitment
+    )
     return (row["signature"], row["slot"]) if row else (None, 0)
 
 
@@ -88,5 +93,9 @@ async def record_skip(conn: Connection, program_id: str, signature: str, slot: i
     await conn.execute(
         """INSERT INTO skipped_items (signature, event_index, slot, program_id, reason, detail)
            VALUES ($1, -1, $2, $3, $4, $5) ON CONFLICT (signature, event_index, reason) DO NOTHING""",
-        signature, slot, program_id, reason, detail,
+        signature,
+        slot,
+        program_id,
+        reason,
+        detail,
     )

@@ -93,8 +93,15 @@ def decode_tx(tx: RawTx, program_id: str, the_codec: codec.Codec | None = None) 
         return out
     if found.truncated:
         log.warning("log_truncated", signature=tx.signature, events_seen=len(found.payloads))
-        out.skips.append(Skip(tx.signature, -1, tx.slot, "log_truncated",
-                              f"logs cut by the runtime after {len(found.payloads)} events; reconcile repairs the projections"))
+        out.skips.append(
+            Skip(
+                tx.signature,
+                -1,
+                tx.slot,
+                "log_truncated",
+                f"logs cut by the runtime after {len(found.payloads)} events; reconcile repairs the projections",
+            )
+        )
     for index, p in enumerate(found.payloads):
         try:
             ev = c.decode_event(p.data)

@@ -18,8 +18,8 @@ from typing import Any
 import redis.asyncio as aioredis
 import structlog
 
-from mirror_common.retry import REDIS, Backoff
 from mirror_common.pg import Pool
+from mirror_common.retry import REDIS, Backoff
 
 log = structlog.get_logger("indexer.publish")
 
@@ -63,7 +63,8 @@ class Publisher:
                 rows = await conn.fetch(
                     """SELECT id, signature, event_index, slot, block_time_unix, name, payload FROM chain_events
                        WHERE id > $1 ORDER BY id LIMIT $2""",
-                    last, self.batch,
+                    last,
+                    self.batch,
                 )
             if not rows:
                 return total
@@ -80,7 +81,8 @@ class Publisher:
                     """INSERT INTO publish_cursor (name, last_event_id) VALUES ($1, $2)
                        ON CONFLICT (name) DO UPDATE SET last_event_id = GREATEST(publish_cursor.last_event_id, EXCLUDED.last_event_id),
                            updated_at = now()""",
-                    _CURSOR, rows[-1]["id"],
+                    _CURSOR,
+                    rows[-1]["id"],
                 )
             total += len(rows)
             self.published += len(rows)

@@ -30,12 +30,12 @@ from typing import Any
 
 import structlog
 
-from mirror_common.pg import Connection, Pool, create_pool
 from indexer.decode import pg_safe
 from indexer.logsetup import configure_logging
 from indexer.source import Rpc
 from mirror_common import codec
 from mirror_common.config import settings
+from mirror_common.pg import Connection, Pool, create_pool
 
 log = structlog.get_logger("indexer.reconcile")
 DEFAULT_PUBKEY = "11111111111111111111111111111111"
@@ -55,21 +55,41 @@ def _config(f: dict[str, Any]) -> dict[str, Any]:
 
 
 def _trainer(f: dict[str, Any]) -> dict[str, Any]:
-    return {"authority": f["authority"], "encryption_key": f["encryption_key"], "active": f["active"],
-            "registered_at_unix": f["registered_at"], "updated_at_unix": f["updated_at"]}
+    return {
+        "authority": f["authority"],
+        "encryption_key": f["encryption_key"],
+        "active": f["active"],
+        "registered_at_unix": f["registered_at"],
+        "updated_at_unix": f["updated_at"],
+    }
 
 
 def _mirror(f: dict[str, Any]) -> dict[str, Any]:
-    return {"creator": f["creator"], "owner": f["owner"], "mirror_id": f["mirror_id"], "name": f["name"],
-            "metadata_uri": f["metadata_uri"], "visibility": f["visibility"], "status": f["status"],
-            "model_version": f["model_version"], "job_count": f["job_count"],
-            "created_at_unix": f["created_at"], "updated_at_unix": f["updated_at"]}
+    return {
+        "creator": f["creator"],
+        "owner": f["owner"],
+        "mirror_id": f["mirror_id"],
+        "name": f["name"],
+        "metadata_uri": f["metadata_uri"],
+        "visibility": f["visibility"],
+        "status": f["status"],
+        "model_version": f["model_version"],
+        "job_count": f["job_count"],
+        "created_at_unix": f["created_at"],
+        "updated_at_unix": f["updated_at"],
+    }
 
 
 def _grant(f: dict[str, Any]) -> dict[str, Any]:
-    out = {"mirror": f["mirror"], "grantee": f["grantee"], "permissions": f["permissions"],
-           "expires_at_unix": f["expires_at"], "granted_at_unix": f["granted_at"], "updated_at_unix": f["updated_at"],
-           "revoked_at_unix": None}
+    out = {
+        "mirror": f["mirror"],
+        "grantee": f["grantee"],
+        "permissions": f["permissions"],
+        "expires_at_unix": f["expires_at"],
+        "granted_at_unix": f["granted_at"],
+        "updated_at_unix": f["updated_at"],
+        "revoked_at_unix": None,
+    }
     if "granted_by" in f:
         out["granted_by"] = f["granted_by"]
     return out
@@ -78,22 +98,40 @@ def _grant(f: dict[str, Any]) -> dict[str, Any]:
 def _job(f: dict[str, Any]) -> dict[str, Any]:
     p, m, status = f["params"], f["metrics"], f["status"]
     done = status == "Completed"
-    return {"mirror": f["mirror"], "job_id": f["job_id"], "requester": f["requester"], "dataset_cid": f["dataset_cid"],
-            "epochs": p["epochs"], "seq_len": p["seq_len"], "batch_size": p["batch_size"],
-            "learning_rate_micros": p["learning_rate_micros"], "status": status,
-            "trainer": None if f["trainer"] == DEFAULT_PUBKEY else f["trainer"],
-            "model_cid": f["model_cid"] if done else None, "weights_sha256": f["weights_sha256"] if done else None,
-            "final_loss_micros": m["final_loss_micros"] if done else None, "tokens_trained": m["tokens_trained"] if done else None,
-            "failure_code": f["failure_code"] if status == "Failed" else None,
-            "requested_at_unix": f["requested_at"], "started_at_unix": _happened(f["started_at"]),
-            "finished_at_unix": _happened(f["finished_at"])}
+    return {
+        "mirror": f["mirror"],
+        "job_id": f["job_id"],
+        "requester": f["requester"],
+        "dataset_cid": f["dataset_cid"],
+        "epochs": p["epochs"],
+        "seq_len": p["seq_len"],
+        "batch_size": p["batch_size"],
+        "learning_rate_micros": p["learning_rate_micros"],
+        "status": status,
+        "trainer": None if f["trainer"] == DEFAULT_PUBKEY else f["trainer"],
+        "model_cid": f["model_cid"] if done else None,
+        "weights_sha256": f["weights_sha256"] if done else None,
+        "final_loss_micros": m["final_loss_micros"] if done else None,
+        "tokens_trained": m["tokens_trained"] if done else None,
+        "failure_code": f["failure_code"] if status == "Failed" else None,
+        "requested_at_unix": f["requested_at"],
+        "started_at_unix": _happened(f["started_at"]),
+        "finished_at_unix": _happened(f["finished_at"]),
+    }
 
 
 def _model(f: dict[str, Any]) -> dict[str, Any]:
     m = f["metrics"]
-    return {"mirror": f["mirror"], "version": f["version"], "job": f["job"], "model_cid": f["model_cid"],
-            "weights_sha256": f["weights_sha256"], "final_loss_micros": m["final_loss_micros"],
-            "tokens_trained": m["tokens_trained"], "created_at_unix": f["created_at"]}
+    return {
+        "mirror": f["mirror"],
+        "version": f["version"],
+        "job": f["job"],
+        "model_cid": f["model_cid"],
+        "weights_sha256": f["weights_sha256"],
+        "final_loss_micros": m["final_loss_micros"],
+        "tokens_trained": m["tokens_trained"],
+        "created_at_unix": f["created_at"],
+    }
 
 
 # account type -> (table, expected row columns)
@@ -150,8 +188,13 @@ class Report:
     repaired: int = 0
 
     def summary(self) -> dict[str, Any]:
-        return {"slot": self.slot, "accounts": self.accounts, "drift": len(self.drift), "repaired": self.repaired,
-                "by_kind": {k: sum(1 for d in self.drift if d.kind == k) for k in ("missing", "differs", "extra")}}
+        return {
+            "slot": self.slot,
+            "accounts": self.accounts,
+            "drift": len(self.drift),
+            "repaired": self.repaired,
+            "by_kind": {k: sum(1 for d in self.drift if d.kind == k) for k in ("missing", "differs", "extra")},
+        }
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -162,8 +205,7 @@ def _same(a: Any, b: Any) -> bool:
 
 async def chain_accounts(rpc: Rpc, program_id: str) -> tuple[int, dict[str, tuple[str, dict[str, Any]]]]:
     """(slot, address -> (account type, fields)) of every account the program owns, at confirmed."""
-    res = await rpc.call("getProgramAccounts", program_id,
-                         {"encoding": "base64", "commitment": "confirmed", "withContext": True})
+    res = await rpc.call("getProgramAccounts", program_id, {"encoding": "base64", "commitment": "confirmed", "withContext": True})
     slot = res["context"]["slot"]
     out: dict[str, tuple[str, dict[str, Any]]] = {}
     for a in res["value"]:
@@ -197,7 +239,8 @@ async def reconcile(pool: Pool, rpc: Rpc, program_id: str, *, repair: bool = Fal
             for column in TIME_COLUMNS[table]:
                 derived = time_expression(column, f"{column}_unix")
                 for r in await conn.fetch(
-                    f"SELECT address, {column}::text AS have, {derived}::text AS want FROM {table} WHERE {column} IS DISTINCT FROM {derived}"
+                    f"""SELECT address, {column}::text AS have, {derived}::text AS want FROM {table}
+                        WHERE {column} IS DISTINCT FROM {derived}"""
                 ):
                     time_diff.setdefault(r["address"], {})[column] = (r["have"], r["want"])
             for address, want in rows_expected.items():
@@ -222,8 +265,9 @@ async def reconcile(pool: Pool, rpc: Rpc, program_id: str, *, repair: bool = Fal
                     await _repair(conn, d, expected[d.table].get(d.address), slot)
             report.repaired = len(drift)
     for d in drift:
-        log.warning("drift", kind=d.kind, table=d.table, address=d.address,
-                    columns={c: [str(a), str(b)] for c, (a, b) in d.columns.items()})
+        log.warning(
+            "drift", kind=d.kind, table=d.table, address=d.address, columns={c: [str(a), str(b)] for c, (a, b) in d.columns.items()}
+        )
     return report
 
 
@@ -233,7 +277,8 @@ async def _repair(conn: Connection, d: Drift, want: dict[str, Any] | None, slot:
             await conn.execute(
                 """UPDATE access_grants SET revoked_at = now(), revoked_at_unix = extract(epoch FROM now())::bigint,
                        last_slot = GREATEST(last_slot, $2) WHERE address = $1""",
-                d.address, slot,
+                d.address,
+                slot,
             )
         else:
             await conn.execute(f"DELETE FROM {d.table} WHERE address = $1", d.address)
@@ -246,9 +291,10 @@ async def _repair(conn: Connection, d: Drift, want: dict[str, Any] | None, slot:
     derived = [(c, time_expression(c, values[names.index(f"{c}_unix")])) for c in TIME_COLUMNS[d.table] if f"{c}_unix" in cols]
     updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in [*want, *(c for c, _ in derived), "last_slot"])
     await conn.execute(
-        f"""INSERT INTO {d.table} (address, {', '.join([*names, *(c for c, _ in derived)])})
-            VALUES ($1, {', '.join([*values, *(e for _, e in derived)])}) ON CONFLICT (address) DO UPDATE SET {updates}""",
-        d.address, *cols.values(),
+        f"""INSERT INTO {d.table} (address, {", ".join([*names, *(c for c, _ in derived)])})
+            VALUES ($1, {", ".join([*values, *(e for _, e in derived)])}) ON CONFLICT (address) DO UPDATE SET {updates}""",
+        d.address,
+        *cols.values(),
     )
 
 

@@ -31,9 +31,9 @@ from indexer.metrics import Metrics
 from indexer.publish import Publisher
 from indexer.source import LiveStream, Rpc, backfill
 from mirror_common.logs import is_truncated
+from mirror_common.pg import Connection, Pool, create_pool
 from mirror_common.pg_errors import is_connection_error
 from mirror_common.retry import APPLY, DATABASE, RECONNECT, Backoff, retry
-from mirror_common.pg import Connection, Pool, create_pool
 
 log = structlog.get_logger("indexer")
 T = TypeVar("T")
@@ -53,8 +53,12 @@ class RetryReport:
     unavailable: int = 0  # transactions the node could not return this time
 
     def summary(self) -> dict[str, Any]:
-        return {"resolved": self.resolved, "still_failing": len(self.still_failing), "unavailable": self.unavailable,
-                "items": self.still_failing}
+        return {
+            "resolved": self.resolved,
+            "still_failing": len(self.still_failing),
+            "unavailable": self.unavailable,
+            "items": self.still_failing,
+        }
 
 
 @dataclass
@@ -115,8 +119,9 @@ class Indexer:
             detail = pg_safe(f"{type(e).__name__}: {e}")[:1000]
             log.error("decode_crash", alert=True, signature=tx.signature, slot=tx.slot, error=detail)
             self.metrics.errors.labels("decode").inc()
-            return DecodedTx(tx.signature, tx.slot, tx.block_time, tx.err is not None, [],
-                             [Skip(tx.signature, -1, tx.slot, "decode_error", detail)])
+            return DecodedTx(
+                tx.signature, tx.slot, tx.block_time, tx.err is not None, [], [Skip(tx.signature, -1, tx.slot, "decode_error", detail)]
+            )
 
     async def _commit(self, decoded: list[DecodedTx], advance_cursor: bool = True) -> list[Event]:
         """commit_batch. A batch that a handler or the database refuses (anything but an
@@ -163,13 +168,25 @@ class Indexer:
         return self.pool is None or self.pool.is_closing()
 
     async def _already_skipped(self, signature: str) -> bool:
-        return bool(await self._with_db(lambda c: c.fetchval(
-            "SELECT 1 FROM skipped_items WHERE signature = $1 AND reason = 'apply_error' AND resolved_at IS NULL", signature)))
+        return bool(
+            await self._with_db(
+                lambda c: c.fetchval(
+                    "SELECT 1 FROM skipped_items WHERE signature = $1 AND reason = 'apply_error' AND resolved_at IS NULL", signature
+                )
+            )
+        )
 
     def _alert_skipped(self, d: DecodedTx, attempts: int, error: str) -> None:
-        log.error("transaction_skipped", alert=True, signature=d.signature, slot=d.slot, attempts=attempts,
-                  events=[ev.name for ev in d.events], error=error,
-                  action="fix the cause, then run: python -m indexer --retry-skipped")
+        log.error(
+            "transaction_skipped",
+            alert=True,
+            signature=d.signature,
+            slot=d.slot,
+            attempts=attempts,
+            events=[ev.name for ev in d.events],
+            error=error,
+            action="fix the cause, then run: python -m indexer --retry-skipped",
+        )
         self.metrics.errors.labels("apply").inc()
         self.metrics.skipped.labels("apply_error").inc()
         self.metrics.poisoned.inc()
@@ -184,8 +201,14 @@ class Indexer:
             async with pool.acquire() as conn:
                 return await fn(conn)
 
-        return await retry(attempt, transient=is_connection_error, policy=DATABASE, log=log, event="postgres_unavailable",
-                           on_retry=lambda _: self.metrics.errors.labels("postgres").inc())
+        return await retry(
+            attempt,
+            transient=is_connection_error,
+            policy=DATABASE,
+            log=log,
+            event="postgres_unavailable",
+            on_retry=lambda _: self.metrics.errors.labels("postgres").inc(),
+        )
 
     async def catch_up(self, *, from_slot: int | None = None) -> int:
         """Backfill from the cursor (or, with ``from_slot``, from that slot whatever the
@@ -197,8 +220,9 @@ class Indexer:
         await self.retry_unavailable()
         done = stored = 0
         started = shown = time.monotonic()
-        async for txs, missing, total in backfill(self.rpc, self.cfg.program_id, cursor_sig,
-                                                  batch=self.cfg.backfill_batch, min_slot=from_slot or 0):
+        async for txs, missing, total in backfill(
+            self.rpc, self.cfg.program_id, cursor_sig, batch=self.cfg.backfill_batch, min_slot=from_slot or 0
+        ):
             self.metrics.backfill_total.set(total)
             for sig in missing:
                 log.error("transaction_unavailable", signature=sig)
@@ -211,8 +235,14 @@ class Indexer:
             if self.cfg.progress and total and (now - shown >= 1.0 or done >= total):
                 shown = now
                 rate = done / max(now - started, 1e-6)
-                log.info("backfill_progress", done=done, total=total, pct=round(100 * done / total, 1), tx_per_s=round(rate),
-                         eta_s=round((total - done) / rate, 1) if rate else None)
+                log.info(
+                    "backfill_progress",
+                    done=done,
+                    total=total,
+                    pct=round(100 * done / total, 1),
+                    tx_per_s=round(rate),
+                    eta_s=round((total - done) / rate, 1) if rate else None,
+                )
         if done:
             log.info("backfill_done", transactions=done, events=stored, seconds=round(time.monotonic() - started, 2))
         return stored
@@ -237,7 +267,11 @@ class Indexer:
             return await c.fetch(
                 """SELECT id, signature, event_index, reason FROM skipped_items
                    WHERE resolved_at IS NULL AND program_id = $1 AND reason = ANY($2::text[]) AND id > $3
-                   ORDER BY id LIMIT 200""", self.cfg.program_id, list(reasons), after)
+                   ORDER BY id LIMIT 200""",
+                self.cfg.program_id,
+                list(reasons),
+                after,
+            )
 
         last_id = 0
         while True:
@@ -261,8 +295,9 @@ class Indexer:
             if is_connection_error(e):
                 raise
             error = pg_safe(f"{type(e).__name__}: {e}")[:1000]
-            await self._with_db(lambda c: c.execute(
-                "UPDATE skipped_items SET detail = $2 WHERE id = ANY($1::bigint[])", [i["id"] for i in items], error))
+            await self._with_db(
+                lambda c: c.execute("UPDATE skipped_items SET detail = $2 WHERE id = ANY($1::bigint[])", [i["id"] for i in items], error)
+            )
             report.still_failing += [{"signature": d.signature, "reason": i["reason"], "error": error} for i in items]
             log.warning("skipped_item_still_failing", signature=d.signature, error=error)
             return
@@ -270,8 +305,9 @@ class Indexer:
             self.metrics.events.labels(ev.name).inc()
         still = {(s.event_index, s.reason) for s in d.skips}
         done = [i["id"] for i in items if (i["event_index"], i["reason"]) not in still]
-        report.still_failing += [{"signature": d.signature, "reason": i["reason"], "error": "still undecodable"}
-                                 for i in items if i["id"] not in done]
+        report.still_failing += [
+            {"signature": d.signature, "reason": i["reason"], "error": "still undecodable"} for i in items if i["id"] not in done
+        ]
         if done:
             await self._with_db(lambda c: c.execute("UPDATE skipped_items SET resolved_at = now() WHERE id = ANY($1::bigint[])", done))
             report.resolved += len(done)
@@ -338,23 +374,32 @@ class Indexer:
     async def finalize_once(self) -> int:
         """Marks events finalized once the node reports their transaction finalized."""
         fin_slot = await self.rpc.get_slot("finalized")
-        rows = await self._with_db(lambda c: c.fetch(
-            """SELECT signature, max(slot) AS slot FROM chain_events WHERE commitment = 'confirmed' AND slot <= $1
-               GROUP BY signature ORDER BY 2 LIMIT 256""", fin_slot))
+        rows = await self._with_db(
+            lambda c: c.fetch(
+                """SELECT signature, max(slot) AS slot FROM chain_events WHERE commitment = 'confirmed' AND slot <= $1
+               GROUP BY signature ORDER BY 2 LIMIT 256""",
+                fin_slot,
+            )
+        )
         if not rows:
             await self._with_db(lambda c: self._set_finalized_cursor(c, None, fin_slot))
             return 0
         sigs = [r["signature"] for r in rows]
         statuses = (await self.rpc.call("getSignatureStatuses", sigs, {"searchTransactionHistory": True}))["value"]
-        final = [s for s, st in zip(sigs, statuses) if st and st.get("confirmationStatus") == "finalized"]
-        for s, st in zip(sigs, statuses):
+        final = [s for s, st in zip(sigs, statuses, strict=False) if st and st.get("confirmationStatus") == "finalized"]
+        for s, st in zip(sigs, statuses, strict=False):
             if st is None:
                 log.error("confirmed_transaction_vanished", signature=s)
         if final:
+
             async def mark(c: Connection) -> None:
                 async with c.transaction():
-                    await c.execute("UPDATE chain_events SET commitment = 'finalized' WHERE signature = ANY($1::text[]) AND commitment = 'confirmed'", final)
+                    await c.execute(
+                        "UPDATE chain_events SET commitment = 'finalized' WHERE signature = ANY($1::text[]) AND commitment = 'confirmed'",
+                        final,
+                    )
                     await self._set_finalized_cursor(c, final[-1], fin_slot)
+
             await self._with_db(mark)
         return len(final)
 
@@ -366,7 +411,9 @@ class Indexer:
             """INSERT INTO indexer_cursor (program_id, commitment, signature, slot) VALUES ($1, 'finalized', $2, $3)
                ON CONFLICT (program_id, commitment) DO UPDATE SET signature = COALESCE(EXCLUDED.signature, indexer_cursor.signature),
                    slot = GREATEST(indexer_cursor.slot, EXCLUDED.slot), updated_at = now()""",
-            self.cfg.program_id, signature, upto,
+            self.cfg.program_id,
+            signature,
+            upto,
         )
         self.metrics.finalized_slot.set(upto)
 
@@ -376,8 +423,11 @@ class Indexer:
                 while await self.finalize_once() == 256:
                     pass
                 tip = await self.rpc.get_slot("confirmed")
-                cursor_slot = await self._with_db(lambda c: c.fetchval(
-                    "SELECT slot FROM indexer_cursor WHERE program_id = $1 AND commitment = 'confirmed'", self.cfg.program_id))
+                cursor_slot = await self._with_db(
+                    lambda c: c.fetchval(
+                        "SELECT slot FROM indexer_cursor WHERE program_id = $1 AND commitment = 'confirmed'", self.cfg.program_id
+                    )
+                )
                 # Live with nothing queued: every program transaction up to the tip is applied,
                 # however old the cursor's slot (it moves only with the program's transactions).
                 idle = self.live_ready.is_set() and self.live is not None and self.live.queue.empty()
@@ -405,8 +455,13 @@ class Indexer:
             if reset_chain:
                 await self._with_db(lambda c: chain_identity.reset_chain(c, self.rpc, self.cfg.program_id))
             try:
-                await retry(lambda: self._with_db(lambda c: chain_identity.verify_chain(c, self.rpc, self.cfg.program_id)),
-                            transient=chain_identity.is_node_unreachable, policy=RECONNECT, log=log, event="node_unavailable")
+                await retry(
+                    lambda: self._with_db(lambda c: chain_identity.verify_chain(c, self.rpc, self.cfg.program_id)),
+                    transient=chain_identity.is_node_unreachable,
+                    policy=RECONNECT,
+                    log=log,
+                    event="node_unavailable",
+                )
             except chain_identity.ChainMismatch as e:
                 chain_identity.log_mismatch(e)
                 raise

@@ -67,8 +67,13 @@ class Rpc:
             self.errors += 1
 
         return await retry(
-            post, transient=lambda e: isinstance(e, httpx.HTTPError | json.JSONDecodeError),
-            policy=dataclasses.replace(RPC, attempts=self.retries + 1), log=log, event="rpc_retry", on_retry=count, url=self.url,
+            post,
+            transient=lambda e: isinstance(e, httpx.HTTPError | json.JSONDecodeError),
+            policy=dataclasses.replace(RPC, attempts=self.retries + 1),
+            log=log,
+            event="rpc_retry",
+            on_retry=count,
+            url=self.url,
         )
 
     async def call(self, method: str, *params: Any) -> Any:
@@ -139,7 +144,7 @@ class Rpc:
                 break
             replies = await self.batch("getTransaction", [[s, cfg] for s in pending])
             retry = []
-            for sig, r in zip(pending, replies):
+            for sig, r in zip(pending, replies, strict=False):
                 if isinstance(r, RpcError) or r is None:
                     retry.append(sig)
                     continue
@@ -189,12 +194,18 @@ class LiveStream:
         self._ws: Any = None
         self._task: asyncio.Task[None] | None = None
 
-    async def __aenter__(self) -> "LiveStream":
+    async def __aenter__(self) -> LiveStream:
         self._ws = await websockets.connect(self.ws_url, max_size=None, ping_interval=5, ping_timeout=10, open_timeout=10)
-        await self._ws.send(json.dumps({
-            "jsonrpc": "2.0", "id": 1, "method": "logsSubscribe",
-            "params": [{"mentions": [self.program_id]}, {"commitment": "confirmed"}],
-        }))
+        await self._ws.send(
+            json.dumps(
+                {
+                    "jsonrpc": "2.0",
+                    "id": 1,
+                    "method": "logsSubscribe",
+                    "params": [{"mentions": [self.program_id]}, {"commitment": "confirmed"}],
+                }
+            )
+        )
         while True:  # the subscription id comes before any notification
             msg = json.loads(await asyncio.wait_for(self._ws.recv(), 10))
             if msg.get("id") == 1:

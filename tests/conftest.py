@@ -70,7 +70,7 @@ def tmp_ledger(tmp_path: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def postgres() -> Iterator["Postgres"]:
+def postgres() -> Iterator[Postgres]:
     """A throwaway PostgreSQL cluster (mirror_common.services) for the session."""
     from mirror_common.services import Postgres
 
@@ -81,7 +81,7 @@ def postgres() -> Iterator["Postgres"]:
 
 
 @pytest.fixture(scope="session")
-def redis_server() -> Iterator["Redis"]:
+def redis_server() -> Iterator[Redis]:
     from mirror_common.services import Redis
 
     r = Redis()
@@ -91,7 +91,7 @@ def redis_server() -> Iterator["Redis"]:
 
 
 @pytest.fixture
-async def database(postgres: "Postgres") -> AsyncIterator[str]:
+async def database(postgres: Postgres) -> AsyncIterator[str]:
     """A fresh, migrated database for one test; its URL."""
     import uuid
 

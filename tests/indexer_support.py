@@ -39,7 +39,7 @@ class IndexerProcess:
         self.log_path = log_path
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self, *args: str) -> "IndexerProcess":
+    def start(self, *args: str) -> IndexerProcess:
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen([sys.executable, "-m", "indexer", *args], cwd=REPO_ROOT, env=self.env, stdout=log, stderr=log)
         return self
@@ -91,22 +91,28 @@ class MirrorLife:
     async def create(self, owner: Keypair, mirror_id: int, name: str = "Ada", visibility: str = "Private") -> Pubkey:
         mirror = codec.mirror_pda(owner.pubkey(), mirror_id)
         await self.wallet.send(
-            "create_mirror", {"mirror_id": mirror_id, "name": name, "metadata_uri": f"ipfs://{name}", "visibility": visibility},
-            {"config": self.config, "mirror": mirror, "creator": owner.pubkey()}, owner,
+            "create_mirror",
+            {"mirror_id": mirror_id, "name": name, "metadata_uri": f"ipfs://{name}", "visibility": visibility},
+            {"config": self.config, "mirror": mirror, "creator": owner.pubkey()},
+            owner,
         )
         return mirror
 
     async def update(self, owner: Keypair, mirror: Pubkey, name: str) -> None:
         await self.wallet.send(
-            "update_mirror", {"name": name, "metadata_uri": None, "visibility": "Public"},
-            {"config": self.config, "mirror": mirror, "authority": owner.pubkey()}, owner,
+            "update_mirror",
+            {"name": name, "metadata_uri": None, "visibility": "Public"},
+            {"config": self.config, "mirror": mirror, "authority": owner.pubkey()},
+            owner,
         )
 
     async def grant(self, owner: Keypair, mirror: Pubkey, grantee: Pubkey, permissions: int, expires_at: int = 0) -> Pubkey:
         grant = codec.grant_pda(mirror, grantee)
         await self.wallet.send(
-            "grant_access", {"grantee": grantee, "permissions": permissions, "expires_at": expires_at},
-            {"config": self.config, "mirror": mirror, "grant": grant, "owner": owner.pubkey()}, owner,
+            "grant_access",
+            {"grantee": grantee, "permissions": permissions, "expires_at": expires_at},
+            {"config": self.config, "mirror": mirror, "grant": grant, "owner": owner.pubkey()},
+            owner,
         )
         return grant
 
@@ -117,14 +123,17 @@ class MirrorLife:
     async def request(self, owner: Keypair, mirror: Pubkey, job_id: int) -> Pubkey:
         job = codec.job_pda(mirror, job_id)
         await self.wallet.send(
-            "request_training", {"dataset_cid": DATASET_CID, "params": PARAMS},
-            {"config": self.config, "mirror": mirror, "job": job, "requester": owner.pubkey()}, owner,
+            "request_training",
+            {"dataset_cid": DATASET_CID, "params": PARAMS},
+            {"config": self.config, "mirror": mirror, "job": job, "requester": owner.pubkey()},
+            owner,
         )
         return job
 
     async def start(self, mirror: Pubkey, job: Pubkey) -> None:
         await self.wallet.send(
-            "start_training", {},
+            "start_training",
+            {},
             {"config": self.config, "mirror": mirror, "job": job, "trainer": self.trainer_account, "authority": self.trainer.pubkey()},
             self.trainer,
         )
@@ -133,9 +142,20 @@ class MirrorLife:
         model = codec.model_pda(mirror, version)
         await self.wallet.send(
             "complete_training",
-            {"version": version, "model_cid": MODEL_CID, "weights_sha256": "ab" * 32, "metrics": {"final_loss_micros": loss, "tokens_trained": 4096}},
-            {"config": self.config, "mirror": mirror, "job": job, "model": model, "trainer": self.trainer_account,
-             "authority": self.trainer.pubkey()},
+            {
+                "version": version,
+                "model_cid": MODEL_CID,
+                "weights_sha256": "ab" * 32,
+                "metrics": {"final_loss_micros": loss, "tokens_trained": 4096},
+            },
+            {
+                "config": self.config,
+                "mirror": mirror,
+                "job": job,
+                "model": model,
+                "trainer": self.trainer_account,
+                "authority": self.trainer.pubkey(),
+            },
             self.trainer,
         )
         return model
@@ -148,8 +168,10 @@ class MirrorLife:
 
     async def fail(self, job: Pubkey, code: int) -> None:
         await self.wallet.send(
-            "fail_training", {"reason_code": code},
-            {"job": job, "trainer": self.trainer_account, "authority": self.trainer.pubkey()}, self.trainer,
+            "fail_training",
+            {"reason_code": code},
+            {"job": job, "trainer": self.trainer_account, "authority": self.trainer.pubkey()},
+            self.trainer,
         )
 
     async def cancel(self, owner: Keypair, mirror: Pubkey, job: Pubkey) -> None:
@@ -157,7 +179,10 @@ class MirrorLife:
 
     async def transfer(self, owner: Keypair, mirror: Pubkey, new_owner: Pubkey) -> None:
         await self.wallet.send(
-            "transfer_mirror", {"new_owner": new_owner}, {"config": self.config, "mirror": mirror, "owner": owner.pubkey()}, owner,
+            "transfer_mirror",
+            {"new_owner": new_owner},
+            {"config": self.config, "mirror": mirror, "owner": owner.pubkey()},
+            owner,
         )
 
     async def freeze(self, owner: Keypair, mirror: Pubkey) -> None:
@@ -189,14 +214,15 @@ async def assert_exactly_the_chain(database_url: str, rpc_url: str, timeout: flo
     missing, none extra or twice, and reconcile finds no drift."""
     import asyncpg
 
-    from mirror_common.pg import create_pool
     from indexer.reconcile import reconcile
     from indexer.source import Rpc
     from mirror_common.config import MIRROR_PROGRAM_ID
+    from mirror_common.pg import create_pool
 
     expected = await chain_event_ids(rpc_url)
     conn = await asyncpg.connect(database_url)
     try:
+
         async def stored() -> set[tuple[str, int]]:
             return {(r["signature"], r["event_index"]) for r in await conn.fetch("SELECT signature, event_index FROM chain_events")}
 
@@ -256,7 +282,7 @@ class TcpProxy:
         self._server: asyncio.AbstractServer | None = None
         self._writers: set[asyncio.StreamWriter] = set()
 
-    async def start(self) -> "TcpProxy":
+    async def start(self) -> TcpProxy:
         self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
         self.port = self._server.sockets[0].getsockname()[1]
         return self

@@ -18,9 +18,24 @@ from mirror_common.config import REPO_ROOT
 def test_bench_indexer_runs(tmp_path: Path) -> None:
     out = tmp_path / "figures.json"
     r = subprocess.run(
-        [sys.executable, "-m", "bench.indexer", "--events", "300", "--live-seconds", "1", "--live-rate", "100",
-         "--no-cache", "--json", str(out)],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "bench.indexer",
+            "--events",
+            "300",
+            "--live-seconds",
+            "1",
+            "--live-rate",
+            "100",
+            "--no-cache",
+            "--json",
+            str(out),
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert "== indexer benchmark ==" in r.stdout and "ratio indexer / COPY" in r.stdout

@@ -12,8 +12,8 @@ import json
 import random
 import struct
 import time
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -111,9 +111,7 @@ def test_account_decodes_to_rust_values_and_round_trips(c: Codec, item: dict[str
 
 def test_account_tail_after_a_shrunk_string_is_ignored(c: Codec) -> None:
     # The scenario renames the mirror to a shorter name: stale bytes remain.
-    stale = [
-        i for i in ACCOUNTS if any(i["data"][len(c.encode_account(i["name"], i["expected"])) :])
-    ]
+    stale = [i for i in ACCOUNTS if any(i["data"][len(c.encode_account(i["name"], i["expected"])) :])]
     assert [i["name"] for i in stale] == ["Mirror"]
     assert stale[0]["expected"]["name"] == "Ada, renamed"
 
@@ -176,7 +174,7 @@ def test_build_instruction_matches_anchor_account_metas(c: Codec, item: dict[str
     specs = {a["name"]: a for a in IDL["instructions"] if a["name"] == item["name"]}[item["name"]]["accounts"]
     assert len(specs) == len(item["accounts"])
     accounts = {}
-    for spec, meta in zip(specs, item["accounts"]):
+    for spec, meta in zip(specs, item["accounts"], strict=False):
         if spec.get("optional") and meta["pubkey"] == PROGRAM_ID:
             continue  # left out: must come back as the program id
         if "address" in spec:
@@ -206,9 +204,7 @@ def test_build_instruction_optional_account_given_and_errors(c: Codec) -> None:
     with pytest.raises(EncodeError, match="missing accounts mirror"):
         c.build_instruction("update_mirror", args, {"config": c.config_pda(), "authority": authority})
     with pytest.raises(EncodeError, match="unexpected accounts bogus"):
-        c.build_instruction(
-            "update_mirror", args, {"config": c.config_pda(), "mirror": mirror, "authority": authority, "bogus": grant}
-        )
+        c.build_instruction("update_mirror", args, {"config": c.config_pda(), "mirror": mirror, "authority": authority, "bogus": grant})
     with pytest.raises(EncodeError, match="system_program must be"):
         c.build_instruction(
             "initialize_config",
@@ -446,7 +442,10 @@ SYNTH_IDL = {
                 "kind": "enum",
                 "variants": [
                     {"name": "Empty"},
-                    {"name": "Circle", "fields": [{"name": "center", "type": {"defined": {"name": "Point"}}}, {"name": "r", "type": "u16"}]},
+                    {
+                        "name": "Circle",
+                        "fields": [{"name": "center", "type": {"defined": {"name": "Point"}}}, {"name": "r", "type": "u16"}],
+                    },
                     {"name": "Line", "fields": [{"defined": {"name": "Point"}}, {"defined": {"name": "Point"}}]},
                 ],
             },
@@ -511,19 +510,25 @@ def test_every_idl_type_round_trips_with_borsh_layout() -> None:
         + b"\xff" * 16
         + (-(2**127)).to_bytes(16, "little", signed=True)
         + struct.pack("<fd", 1.5, -2.25e300)
-        + struct.pack("<I", len("héllo ✨".encode())) + "héllo ✨".encode()
+        + struct.pack("<I", len("héllo ✨".encode()))
+        + "héllo ✨".encode()
         + bytes(Pubkey.from_string(PROGRAM_ID))
         + b"\x03\x00\x00\x00\x00\xff\x10"
         + bytes.fromhex("deadbeef")
         + struct.pack("<3H", 1, 2, 65535)
-        + b"\x02\x00\x00\x00" + b"\x00\x00\x00\x00" + b"\x01\x00\x00\x00x"
+        + b"\x02\x00\x00\x00"
+        + b"\x00\x00\x00\x00"
+        + b"\x01\x00\x00\x00x"
         + b"\x00"  # None
-        + b"\x01\x01\x00\x00\x00" + struct.pack("<ii", -1, 2)
+        + b"\x01\x01\x00\x00\x00"
+        + struct.pack("<ii", -1, 2)
         + b"\x07\x05\x00\x00\x00seven"
         + b"\x03\x00\x00\x00"
         + b"\x00"
-        + b"\x01" + struct.pack("<iiH", 0, 0, 5)
-        + b"\x02" + struct.pack("<iiii", 1, 1, 2, 2)
+        + b"\x01"
+        + struct.pack("<iiH", 0, 0, 5)
+        + b"\x02"
+        + struct.pack("<iiii", 1, 1, 2, 2)
     )
     assert data.startswith(expected_head)
     assert s.encode_type({"defined": {"name": "Meters"}}, 42) == struct.pack("<Q", 42)

@@ -53,8 +53,10 @@ async def test_a_mirrors_life_lands_in_the_read_models_and_on_redis(
         await life.revoke(owner, mirror, grantee.pubkey())
         await life.transfer(owner, mirror, new_owner.pubkey())
 
-        m = await eventually(lambda: db.fetchrow("SELECT * FROM mirrors WHERE address = $1 AND owner = $2", str(mirror), str(new_owner.pubkey())),
-                             what="transferred mirror")
+        m = await eventually(
+            lambda: db.fetchrow("SELECT * FROM mirrors WHERE address = $1 AND owner = $2", str(mirror), str(new_owner.pubkey())),
+            what="transferred mirror",
+        )
         assert m["creator"] == str(owner.pubkey()) and m["name"] == "Ada L." and m["visibility"] == "Public"
         assert m["status"] == "Active" and m["model_version"] == 1 and m["job_count"] == 3 and m["mirror_id"] == 1
         assert m["metadata_uri"] == "ipfs://Ada"
@@ -79,25 +81,44 @@ async def test_a_mirrors_life_lands_in_the_read_models_and_on_redis(
         assert chain_mirror["updated_at"] == int(m["updated_at"].timestamp())
 
         # chain_events: one row per event, names in order, then finalized as the chain finalises.
-        names = [r["name"] for r in await db.fetch(
-            "SELECT name FROM chain_events WHERE payload->>'mirror' = $1 ORDER BY slot, id", str(mirror))]
-        assert names == ["MirrorCreated", "MirrorUpdated", "AccessGranted", "TrainRequested", "TrainingStarted",
-                         "TrainingCompleted", "ModelPublished", "TrainRequested", "TrainingStarted", "TrainingFailed",
-                         "TrainRequested", "TrainingCancelled", "AccessRevoked", "MirrorTransferred"]
-        await eventually(lambda: db.fetchval(
-            "SELECT count(*) = 0 FROM chain_events WHERE payload->>'mirror' = $1 AND commitment = 'confirmed'", str(mirror)),
-            what="finalized rows")
+        names = [
+            r["name"] for r in await db.fetch("SELECT name FROM chain_events WHERE payload->>'mirror' = $1 ORDER BY slot, id", str(mirror))
+        ]
+        assert names == [
+            "MirrorCreated",
+            "MirrorUpdated",
+            "AccessGranted",
+            "TrainRequested",
+            "TrainingStarted",
+            "TrainingCompleted",
+            "ModelPublished",
+            "TrainRequested",
+            "TrainingStarted",
+            "TrainingFailed",
+            "TrainRequested",
+            "TrainingCancelled",
+            "AccessRevoked",
+            "MirrorTransferred",
+        ]
+        await eventually(
+            lambda: db.fetchval(
+                "SELECT count(*) = 0 FROM chain_events WHERE payload->>'mirror' = $1 AND commitment = 'confirmed'", str(mirror)
+            ),
+            what="finalized rows",
+        )
         fin = await db.fetchrow("SELECT * FROM indexer_cursor WHERE commitment = 'finalized'")
         assert fin is not None and fin["slot"] > 0
 
         # Redis: one message per event, in chain order, on both channels.
         got: dict[str, list[dict]] = {"mirror:events": [], f"mirror:events:{mirror}": []}
+
         async def drain() -> bool:
             while (msg := await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.2)) is not None:
                 data = json.loads(msg["data"])
                 if data["mirror"] == str(mirror):
                     got[msg["channel"].decode()].append(data)
             return len(got[f"mirror:events:{mirror}"]) >= len(names)
+
         await eventually(drain, what="redis messages")
         await asyncio.sleep(0.5)
         await drain()

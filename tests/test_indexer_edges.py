@@ -21,13 +21,13 @@ from solders.pubkey import Pubkey
 from solders.system_program import TransferParams, transfer
 from solders.transaction import Transaction, VersionedTransaction
 
-from mirror_common.pg import create_pool
 from indexer.decode import RawTx
 from indexer.reconcile import reconcile
 from indexer.service import Indexer, IndexerConfig
 from mirror_common import codec
 from mirror_common.config import MIRROR_PROGRAM_ID
 from mirror_common.localnet import Localnet
+from mirror_common.pg import create_pool
 from mirror_common.services import Redis
 from tests.conftest import funded
 from tests.indexer_support import MirrorLife, eventually
@@ -70,7 +70,8 @@ async def test_a_failed_transaction_changes_no_projection(rpc: AsyncClient, inde
     owner = await funded(rpc, 2)
     mirror = codec.mirror_pda(owner.pubkey(), 41)
     create = codec.build_instruction(
-        "create_mirror", {"mirror_id": 41, "name": "Doomed", "metadata_uri": "", "visibility": "Public"},
+        "create_mirror",
+        {"mirror_id": 41, "name": "Doomed", "metadata_uri": "", "visibility": "Public"},
         {"config": codec.config_pda(), "mirror": mirror, "creator": owner.pubkey()},
     )
     too_much = transfer(TransferParams(from_pubkey=owner.pubkey(), to_pubkey=Keypair().pubkey(), lamports=10**18))
@@ -82,10 +83,10 @@ async def test_a_failed_transaction_changes_no_projection(rpc: AsyncClient, inde
 
     # The program did emit MirrorCreated before the transaction failed: the logs hold it.
     failed = await raw_tx(indexer, sig)
-    assert failed.err is not None and any(l.startswith("Program data: ") for l in failed.logs or [])
+    assert failed.err is not None and any(line.startswith("Program data: ") for line in failed.logs or [])
 
     await indexer.process([failed])  # as the live stream delivers it
-    await indexer.catch_up()         # and as backfill finds it
+    await indexer.catch_up()  # and as backfill finds it
     assert await count(indexer.pool, "SELECT count(*) FROM mirrors WHERE address = $1", str(mirror)) == 0
     assert await count(indexer.pool, "SELECT count(*) FROM chain_events WHERE signature = $1", str(sig)) == 0
 
@@ -101,22 +102,26 @@ async def test_other_programs_frames_and_bad_payloads(rpc: AsyncClient, trainer:
     sig = (await rpc.get_signatures_for_address(codec.mirror_pda(owner.pubkey(), 42), commitment=Confirmed)).value[0].signature
     tx = await raw_tx(indexer, sig)
     logs = list(tx.logs or [])
-    real = [i for i, l in enumerate(logs) if l.startswith("Program data: ")]
+    real = [i for i, line in enumerate(logs) if line.startswith("Program data: ")]
     assert len(real) == 1
     other = str(Pubkey.from_string("MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr"))
-    fake_created = codec.encode_event("MirrorCreated", {
-        **codec.decode_event(base64.b64decode(logs[real[0]].split()[2])).fields, "name": "Forged", "mirror": str(Keypair().pubkey())})
+    fake_created = codec.encode_event(
+        "MirrorCreated",
+        {**codec.decode_event(base64.b64decode(logs[real[0]].split()[2])).fields, "name": "Forged", "mirror": str(Keypair().pubkey())},
+    )
     unknown = b"\x01\x02\x03\x04\x05\x06\x07\x08payload"
     truncated_payload = base64.b64decode(logs[real[0]].split()[2])[:20]
-    edited = (
-        logs[: real[0]]
+    edited = [
+        *logs[: real[0]],
         # Another program's frame (CPI) logging an event that looks like ours: ignored.
-        + [f"Program {other} invoke [2]", f"Program data: {base64.b64encode(fake_created).decode()}", f"Program {other} success"]
-        + [f"Program data: {base64.b64encode(unknown).decode()}"]   # ours, unknown discriminator: index 0
-        + [logs[real[0]]]                                              # ours, MirrorCreated: index 1
-        + [f"Program data: {base64.b64encode(truncated_payload).decode()}"]  # ours, does not decode: index 2
-        + logs[real[0] + 1 :]
-    )
+        f"Program {other} invoke [2]",
+        f"Program data: {base64.b64encode(fake_created).decode()}",
+        f"Program {other} success",
+        f"Program data: {base64.b64encode(unknown).decode()}",  # ours, unknown discriminator: index 0
+        logs[real[0]],  # ours, MirrorCreated: index 1
+        f"Program data: {base64.b64encode(truncated_payload).decode()}",  # ours, does not decode: index 2
+        *logs[real[0] + 1 :],
+    ]
     tx.logs = edited
     tx.signature = "edited" + tx.signature[6:]  # a different identity than the real transaction
     await indexer.process([tx])
@@ -124,14 +129,16 @@ async def test_other_programs_frames_and_bad_payloads(rpc: AsyncClient, trainer:
         events = await conn.fetch("SELECT event_index, name, payload FROM chain_events WHERE signature = $1", tx.signature)
         assert [(e["event_index"], e["name"]) for e in events] == [(1, "MirrorCreated")]
         assert events[0]["payload"]["name"] == "Frames"
-        skips = {(s["event_index"], s["reason"]): s for s in await conn.fetch("SELECT * FROM skipped_items WHERE signature = $1", tx.signature)}
+        skips = {
+            (s["event_index"], s["reason"]): s for s in await conn.fetch("SELECT * FROM skipped_items WHERE signature = $1", tx.signature)
+        }
         assert set(skips) == {(0, "unknown_discriminator"), (2, "decode_error")}
         assert base64.b64decode(skips[(0, "unknown_discriminator")]["raw"]) == unknown
         assert await conn.fetchval("SELECT count(*) FROM mirrors WHERE name = 'Forged'") == 0
 
         # A line of ours that is not base64: recorded for the whole transaction, nothing applied, no crash.
         tx.signature = "hostile" + tx.signature[7:]
-        tx.logs = logs[: real[0]] + ["Program data: %%%not-base64%%%"] + logs[real[0] + 1 :]
+        tx.logs = [*logs[: real[0]], "Program data: %%%not-base64%%%", *logs[real[0] + 1 :]]
         await indexer.process([tx])
         assert await conn.fetchval("SELECT reason FROM skipped_items WHERE signature = $1", tx.signature) == "bad_log_line"
         assert await conn.fetchval("SELECT count(*) FROM chain_events WHERE signature = $1", tx.signature) == 0
@@ -158,7 +165,9 @@ async def test_the_same_event_from_live_and_backfill_is_applied_once(rpc: AsyncC
     assert await count(indexer.pool, "SELECT count(*) FROM training_jobs WHERE address = $1", str(job)) == 1
 
 
-async def test_notifications_out_of_order_end_in_the_chain_state(rpc: AsyncClient, localnet: Localnet, trainer: Keypair, indexer: Indexer) -> None:
+async def test_notifications_out_of_order_end_in_the_chain_state(
+    rpc: AsyncClient, localnet: Localnet, trainer: Keypair, indexer: Indexer
+) -> None:
     life = MirrorLife(rpc, trainer)
     owner, grantee, buyer = await funded(rpc, 3), Keypair(), Keypair()
 
@@ -210,16 +219,14 @@ async def test_a_truncated_notification_is_fetched_in_full(rpc: AsyncClient, tra
     await life.start(mirror, job)
     sig = (await rpc.get_signatures_for_address(job, commitment=Confirmed)).value[0].signature
     full = await raw_tx(indexer, sig)
-    cut = RawTx(full.signature, full.slot, None, full.logs[:1] + ["Log truncated"], None, "live")
+    cut = RawTx(full.signature, full.slot, None, [*full.logs[:1], "Log truncated"], None, "live")
     assert await indexer.process([cut]) == 1  # the TrainingStarted event, from getTransaction
     async with indexer.pool.acquire() as conn:
         assert await conn.fetchval("SELECT name FROM chain_events WHERE signature = $1", str(sig)) == "TrainingStarted"
         assert await conn.fetchval("SELECT count(*) FROM skipped_items WHERE signature = $1", str(sig)) == 0
 
 
-async def test_a_nul_in_a_name_is_refused_on_chain_and_stored_safely_if_seen(
-    rpc: AsyncClient, trainer: Keypair, indexer: Indexer
-) -> None:
+async def test_a_nul_in_a_name_is_refused_on_chain_and_stored_safely_if_seen(rpc: AsyncClient, trainer: Keypair, indexer: Indexer) -> None:
     """The program refuses control characters in names; an event that carries NUL anyway
     (say, from an older deployment) is stored with U+FFFD, as PostgreSQL text and jsonb
     refuse NUL, instead of stopping the indexer."""
@@ -232,10 +239,10 @@ async def test_a_nul_in_a_name_is_refused_on_chain_and_stored_safely_if_seen(
     (sig,) = [s.signature for s in (await rpc.get_signatures_for_address(mirror, commitment=Confirmed)).value]
     tx = await raw_tx(indexer, sig)
     logs = tx.logs or []
-    i = next(i for i, l in enumerate(logs) if l.startswith("Program data: "))
+    i = next(i for i, line in enumerate(logs) if line.startswith("Program data: "))
     ev = codec.decode_event(base64.b64decode(logs[i].split()[2]))
     forged = codec.encode_event("MirrorCreated", {**ev.fields, "name": "nul\x00name"})
-    tx.logs = logs[:i] + [f"Program data: {base64.b64encode(forged).decode()}"] + logs[i + 1 :]
+    tx.logs = [*logs[:i], f"Program data: {base64.b64encode(forged).decode()}", *logs[i + 1 :]]
     assert await indexer.process([tx]) == 1
     async with indexer.pool.acquire() as conn:
         assert await conn.fetchval("SELECT name FROM mirrors WHERE address = $1", str(mirror)) == "nul\ufffdname"
@@ -253,11 +260,11 @@ async def test_a_forged_job_id_at_u64_max_is_stored_losslessly(rpc: AsyncClient,
     txs = [await raw_tx(indexer, s) for s in sigs]
     # The TrainRequested of the second transaction claims a job id no bigint holds.
     logs = txs[1].logs or []
-    i = next(i for i, l in enumerate(logs) if l.startswith("Program data: "))
+    i = next(i for i, line in enumerate(logs) if line.startswith("Program data: "))
     ev = codec.decode_event(base64.b64decode(logs[i].split()[2]))
     assert ev.name == "TrainRequested"
     hostile = codec.encode_event("TrainRequested", {**ev.fields, "job_id": 2**64 - 1})
-    txs[1].logs = logs[:i] + [f"Program data: {base64.b64encode(hostile).decode()}"] + logs[i + 1 :]
+    txs[1].logs = [*logs[:i], f"Program data: {base64.b64encode(hostile).decode()}", *logs[i + 1 :]]
     assert await indexer.process(txs) == 3
     async with indexer.pool.acquire() as conn:
         assert await conn.fetchval("SELECT count(*) FROM skipped_items WHERE signature = $1", str(sigs[1])) == 0
@@ -287,7 +294,9 @@ async def test_a_transaction_the_node_could_not_return_is_fetched_again(rpc: Asy
             await conn.execute(
                 """INSERT INTO skipped_items (signature, slot, program_id, reason, detail)
                    VALUES ($1, 0, $2, 'rpc_unavailable', 'getTransaction returned nothing after retries')""",
-                str(first), MIRROR_PROGRAM_ID)
+                str(first),
+                MIRROR_PROGRAM_ID,
+            )
         assert await other.retry_unavailable() == 1
         async with other.pool.acquire() as conn:
             row = await conn.fetchrow("SELECT name, created_signature FROM mirrors WHERE address = $1", str(mirror))
@@ -329,12 +338,14 @@ async def test_logs_cut_in_the_nodes_own_copy_are_recorded(rpc: AsyncClient, tra
     model = await life.complete(mirror, job, 1)
     sig = (await rpc.get_signatures_for_address(model, commitment=Confirmed)).value[0].signature
     full = await raw_tx(indexer, sig, "backfill")
-    data = [i for i, l in enumerate(full.logs or []) if l.startswith("Program data: ")]
+    data = [i for i, line in enumerate(full.logs or []) if line.startswith("Program data: ")]
     assert len(data) == 2  # TrainingCompleted, ModelPublished
-    cut = RawTx(full.signature, full.slot, None, full.logs[: data[1]] + ["Log truncated"], full.block_time, "backfill")
+    cut = RawTx(full.signature, full.slot, None, [*full.logs[: data[1]], "Log truncated"], full.block_time, "backfill")
     await indexer.process([cut])
     async with indexer.pool.acquire() as conn:
-        assert [r["name"] for r in await conn.fetch("SELECT name FROM chain_events WHERE signature = $1", str(sig))] == ["TrainingCompleted"]
+        assert [r["name"] for r in await conn.fetch("SELECT name FROM chain_events WHERE signature = $1", str(sig))] == [
+            "TrainingCompleted"
+        ]
         assert await conn.fetchval("SELECT reason FROM skipped_items WHERE signature = $1", str(sig)) == "log_truncated"
         assert await conn.fetchval("SELECT count(*) FROM model_versions WHERE address = $1", str(model)) == 0
     report = await reconcile(indexer.pool, indexer.rpc, MIRROR_PROGRAM_ID, repair=True)
@@ -355,6 +366,6 @@ async def test_a_batch_over_the_node_body_limit_is_split_not_fatal(localnet) -> 
         params = [[sigs[i % len(sigs)]["signature"], {"commitment": "confirmed", "maxSupportedTransactionVersion": 0}] for i in range(1000)]
         results = await rpc.batch("getTransaction", params)
         assert len(results) == 1000
-        assert all(isinstance(r, dict) and r["transaction"]["signatures"][0] == p[0] for r, p in zip(results, params))
+        assert all(isinstance(r, dict) and r["transaction"]["signatures"][0] == p[0] for r, p in zip(results, params, strict=False))
     finally:
         await rpc.close()

@@ -18,12 +18,12 @@ from solana.rpc.async_api import AsyncClient
 from solana.rpc.commitment import Confirmed
 from solders.keypair import Keypair
 
-from mirror_common.pg import create_pool
 from indexer.migrate import migrate
 from indexer.reconcile import reconcile
 from indexer.source import Rpc
 from mirror_common.config import MIRROR_PROGRAM_ID
 from mirror_common.localnet import Localnet
+from mirror_common.pg import create_pool
 from mirror_common.services import Postgres, Redis
 from tests.conftest import funded
 from tests.indexer_support import (
@@ -97,7 +97,9 @@ async def test_localnet_killed_and_restarted_under_the_indexer(
         node.stop()
 
 
-async def test_postgres_restarted_mid_stream(rpc: AsyncClient, localnet: Localnet, trainer: Keypair, redis_server: Redis, tmp_path: Path) -> None:
+async def test_postgres_restarted_mid_stream(
+    rpc: AsyncClient, localnet: Localnet, trainer: Keypair, redis_server: Redis, tmp_path: Path
+) -> None:
     pg = Postgres(fsync=True)
     pg.start()
     try:
@@ -139,10 +141,14 @@ async def test_redis_down_events_still_committed_and_publishing_resumes(
         mirror = await life.create(owner, 1, "While Redis is down")
         await life.update(owner, mirror, "Still down")
         # Committed without Redis.
-        await eventually(lambda: db.fetchval("SELECT count(*) FROM mirrors WHERE address = $1 AND name = 'Still down'", str(mirror)),
-                         what="rows committed while Redis is down")
+        await eventually(
+            lambda: db.fetchval("SELECT count(*) FROM mirrors WHERE address = $1 AND name = 'Still down'", str(mirror)),
+            what="rows committed while Redis is down",
+        )
         pending = await db.fetchval(
-            "SELECT count(*) FROM chain_events WHERE id > (SELECT last_event_id FROM publish_cursor) AND payload->>'mirror' = $1", str(mirror))
+            "SELECT count(*) FROM chain_events WHERE id > (SELECT last_event_id FROM publish_cursor) AND payload->>'mirror' = $1",
+            str(mirror),
+        )
         assert pending == 2
 
         redis.start()  # same port
@@ -155,13 +161,15 @@ async def test_redis_down_events_still_committed_and_publishing_resumes(
             while (m := await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.2)) is not None:
                 got.append(json.loads(m["data"]))
             return len(got) >= 2
+
         # The subscription may come after the resumed publish: a new event proves publishing runs again,
         # and the watermark proves the backlog went out.
         await life.update(owner, mirror, "Back")
         await eventually(two, what="messages after Redis came back")
         assert got[-1]["name"] == "MirrorUpdated" and got[-1]["data"]["name"] == "Back"
-        await eventually(lambda: db.fetchval(
-            "SELECT last_event_id = (SELECT max(id) FROM chain_events) FROM publish_cursor"), what="backlog published")
+        await eventually(
+            lambda: db.fetchval("SELECT last_event_id = (SELECT max(id) FROM chain_events) FROM publish_cursor"), what="backlog published"
+        )
         await pubsub.aclose()
         await r.aclose()
         assert "redis_unavailable" in indexer.log() and indexer.alive()
@@ -191,15 +199,18 @@ async def test_reconcile_reports_and_repairs_corrupted_rows(
         """INSERT INTO mirrors (address, creator, owner, mirror_id, name, metadata_uri, visibility, status, created_at, updated_at,
                                 created_at_unix, updated_at_unix, created_slot, created_signature, last_slot)
            VALUES ('Ghost1111111111111111111111111111111111111', 'x', 'x', 1, 'ghost', '', 'Public', 'Active', now(), now(),
-                   0, 0, 0, '', 0)""")
+                   0, 0, 0, '', 0)"""
+    )
     pool = await create_pool(database)
     client = Rpc(localnet.rpc_url)
     try:
         report = await reconcile(pool, client, MIRROR_PROGRAM_ID)
         found = {(d.kind, d.table, d.address): d for d in report.drift}
         assert set(found) == {
-            ("differs", "mirrors", str(mirror)), ("differs", "access_grants", str(grant)),
-            ("differs", "training_jobs", str(job)), ("missing", "model_versions", str(model)),
+            ("differs", "mirrors", str(mirror)),
+            ("differs", "access_grants", str(grant)),
+            ("differs", "training_jobs", str(job)),
+            ("missing", "model_versions", str(model)),
             ("extra", "mirrors", "Ghost1111111111111111111111111111111111111"),
         }
         columns = found[("differs", "mirrors", str(mirror))].columns

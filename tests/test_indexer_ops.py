@@ -34,8 +34,9 @@ def metric(text: str, metric_name: str, **labels: str) -> float:
     raise AssertionError(f"{metric_name}{{{want}}} not in /metrics")
 
 
-async def test_metrics_and_json_logs(rpc: AsyncClient, localnet: Localnet, trainer: Keypair, database: str,
-                                     redis_server: Redis, tmp_path: Path) -> None:
+async def test_metrics_and_json_logs(
+    rpc: AsyncClient, localnet: Localnet, trainer: Keypair, database: str, redis_server: Redis, tmp_path: Path
+) -> None:
     port = free_port()
     indexer = IndexerProcess(localnet.rpc_url, database, redis_server.url, tmp_path / "indexer.log")
     indexer.env["INDEXER_METRICS_PORT"] = str(port)
@@ -57,19 +58,21 @@ async def test_metrics_and_json_logs(rpc: AsyncClient, localnet: Localnet, train
         assert metric(text, "mirror_indexer_events_applied_total", name="MirrorCreated") >= 1
         assert metric(text, "mirror_indexer_backfill_total") >= 1
         assert metric(text, "mirror_indexer_cursor_slot") > 0
+
         async def caught_up() -> bool:  # live with nothing queued: no lag, though the cursor's slot is old
             return (t := await scrape()) is not None and metric(t, "mirror_indexer_slot_lag") == 0
 
         await eventually(caught_up, what="slot lag 0")
         assert metric(text, "mirror_indexer_reconnects_total") == 0
-        lines = [json.loads(l) for l in indexer.log().splitlines() if l.startswith("{")]
-        assert any(l.get("event") == "live" for l in lines) and all("timestamp" in l and "level" in l for l in lines)
+        lines = [json.loads(line) for line in indexer.log().splitlines() if line.startswith("{")]
+        assert any(line.get("event") == "live" for line in lines) and all("timestamp" in line and "level" in line for line in lines)
     finally:
         indexer.stop()
 
 
-async def test_reindex_from_chain_events_and_from_the_chain(rpc: AsyncClient, localnet: Localnet, trainer: Keypair,
-                                                            database: str, redis_server: Redis, tmp_path: Path, postgres) -> None:
+async def test_reindex_from_chain_events_and_from_the_chain(
+    rpc: AsyncClient, localnet: Localnet, trainer: Keypair, database: str, redis_server: Redis, tmp_path: Path, postgres
+) -> None:
     life = MirrorLife(rpc, trainer)
     owner = await funded(rpc, 2)
     mirror = await life.create(owner, 1, "Rebuilt")
@@ -95,8 +98,9 @@ async def test_reindex_from_chain_events_and_from_the_chain(rpc: AsyncClient, lo
     await admin.execute(f'CREATE DATABASE "{fresh.rsplit("/", 1)[1]}"')
     try:
         run = IndexerProcess(localnet.rpc_url, fresh, redis_server.url, tmp_path / "reindex2.log")
-        done = subprocess.run([sys.executable, "-m", "indexer", "--reindex", "--from-slot", "0"], cwd=REPO_ROOT, env=run.env,
-                              capture_output=True, text=True)
+        done = subprocess.run(
+            [sys.executable, "-m", "indexer", "--reindex", "--from-slot", "0"], cwd=REPO_ROOT, env=run.env, capture_output=True, text=True
+        )
         assert done.returncode == 0, done.stderr
         db = await asyncpg.connect(fresh)
         try:
@@ -104,8 +108,13 @@ async def test_reindex_from_chain_events_and_from_the_chain(rpc: AsyncClient, lo
         finally:
             await db.close()
         ignore = {"last_slot"}
-        strip = lambda snap: {t: [{k: v for k, v in r.items() if k not in ignore} for r in rows if r["address"] in  # noqa: E731
-                                   {x["address"] for x in before[t]}] for t, rows in snap.items()}
+
+        def strip(snap):
+            return {
+                t: [{k: v for k, v in r.items() if k not in ignore} for r in rows if r["address"] in {x["address"] for x in before[t]}]
+                for t, rows in snap.items()
+            }
+
         assert strip(rebuilt) == strip(before)
         await assert_exactly_the_chain(fresh, localnet.rpc_url, timeout=5)
     finally:
@@ -113,8 +122,9 @@ async def test_reindex_from_chain_events_and_from_the_chain(rpc: AsyncClient, lo
         await admin.close()
 
 
-async def test_reconcile_command_line(rpc: AsyncClient, localnet: Localnet, trainer: Keypair, database: str,
-                                      redis_server: Redis, tmp_path: Path) -> None:
+async def test_reconcile_command_line(
+    rpc: AsyncClient, localnet: Localnet, trainer: Keypair, database: str, redis_server: Redis, tmp_path: Path
+) -> None:
     life = MirrorLife(rpc, trainer)
     owner = await funded(rpc, 2)
     mirror = await life.create(owner, 1, "Checked")
@@ -129,7 +139,7 @@ async def test_reconcile_command_line(rpc: AsyncClient, localnet: Localnet, trai
         report = json.loads(drift.stdout)
         assert drift.returncode == 1 and report["drift"] == 1
         assert report["items"][0]["address"] == str(mirror) and set(report["items"][0]["columns"]) == {"visibility", "status"}
-        fixed = subprocess.run(cmd + ["--repair"], cwd=REPO_ROOT, capture_output=True, text=True)
+        fixed = subprocess.run([*cmd, "--repair"], cwd=REPO_ROOT, capture_output=True, text=True)
         assert fixed.returncode == 0 and json.loads(fixed.stdout)["repaired"] == 1
         assert await db.fetchval("SELECT status FROM mirrors WHERE address = $1", str(mirror)) == "Active"
         assert subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True).returncode == 0

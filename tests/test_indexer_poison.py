@@ -29,7 +29,6 @@ from solders.keypair import Keypair
 
 from indexer import apply
 from indexer.apply import PROJECTIONS, Handler, Projection
-from mirror_common.pg import create_pool
 from indexer.decode import Event
 from indexer.reconcile import reconcile
 from indexer.service import Indexer, IndexerConfig
@@ -58,8 +57,12 @@ async def test_the_reported_expiries_are_stored_losslessly_and_indexing_goes_on(
         # Another user's transactions after the hostile ones are indexed too.
         later = await life.create(other, 7002, "After")
         await eventually(lambda: db.fetchval("SELECT count(*) FROM mirrors WHERE address = $1", str(later)), 30, "a later mirror indexed")
-        rows = {r["address"]: r for r in await db.fetch(
-            "SELECT address, expires_at_unix, expires_at::text AS expires_at FROM access_grants WHERE mirror = $1", str(mirror))}
+        rows = {
+            r["address"]: r
+            for r in await db.fetch(
+                "SELECT address, expires_at_unix, expires_at::text AS expires_at FROM access_grants WHERE mirror = $1", str(mirror)
+            )
+        }
         assert rows[str(forever)]["expires_at_unix"] == I64_MAX and rows[str(forever)]["expires_at"] == "infinity"
         assert rows[str(year_10k)]["expires_at_unix"] == YEAR_10_000 and rows[str(year_10k)]["expires_at"] == "infinity"
         assert await db.fetchval("SELECT count(*) FROM skipped_items") == 0
@@ -186,8 +189,14 @@ async def test_a_row_the_database_refuses_is_skipped_and_retry_skipped_applies_i
 
 def _retry_skipped_cli(rpc_url: str, database_url: str) -> subprocess.CompletedProcess[str]:
     env = {"MIRROR_RPC_URL": rpc_url, "MIRROR_WS_URL": "", "DATABASE_URL": database_url, "INDEXER_LOG_JSON": "true"}
-    return subprocess.run([sys.executable, "-m", "indexer", "--retry-skipped"], cwd=REPO_ROOT, capture_output=True, text=True,
-                          timeout=120, env={**__import__("os").environ, **env})
+    return subprocess.run(
+        [sys.executable, "-m", "indexer", "--retry-skipped"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**__import__("os").environ, **env},
+    )
 
 
 # --- classification ----------------------------------------------------------------------------

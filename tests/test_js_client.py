@@ -34,9 +34,7 @@ def ensure_node_modules() -> None:
     npm = shutil.which("npm")
     if npm is None:
         pytest.fail(f"{JS_DIR}/node_modules is missing and npm is not installed: run `npm ci --prefix tests/js`")
-    result = subprocess.run(
-        [npm, "ci", "--no-audit", "--no-fund"], cwd=JS_DIR, capture_output=True, text=True, timeout=600
-    )
+    result = subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=JS_DIR, capture_output=True, text=True, timeout=600)
     if result.returncode != 0:
         pytest.fail(f"npm ci in {JS_DIR} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
 
@@ -55,9 +53,7 @@ def test_web3js_client_against_localnet() -> None:
         except subprocess.TimeoutExpired as e:
             pytest.fail(f"client_check.mjs still running after {e.timeout}s:\n{e.stdout}\n{e.stderr}")
 
-    assert result.returncode == 0, (
-        f"web3.js client check failed (exit {result.returncode}):\n{result.stderr}\n{result.stdout}"
-    )
+    assert result.returncode == 0, f"web3.js client check failed (exit {result.returncode}):\n{result.stderr}\n{result.stdout}"
     lines = [line for line in result.stdout.splitlines() if line.strip()]
     assert lines, f"no summary printed; stderr:\n{result.stderr}"
     summary = json.loads(lines[-1])

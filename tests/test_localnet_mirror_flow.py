@@ -5,9 +5,9 @@ and getProgramAccounts (memcmp), and its event seen in a logsSubscribe stream.""
 from __future__ import annotations
 
 import asyncio
-import base58
 from typing import Any
 
+import base58
 from solana.rpc.async_api import AsyncClient
 from solana.rpc.commitment import Confirmed
 from solana.rpc.models import MemcmpOpts
@@ -105,7 +105,9 @@ async def test_every_instruction_over_rpc(rpc: AsyncClient, localnet: Localnet, 
         assert state["name"] == "Ada" and state["visibility"] == "Private" and state["status"] == "Active"
         owned = (
             await rpc.get_program_accounts(
-                PROGRAM_ID, Confirmed, encoding="base64",
+                PROGRAM_ID,
+                Confirmed,
+                encoding="base64",
                 filters=[MemcmpOpts(offset=8 + 32, bytes=str(creator.pubkey()))],
             )
         ).value
@@ -113,8 +115,10 @@ async def test_every_instruction_over_rpc(rpc: AsyncClient, localnet: Localnet, 
 
         # update_mirror by the owner
         sig = await wallet.send(
-            "update_mirror", {"name": "Ada L.", "metadata_uri": None, "visibility": "Public"},
-            {"config": config, "mirror": mirror, "authority": creator.pubkey()}, creator,
+            "update_mirror",
+            {"name": "Ada L.", "metadata_uri": None, "visibility": "Public"},
+            {"config": config, "mirror": mirror, "authority": creator.pubkey()},
+            creator,
         )
         assert (await events.one(sig, "MirrorUpdated"))["name"] == "Ada L."
         assert (await wallet.account(mirror))["visibility"] == "Public"
@@ -122,13 +126,17 @@ async def test_every_instruction_over_rpc(rpc: AsyncClient, localnet: Localnet, 
         # grant_access: MANAGE | TRAIN
         grant = codec.grant_pda(mirror, grantee.pubkey())
         sig = await wallet.send(
-            "grant_access", {"grantee": grantee.pubkey(), "permissions": 8 | 4, "expires_at": 0},
-            {"config": config, "mirror": mirror, "grant": grant, "owner": creator.pubkey()}, creator,
+            "grant_access",
+            {"grantee": grantee.pubkey(), "permissions": 8 | 4, "expires_at": 0},
+            {"config": config, "mirror": mirror, "grant": grant, "owner": creator.pubkey()},
+            creator,
         )
         assert (await events.one(sig, "AccessGranted"))["permissions"] == 12
         grants = (
             await rpc.get_program_accounts(
-                PROGRAM_ID, Confirmed, encoding="base64",
+                PROGRAM_ID,
+                Confirmed,
+                encoding="base64",
                 filters=[
                     MemcmpOpts(offset=0, bytes=base58.b58encode(codec.default_codec().account_discriminator("AccessGrant")).decode()),
                     MemcmpOpts(offset=8, bytes=str(mirror)),
@@ -139,13 +147,17 @@ async def test_every_instruction_over_rpc(rpc: AsyncClient, localnet: Localnet, 
 
         # the grantee updates with MANAGE and requests training with TRAIN
         await wallet.send(
-            "update_mirror", {"name": None, "metadata_uri": "ipfs://ada-v2", "visibility": None},
-            {"config": config, "mirror": mirror, "grant": grant, "authority": grantee.pubkey()}, grantee,
+            "update_mirror",
+            {"name": None, "metadata_uri": "ipfs://ada-v2", "visibility": None},
+            {"config": config, "mirror": mirror, "grant": grant, "authority": grantee.pubkey()},
+            grantee,
         )
         job0 = codec.job_pda(mirror, 0)
         sig = await wallet.send(
-            "request_training", {"dataset_cid": DATASET_CID, "params": PARAMS},
-            {"config": config, "mirror": mirror, "grant": grant, "job": job0, "requester": grantee.pubkey()}, grantee,
+            "request_training",
+            {"dataset_cid": DATASET_CID, "params": PARAMS},
+            {"config": config, "mirror": mirror, "grant": grant, "job": job0, "requester": grantee.pubkey()},
+            grantee,
         )
         requested = await events.one(sig, "TrainRequested")
         assert requested["job_id"] == 0 and requested["requester"] == str(grantee.pubkey())
@@ -159,18 +171,27 @@ async def test_every_instruction_over_rpc(rpc: AsyncClient, localnet: Localnet, 
         trainer_account = codec.trainer_pda(trainer.pubkey())
         job1 = codec.job_pda(mirror, 1)
         await wallet.send(
-            "request_training", {"dataset_cid": DATASET_CID, "params": PARAMS},
-            {"config": config, "mirror": mirror, "job": job1, "requester": creator.pubkey()}, creator,
+            "request_training",
+            {"dataset_cid": DATASET_CID, "params": PARAMS},
+            {"config": config, "mirror": mirror, "job": job1, "requester": creator.pubkey()},
+            creator,
         )
         sig = await wallet.send(
-            "start_training", {},
-            {"config": config, "mirror": mirror, "job": job1, "trainer": trainer_account, "authority": trainer.pubkey()}, trainer,
+            "start_training",
+            {},
+            {"config": config, "mirror": mirror, "job": job1, "trainer": trainer_account, "authority": trainer.pubkey()},
+            trainer,
         )
         assert (await events.one(sig, "TrainingStarted"))["trainer"] == str(trainer.pubkey())
         model1 = codec.model_pda(mirror, 1)
         sig = await wallet.send(
             "complete_training",
-            {"version": 1, "model_cid": MODEL_CID, "weights_sha256": "ab" * 32, "metrics": {"final_loss_micros": 1_500_000, "tokens_trained": 4096}},
+            {
+                "version": 1,
+                "model_cid": MODEL_CID,
+                "weights_sha256": "ab" * 32,
+                "metrics": {"final_loss_micros": 1_500_000, "tokens_trained": 4096},
+            },
             {"config": config, "mirror": mirror, "job": job1, "model": model1, "trainer": trainer_account, "authority": trainer.pubkey()},
             trainer,
         )
@@ -182,12 +203,16 @@ async def test_every_instruction_over_rpc(rpc: AsyncClient, localnet: Localnet, 
         # a job that fails: fail_training with a reason code
         job2 = codec.job_pda(mirror, 2)
         await wallet.send(
-            "request_training", {"dataset_cid": DATASET_CID, "params": PARAMS},
-            {"config": config, "mirror": mirror, "job": job2, "requester": creator.pubkey()}, creator,
+            "request_training",
+            {"dataset_cid": DATASET_CID, "params": PARAMS},
+            {"config": config, "mirror": mirror, "job": job2, "requester": creator.pubkey()},
+            creator,
         )
         await wallet.send(
-            "start_training", {},
-            {"config": config, "mirror": mirror, "job": job2, "trainer": trainer_account, "authority": trainer.pubkey()}, trainer,
+            "start_training",
+            {},
+            {"config": config, "mirror": mirror, "job": job2, "trainer": trainer_account, "authority": trainer.pubkey()},
+            trainer,
         )
         sig = await wallet.send(
             "fail_training", {"reason_code": 4}, {"job": job2, "trainer": trainer_account, "authority": trainer.pubkey()}, trainer
@@ -202,8 +227,10 @@ async def test_every_instruction_over_rpc(rpc: AsyncClient, localnet: Localnet, 
 
         # transfer_mirror, then freeze by the new owner
         sig = await wallet.send(
-            "transfer_mirror", {"new_owner": new_owner.pubkey()},
-            {"config": config, "mirror": mirror, "owner": creator.pubkey()}, creator,
+            "transfer_mirror",
+            {"new_owner": new_owner.pubkey()},
+            {"config": config, "mirror": mirror, "owner": creator.pubkey()},
+            creator,
         )
         assert (await events.one(sig, "MirrorTransferred"))["new_owner"] == str(new_owner.pubkey())
         await rpc.confirm_transaction((await rpc.request_airdrop(new_owner.pubkey(), 10**9)).value, Confirmed, sleep_seconds=0.05)
@@ -215,8 +242,10 @@ async def test_every_instruction_over_rpc(rpc: AsyncClient, localnet: Localnet, 
         other = Keypair()
         other_account = codec.trainer_pda(other.pubkey())
         sig = await wallet.send(
-            "register_trainer", {"authority": other.pubkey(), "encryption_key": "11" * 32},
-            {"config": config, "trainer": other_account, "admin": admin.pubkey()}, admin,
+            "register_trainer",
+            {"authority": other.pubkey(), "encryption_key": "11" * 32},
+            {"config": config, "trainer": other_account, "admin": admin.pubkey()},
+            admin,
         )
         assert (await events.one(sig, "TrainerRegistered"))["authority"] == str(other.pubkey())
         sig = await wallet.send("deactivate_trainer", {}, {"config": config, "trainer": other_account, "admin": admin.pubkey()}, admin)
@@ -238,17 +267,24 @@ async def test_grant_expiry_follows_the_clock_cheatcode(rpc: AsyncClient, localn
     config = codec.config_pda()
     mirror = codec.mirror_pda(owner.pubkey(), 7)
     await wallet.send(
-        "create_mirror", {"mirror_id": 7, "name": "Expiring", "metadata_uri": "", "visibility": "Public"},
-        {"config": config, "mirror": mirror, "creator": owner.pubkey()}, owner,
+        "create_mirror",
+        {"mirror_id": 7, "name": "Expiring", "metadata_uri": "", "visibility": "Public"},
+        {"config": config, "mirror": mirror, "creator": owner.pubkey()},
+        owner,
     )
     now = (await raw(localnet, "mirror_warpClock", [{"seconds": 0}]))["result"]["unixTimestamp"]
     grant = codec.grant_pda(mirror, grantee.pubkey())
     await wallet.send(
-        "grant_access", {"grantee": grantee.pubkey(), "permissions": 8, "expires_at": now + 3600},
-        {"config": config, "mirror": mirror, "grant": grant, "owner": owner.pubkey()}, owner,
+        "grant_access",
+        {"grantee": grantee.pubkey(), "permissions": 8, "expires_at": now + 3600},
+        {"config": config, "mirror": mirror, "grant": grant, "owner": owner.pubkey()},
+        owner,
     )
-    update = ("update_mirror", {"name": "ok", "metadata_uri": None, "visibility": None},
-              {"config": config, "mirror": mirror, "grant": grant, "authority": grantee.pubkey()})
+    update = (
+        "update_mirror",
+        {"name": "ok", "metadata_uri": None, "visibility": None},
+        {"config": config, "mirror": mirror, "grant": grant, "authority": grantee.pubkey()},
+    )
     await wallet.send(*update, grantee)
     await raw(localnet, "mirror_warpClock", [{"seconds": 3601, "slots": 10}])
     try:

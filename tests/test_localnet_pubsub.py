@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 
-import pytest
 import websockets
 from solana.rpc.async_api import AsyncClient
 from solana.rpc.commitment import Confirmed, Finalized
@@ -14,7 +13,7 @@ from solana.rpc.websocket_api import RpcTransactionLogsFilterMentions, SolanaWsC
 from solders.pubkey import Pubkey
 
 from mirror_common.localnet import Localnet
-from tests.conftest import LAMPORTS_PER_SOL, funded
+from tests.conftest import funded
 from tests.test_localnet_rpc import raw, transfer_tx
 
 TIMEOUT = 10

@@ -34,9 +34,7 @@ async def raw(localnet: Localnet, method: str, params: list | None = None) -> di
         return (await http.post(localnet.rpc_url, json=body)).json()
 
 
-async def transfer_tx(
-    rpc: AsyncClient, payer: Keypair, to: Pubkey, lamports: int, blockhash: Hash | None = None
-) -> VersionedTransaction:
+async def transfer_tx(rpc: AsyncClient, payer: Keypair, to: Pubkey, lamports: int, blockhash: Hash | None = None) -> VersionedTransaction:
     blockhash = blockhash or (await rpc.get_latest_blockhash()).value.blockhash
     ix = transfer(TransferParams(from_pubkey=payer.pubkey(), to_pubkey=to, lamports=lamports))
     return VersionedTransaction.from_legacy(Transaction([payer], Message([ix], payer.pubkey()), blockhash))
@@ -99,7 +97,9 @@ async def test_blockhash_validity_and_fee(rpc: AsyncClient, localnet: Localnet) 
         [transfer(TransferParams(from_pubkey=payer.pubkey(), to_pubkey=Pubkey.new_unique(), lamports=1))], payer.pubkey(), latest.blockhash
     )
     assert (await rpc.get_fee_for_message(msg)).value == 5000
-    stale = Message.new_with_blockhash([transfer(TransferParams(from_pubkey=payer.pubkey(), to_pubkey=Pubkey.new_unique(), lamports=1))], payer.pubkey(), Hash.new_unique())
+    stale = Message.new_with_blockhash(
+        [transfer(TransferParams(from_pubkey=payer.pubkey(), to_pubkey=Pubkey.new_unique(), lamports=1))], payer.pubkey(), Hash.new_unique()
+    )
     assert (await rpc.get_fee_for_message(stale)).value is None
 
 
@@ -314,12 +314,18 @@ async def test_transaction_for_a_program_that_does_not_exist(rpc: AsyncClient) -
         (b'{"jsonrpc":"2.0","id":1,"method":"noSuchMethod"}', -32601),
         (b'{"jsonrpc":"2.0","id":1,"method":"getBalance","params":[42]}', -32602),
         (b'{"jsonrpc":"2.0","id":1,"method":"getBalance","params":["not-a-key"]}', -32602),
-        (b'{"jsonrpc":"2.0","id":1,"method":"getSignaturesForAddress","params":["11111111111111111111111111111111",{"limit":"ten"}]}', -32602),
+        (
+            b'{"jsonrpc":"2.0","id":1,"method":"getSignaturesForAddress","params":["11111111111111111111111111111111",{"limit":"ten"}]}',
+            -32602,
+        ),
         (b'{"jsonrpc":"2.0","id":1,"method":"getBalance","params":{"not":"an array"}}', -32602),
         (b'{"jsonrpc":"2.0","id":1,"method":"sendTransaction","params":["!!!notbase58!!!"]}', -32602),
         (b'{"jsonrpc":"2.0","id":1,"method":"sendTransaction","params":["AAAA",{"encoding":"base64"}]}', -32602),
         (b'{"jsonrpc":"2.0","id":1,"method":"sendTransaction","params":["%%%",{"encoding":"base64"}]}', -32602),
-        (b'{"jsonrpc":"2.0","id":1,"method":"getSignaturesForAddress","params":["11111111111111111111111111111111",{"limit":5000}]}', -32602),
+        (
+            b'{"jsonrpc":"2.0","id":1,"method":"getSignaturesForAddress","params":["11111111111111111111111111111111",{"limit":5000}]}',
+            -32602,
+        ),
         (b'{"jsonrpc":"2.0","id":1,"method":"mirror_warpClock","params":[{"seconds":-5}]}', -32602),
     ],
 )
@@ -371,7 +377,9 @@ async def test_spl_token_runs_as_an_sbf_program(rpc: AsyncClient) -> None:
     mint = Keypair()
     rent = (await rpc.get_minimum_balance_for_rent_exemption(MINT_LEN)).value
     ixs = [
-        create_account(CreateAccountParams(from_pubkey=payer.pubkey(), to_pubkey=mint.pubkey(), lamports=rent, space=MINT_LEN, owner=TOKEN_PROGRAM_ID)),
+        create_account(
+            CreateAccountParams(from_pubkey=payer.pubkey(), to_pubkey=mint.pubkey(), lamports=rent, space=MINT_LEN, owner=TOKEN_PROGRAM_ID)
+        ),
         initialize_mint2(InitializeMintParams(decimals=6, program_id=TOKEN_PROGRAM_ID, mint=mint.pubkey(), mint_authority=payer.pubkey())),
     ]
     blockhash = (await rpc.get_latest_blockhash()).value.blockhash

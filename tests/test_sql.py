@@ -44,8 +44,17 @@ async def test_migrations_apply_in_order_once_and_refuse_edits(empty_database: s
         recorded = await conn.fetch("SELECT name, sha256 FROM schema_migrations ORDER BY name")
         assert [r["name"] for r in recorded] == names and all(len(r["sha256"]) == 64 for r in recorded)
         tables = {r["tablename"] for r in await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
-        assert {"chain_events", "mirrors", "access_grants", "training_jobs", "model_versions", "trainers",
-                "indexer_cursor", "skipped_items", "schema_migrations"} <= tables
+        assert {
+            "chain_events",
+            "mirrors",
+            "access_grants",
+            "training_jobs",
+            "model_versions",
+            "trainers",
+            "indexer_cursor",
+            "skipped_items",
+            "schema_migrations",
+        } <= tables
         views = {r["viewname"] for r in await conn.fetch("SELECT viewname FROM pg_views WHERE schemaname = 'analytics'")}
         assert views == {"daily_mirror_creations", "training_success_rate", "training_durations", "grants_per_mirror", "model_lineage"}
     finally:
@@ -66,8 +75,14 @@ async def test_migrate_command_line(empty_database: str) -> None:
     import subprocess
     import sys
 
-    run = lambda *a: subprocess.run([sys.executable, "-m", "indexer.migrate", "--database-url", empty_database, *a],  # noqa: E731
-                                    cwd=REPO_ROOT, capture_output=True, text=True)
+    def run(*a):
+        return subprocess.run(
+            [sys.executable, "-m", "indexer.migrate", "--database-url", empty_database, *a],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+        )
+
     first = run()
     assert first.returncode == 0 and "applied 0001_" in first.stdout, first.stderr
     second = run()
@@ -80,9 +95,12 @@ async def test_chain_events_is_append_only(database: str) -> None:
     try:
         await conn.execute(
             """INSERT INTO chain_events (signature, event_index, slot, program_id, name, payload)
-               VALUES ('sig', 0, 5, 'p', 'PauseChanged', '{"paused": true}')""")
+               VALUES ('sig', 0, 5, 'p', 'PauseChanged', '{"paused": true}')"""
+        )
         with pytest.raises(asyncpg.UniqueViolationError):
-            await conn.execute("INSERT INTO chain_events (signature, event_index, slot, program_id, name, payload) VALUES ('sig', 0, 5, 'p', 'X', '{}')")
+            await conn.execute(
+                "INSERT INTO chain_events (signature, event_index, slot, program_id, name, payload) VALUES ('sig', 0, 5, 'p', 'X', '{}')"
+            )
         with pytest.raises(asyncpg.RaiseError, match="append-only"):
             await conn.execute("UPDATE chain_events SET payload = '{}'")
         with pytest.raises(asyncpg.RaiseError, match="append-only"):

@@ -66,7 +66,9 @@ class Sender:
         self.url = rpc_url
         self.concurrency = concurrency
         self.per_request = per_request
-        self.http = httpx.AsyncClient(timeout=120.0, limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency))
+        self.http = httpx.AsyncClient(
+            timeout=120.0, limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+        )
         self._id = 0
 
     async def close(self) -> None:
@@ -148,13 +150,16 @@ class LoadPlan:
         path.write_text(json.dumps(self.__dict__, indent=1))
 
     @classmethod
-    def read(cls, path: Path) -> "LoadPlan":
+    def read(cls, path: Path) -> LoadPlan:
         return cls(**json.loads(path.read_text()))
 
 
 EVENT_OF = {
-    "create_mirror": "MirrorCreated", "update_mirror": "MirrorUpdated", "grant_access": "AccessGranted",
-    "request_training": "TrainRequested", "start_training": "TrainingStarted",
+    "create_mirror": "MirrorCreated",
+    "update_mirror": "MirrorUpdated",
+    "grant_access": "AccessGranted",
+    "request_training": "TrainRequested",
+    "start_training": "TrainingStarted",
 }
 
 
@@ -186,8 +191,9 @@ class Progress:
         self.stream.flush()
 
 
-async def load(rpc_url: str, events: int, *, per_round: int = 6, concurrency: int = 16, per_request: int = 8,
-               quiet: bool = False) -> LoadPlan:
+async def load(
+    rpc_url: str, events: int, *, per_round: int = 6, concurrency: int = 16, per_request: int = 8, quiet: bool = False
+) -> LoadPlan:
     """Sends at least ``events`` Mirror events (rounded up to whole creator-phases)."""
     c = codec.default_codec()
     trainer = dev_keypair("trainer")
@@ -211,8 +217,11 @@ async def load(rpc_url: str, events: int, *, per_round: int = 6, concurrency: in
             raise RpcSendError(f"requestAirdrop: {bad[0]}")
         total_events = creators_n * rounds * per_creator_round
         if not quiet:
-            print(f"loading {total_events:,} events: {creators_n} creators x {rounds} rounds x {per_round} mirrors x "
-                  f"{len(PHASES)} phases ({', '.join(PHASES)})", file=out)
+            print(
+                f"loading {total_events:,} events: {creators_n} creators x {rounds} rounds x {per_round} mirrors x "
+                f"{len(PHASES)} phases ({', '.join(PHASES)})",
+                file=out,
+            )
         progress = Progress(total_events, "events sent")
         for r in range(rounds):
             ids = list(range(r * per_round, (r + 1) * per_round))
@@ -225,28 +234,62 @@ async def load(rpc_url: str, events: int, *, per_round: int = 6, concurrency: in
                     for j, mid in enumerate(ids):
                         mirror = c.mirror_pda(owner, mid)
                         if phase == "create_mirror":
-                            ixs.append(c.build_instruction(phase, {
-                                "mirror_id": mid, "name": f"bench {ci}/{mid}", "metadata_uri": f"ipfs://bench/{ci}/{mid}",
-                                "visibility": "Public" if mid % 2 else "Private",
-                            }, {"config": config, "mirror": mirror, "creator": owner}))
+                            ixs.append(
+                                c.build_instruction(
+                                    phase,
+                                    {
+                                        "mirror_id": mid,
+                                        "name": f"bench {ci}/{mid}",
+                                        "metadata_uri": f"ipfs://bench/{ci}/{mid}",
+                                        "visibility": "Public" if mid % 2 else "Private",
+                                    },
+                                    {"config": config, "mirror": mirror, "creator": owner},
+                                )
+                            )
                         elif phase == "update_mirror":
-                            ixs.append(c.build_instruction(phase, {"name": f"bench {ci}/{mid} v2", "metadata_uri": None, "visibility": None},
-                                                           {"config": config, "mirror": mirror, "authority": owner}))
+                            ixs.append(
+                                c.build_instruction(
+                                    phase,
+                                    {"name": f"bench {ci}/{mid} v2", "metadata_uri": None, "visibility": None},
+                                    {"config": config, "mirror": mirror, "authority": owner},
+                                )
+                            )
                         elif phase == "grant_access":
                             grantee = grantees[j % len(grantees)]
-                            ixs.append(c.build_instruction(phase, {"grantee": grantee, "permissions": 1 | 2, "expires_at": 0},
-                                                           {"config": config, "mirror": mirror, "grant": c.grant_pda(mirror, grantee), "owner": owner}))
+                            ixs.append(
+                                c.build_instruction(
+                                    phase,
+                                    {"grantee": grantee, "permissions": 1 | 2, "expires_at": 0},
+                                    {"config": config, "mirror": mirror, "grant": c.grant_pda(mirror, grantee), "owner": owner},
+                                )
+                            )
                         elif phase == "request_training":
-                            ixs.append(c.build_instruction(phase, {"dataset_cid": DATASET_CID, "params": PARAMS},
-                                                           {"config": config, "mirror": mirror, "job": c.job_pda(mirror, 0), "requester": owner}))
+                            ixs.append(
+                                c.build_instruction(
+                                    phase,
+                                    {"dataset_cid": DATASET_CID, "params": PARAMS},
+                                    {"config": config, "mirror": mirror, "job": c.job_pda(mirror, 0), "requester": owner},
+                                )
+                            )
                         else:
-                            ixs.append(c.build_instruction(phase, {}, {"config": config, "mirror": mirror, "job": c.job_pda(mirror, 0),
-                                                                       "trainer": trainer_account, "authority": trainer.pubkey()}))
+                            ixs.append(
+                                c.build_instruction(
+                                    phase,
+                                    {},
+                                    {
+                                        "config": config,
+                                        "mirror": mirror,
+                                        "job": c.job_pda(mirror, 0),
+                                        "trainer": trainer_account,
+                                        "authority": trainer.pubkey(),
+                                    },
+                                )
+                            )
                     signer = trainer if phase == "start_training" else kp
                     packed = pack(ixs, signer, [signer], bh, per_round)
                     txs.extend(packed)
                 ev_per_tx = per_round * creators_n / len(txs)
-                replies = await sender.send_transactions(txs, lambda n: progress.add(round(n * ev_per_tx)))
+                replies = await sender.send_transactions(txs, lambda n, ev_per_tx=ev_per_tx: progress.add(round(n * ev_per_tx)))
                 bad = [rep for rep in replies if isinstance(rep, dict) and "error" in rep]
                 if bad:
                     raise RpcSendError(f"{phase} round {r}: {len(bad)} of {len(txs)} transactions refused, first: {bad[0]['error']}")
@@ -281,20 +324,48 @@ def live_transactions(plan: LoadPlan, count: int, blockhash: Hash) -> list[tuple
         mirror = c.mirror_pda(owner, mid)
         kind = i % 4
         if kind == 0 or plan.mirrors[ci] == 0:
-            name, ix = "MirrorCreated", c.build_instruction("create_mirror", {
-                "mirror_id": new_id + i, "name": f"live {i}", "metadata_uri": f"ipfs://live/{i}", "visibility": "Public",
-            }, {"config": config, "mirror": c.mirror_pda(owner, new_id + i), "creator": owner})
+            name, ix = (
+                "MirrorCreated",
+                c.build_instruction(
+                    "create_mirror",
+                    {
+                        "mirror_id": new_id + i,
+                        "name": f"live {i}",
+                        "metadata_uri": f"ipfs://live/{i}",
+                        "visibility": "Public",
+                    },
+                    {"config": config, "mirror": c.mirror_pda(owner, new_id + i), "creator": owner},
+                ),
+            )
         elif kind == 1:
-            name, ix = "MirrorUpdated", c.build_instruction("update_mirror", {"name": f"live {i}", "metadata_uri": None, "visibility": None},
-                                                            {"config": config, "mirror": mirror, "authority": owner})
+            name, ix = (
+                "MirrorUpdated",
+                c.build_instruction(
+                    "update_mirror",
+                    {"name": f"live {i}", "metadata_uri": None, "visibility": None},
+                    {"config": config, "mirror": mirror, "authority": owner},
+                ),
+            )
         elif kind == 2:
             grantee = Pubkey.from_bytes(bytes(Keypair().pubkey()))
-            name, ix = "AccessGranted", c.build_instruction("grant_access", {"grantee": grantee, "permissions": 1, "expires_at": 0},
-                                                            {"config": config, "mirror": mirror, "grant": c.grant_pda(mirror, grantee), "owner": owner})
+            name, ix = (
+                "AccessGranted",
+                c.build_instruction(
+                    "grant_access",
+                    {"grantee": grantee, "permissions": 1, "expires_at": 0},
+                    {"config": config, "mirror": mirror, "grant": c.grant_pda(mirror, grantee), "owner": owner},
+                ),
+            )
         else:
             job_id = next_job.get((ci, mid), 1)
             next_job[(ci, mid)] = job_id + 1
-            name, ix = "TrainRequested", c.build_instruction("request_training", {"dataset_cid": DATASET_CID, "params": PARAMS},
-                                                             {"config": config, "mirror": mirror, "job": c.job_pda(mirror, job_id), "requester": owner})
+            name, ix = (
+                "TrainRequested",
+                c.build_instruction(
+                    "request_training",
+                    {"dataset_cid": DATASET_CID, "params": PARAMS},
+                    {"config": config, "mirror": mirror, "job": c.job_pda(mirror, job_id), "requester": owner},
+                ),
+            )
         out.append((name, bytes(Transaction([kp], Message([ix], owner), blockhash))))
     return out

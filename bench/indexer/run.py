@@ -62,6 +62,7 @@ def pct(values: Sequence[float], q: float) -> float:
 
 def indexer_version() -> str:
     """The commit, and whether the indexer's code differs from it in this working tree."""
+
     def git(*a: str) -> str:
         r = subprocess.run(["git", *a], cwd=REPO_ROOT, capture_output=True, text=True)
         return r.stdout.strip() if r.returncode == 0 else ""
@@ -85,8 +86,10 @@ def conditions() -> dict[str, Any]:
 
 async def _load_and_report(node: Localnet, events: int) -> LoadPlan:
     plan = await load(node.rpc_url, events)
-    say(f"  loaded {plan.events:,} events in {plan.transactions:,} transactions in {plan.seconds:.1f}s "
-        f"({plan.events / max(plan.seconds, 1e-9):,.0f} events/s)")
+    say(
+        f"  loaded {plan.events:,} events in {plan.transactions:,} transactions in {plan.seconds:.1f}s "
+        f"({plan.events / max(plan.seconds, 1e-9):,.0f} events/s)"
+    )
     return plan
 
 
@@ -96,8 +99,9 @@ def prepare_chain(args: argparse.Namespace, work: Path) -> tuple[Localnet, LoadP
     cache = None if args.no_cache else Path(args.cache_dir) / f"indexer-ledger-{args.events}"
 
     def node() -> Localnet:
-        return Localnet(slot_ms=400, finality_depth=4, bootstrap=True, ledger_dir=ledger, binary=args.binary,
-                        log_path=work / "localnet.log")
+        return Localnet(
+            slot_ms=400, finality_depth=4, bootstrap=True, ledger_dir=ledger, binary=args.binary, log_path=work / "localnet.log"
+        )
 
     if cache is not None and (cache / "plan.json").exists():
         say(f"chain: reusing the cached ledger {cache}")
@@ -157,8 +161,8 @@ async def backfill(rpc_url: str, database_url: str, redis_url: str, batch: int) 
     """The indexer's own catch_up (source -> decode -> apply -> commit) from an empty cursor
     to the chain head, in this process, with decode_tx and commit_batch timed."""
     import indexer.service as service
-    from mirror_common.pg import create_pool
     from indexer.metrics import Metrics
+    from mirror_common.pg import create_pool
 
     timing: dict[str, float] = {"decode_s": 0.0, "commit_s": 0.0, "transactions": 0, "events": 0, "batches": 0}
     real_decode, real_commit = service.decode_tx, service.commit_batch
@@ -181,8 +185,10 @@ async def backfill(rpc_url: str, database_url: str, redis_url: str, batch: int) 
 
     # Every statement the indexer sends, by its text's start: count and time (round trip included).
     statements: dict[str, list[float]] = {}
-    patched = {m: getattr(asyncpg.connection.Connection, m)
-               for m in ("execute", "executemany", "fetch", "fetchval", "fetchrow", "copy_records_to_table")}
+    patched = {
+        m: getattr(asyncpg.connection.Connection, m)
+        for m in ("execute", "executemany", "fetch", "fetchval", "fetchrow", "copy_records_to_table")
+    }
 
     def counting(real: Any) -> Any:
         async def call(self: Any, query: str, *a: Any, **kw: Any) -> Any:
@@ -193,6 +199,7 @@ async def backfill(rpc_url: str, database_url: str, redis_url: str, batch: int) 
                 entry = statements.setdefault(" ".join(query.split())[:72], [0, 0.0])
                 entry[0] += 1
                 entry[1] += time.perf_counter() - t
+
         return call
 
     metrics = Metrics()
@@ -226,9 +233,15 @@ async def backfill(rpc_url: str, database_url: str, redis_url: str, batch: int) 
     progress.show(final=True)
     rest = seconds - timing["decode_s"] - timing["commit_s"]
     return {
-        "events": stored, "transactions": timing["transactions"], "seconds": seconds,
-        "events_per_s": stored / seconds if seconds else 0.0, "batch": batch, "commit_batches": timing["batches"],
-        "decode_s": timing["decode_s"], "commit_s": timing["commit_s"], "fetch_and_other_s": rest,
+        "events": stored,
+        "transactions": timing["transactions"],
+        "seconds": seconds,
+        "events_per_s": stored / seconds if seconds else 0.0,
+        "batch": batch,
+        "commit_batches": timing["batches"],
+        "decode_s": timing["decode_s"],
+        "commit_s": timing["commit_s"],
+        "fetch_and_other_s": rest,
         "statements": sum(n for n, _ in statements.values()),
         "statements_by_text": sorted(([q, n, t] for q, (n, t) in statements.items()), key=lambda x: -x[2]),
     }
@@ -243,9 +256,14 @@ async def table_rows(database_url: str) -> dict[str, tuple[list[str], list[tuple
     try:
         out = {}
         for table in ("chain_events", *PROJECTIONS):
-            cols = [r["attname"] for r in await conn.fetch(
-                """SELECT attname FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped
-                   AND attidentity = '' ORDER BY attnum""", table)]
+            cols = [
+                r["attname"]
+                for r in await conn.fetch(
+                    """SELECT attname FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped
+                   AND attidentity = '' ORDER BY attnum""",
+                    table,
+                )
+            ]
             rows = await conn.fetch(f"SELECT {', '.join(cols)} FROM {table} ORDER BY 1")
             out[table] = (cols, [tuple(r) for r in rows])
         return out
@@ -257,8 +275,13 @@ async def copy_baseline(database_url: str, rows: dict[str, tuple[list[str], list
     """The same rows into the same tables (same indexes, fresh database) with COPY, one transaction."""
     conn = await asyncpg.connect(database_url)
     # COPY is binary: jsonb's binary form is a version byte, then the text.
-    await conn.set_type_codec("jsonb", schema="pg_catalog", format="binary",
-                              encoder=lambda v: b"\x01" + json.dumps(v).encode(), decoder=lambda b: json.loads(b[1:]))
+    await conn.set_type_codec(
+        "jsonb",
+        schema="pg_catalog",
+        format="binary",
+        encoder=lambda v: b"\x01" + json.dumps(v).encode(),
+        decoder=lambda b: json.loads(b[1:]),
+    )
     try:
         started = time.perf_counter()
         async with conn.transaction():
@@ -269,8 +292,12 @@ async def copy_baseline(database_url: str, rows: dict[str, tuple[list[str], list
     finally:
         await conn.close()
     events = len(rows["chain_events"][1])
-    return {"events": events, "rows": sum(len(r) for _, r in rows.values()), "seconds": seconds,
-            "events_per_s": events / seconds if seconds else 0.0}
+    return {
+        "events": events,
+        "rows": sum(len(r) for _, r in rows.values()),
+        "seconds": seconds,
+        "events_per_s": events / seconds if seconds else 0.0,
+    }
 
 
 async def check_complete(database_url: str, plan: LoadPlan) -> dict[str, Any]:
@@ -282,8 +309,13 @@ async def check_complete(database_url: str, plan: LoadPlan) -> dict[str, Any]:
     finally:
         await conn.close()
     missing = {k: v - by_name.get(k, 0) for k, v in plan.by_event.items() if by_name.get(k, 0) < v}
-    return {"by_event": by_name, "skipped_items": skipped, "duplicates": dup, "missing": missing,
-            "complete": not missing and skipped == 0 and dup == 0}
+    return {
+        "by_event": by_name,
+        "skipped_items": skipped,
+        "duplicates": dup,
+        "missing": missing,
+        "complete": not missing and skipped == 0 and dup == 0,
+    }
 
 
 # --- 3. live latency --------------------------------------------------------------
@@ -293,12 +325,19 @@ class IndexerProcess:
     """``python -m indexer`` (migrate, catch up, follow live, publish, finality) as a child process."""
 
     def __init__(self, rpc_url: str, database_url: str, redis_url: str, log_path: Path) -> None:
-        self.env = {**os.environ, "MIRROR_RPC_URL": rpc_url, "MIRROR_WS_URL": "", "DATABASE_URL": database_url,
-                    "REDIS_URL": redis_url, "INDEXER_METRICS_PORT": "0", "INDEXER_LOG_JSON": "true"}
+        self.env = {
+            **os.environ,
+            "MIRROR_RPC_URL": rpc_url,
+            "MIRROR_WS_URL": "",
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis_url,
+            "INDEXER_METRICS_PORT": "0",
+            "INDEXER_LOG_JSON": "true",
+        }
         self.log_path = log_path
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> "IndexerProcess":
+    def start(self) -> IndexerProcess:
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen([sys.executable, "-m", "indexer"], cwd=REPO_ROOT, env=self.env, stdout=log, stderr=log)
         return self
@@ -332,18 +371,31 @@ async def wait_for(what: str, check: Any, timeout: float, proc: IndexerProcess, 
     return None
 
 
-async def live(node: Localnet, plan: LoadPlan, database_url: str, redis_url: str, rate: float, seconds: float,
-               work: Path, stat_statements: bool = False) -> dict[str, Any]:
+async def live(
+    node: Localnet,
+    plan: LoadPlan,
+    database_url: str,
+    redis_url: str,
+    rate: float,
+    seconds: float,
+    work: Path,
+    stat_statements: bool = False,
+) -> dict[str, Any]:
     proc = IndexerProcess(node.rpc_url, database_url, redis_url, work / "indexer.log").start()
     conn = await asyncpg.connect(database_url)
     out: dict[str, Any] = {"rate": rate, "seconds": seconds}
     try:
+
         async def is_live() -> bool:
             return proc.is_live()
 
         async def published() -> bool:
-            return bool(await conn.fetchval(
-                "SELECT coalesce((SELECT last_event_id FROM publish_cursor WHERE name = 'redis'), 0) >= coalesce(max(id), 0) FROM chain_events"))
+            return bool(
+                await conn.fetchval(
+                    "SELECT coalesce((SELECT last_event_id FROM publish_cursor WHERE name = 'redis'), 0) >= coalesce(max(id), 0)"
+                    " FROM chain_events"
+                )
+            )
 
         async def finalized() -> bool:
             return not await conn.fetchval("SELECT EXISTS (SELECT 1 FROM chain_events WHERE commitment = 'confirmed')")
@@ -356,8 +408,10 @@ async def live(node: Localnet, plan: LoadPlan, database_url: str, redis_url: str
             t = out["publish_drain_s"] = await wait_for("the publisher to drain", published, 900, proc, t)
         if t is not None:
             t = out["finalize_drain_s"] = await wait_for("finality to catch up", finalized, 900, proc, t)
-        say(f"  live after {out['start_to_live_s']}s, backlog published to Redis after {out.get('publish_drain_s')}s, "
-            f"marked finalized after {out.get('finalize_drain_s')}s (from process start)")
+        say(
+            f"  live after {out['start_to_live_s']}s, backlog published to Redis after {out.get('publish_drain_s')}s, "
+            f"marked finalized after {out.get('finalize_drain_s')}s (from process start)"
+        )
         if stat_statements:
             await conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
             await conn.execute("SELECT pg_stat_statements_reset()")
@@ -367,7 +421,8 @@ async def live(node: Localnet, plan: LoadPlan, database_url: str, redis_url: str
                 """SELECT calls, total_exec_time, mean_exec_time, regexp_replace(query, '\\s+', ' ', 'g') AS q
                    FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
                    AND query NOT ILIKE '%pg_stat_statements%' AND query NOT ILIKE '%pg_xact_commit_timestamp%'
-                   ORDER BY total_exec_time DESC LIMIT 40""")
+                   ORDER BY total_exec_time DESC LIMIT 40"""
+            )
             out["server_statements"] = [[r["q"][:72], r["calls"], r["total_exec_time"], r["mean_exec_time"]] for r in rows]
         out["indexer_alive"] = proc.alive()
     finally:
@@ -376,8 +431,9 @@ async def live(node: Localnet, plan: LoadPlan, database_url: str, redis_url: str
     return out
 
 
-async def _live_traffic(node: Localnet, plan: LoadPlan, conn: asyncpg.Connection, redis_url: str, rate: float,
-                        seconds: float) -> dict[str, Any]:
+async def _live_traffic(
+    node: Localnet, plan: LoadPlan, conn: asyncpg.Connection, redis_url: str, rate: float, seconds: float
+) -> dict[str, Any]:
     count = max(1, int(rate * seconds))
     sender = Sender(node.rpc_url, concurrency=32, per_request=1)
     redis = aioredis.from_url(redis_url)
@@ -402,8 +458,16 @@ async def _live_traffic(node: Localnet, plan: LoadPlan, conn: asyncpg.Connection
             redis_at.setdefault(sig, now)
 
     ws = await websockets.connect(node.ws_url, max_size=None)
-    await ws.send(json.dumps({"jsonrpc": "2.0", "id": 1, "method": "logsSubscribe",
-                              "params": [{"mentions": [MIRROR_PROGRAM_ID]}, {"commitment": "confirmed"}]}))
+    await ws.send(
+        json.dumps(
+            {
+                "jsonrpc": "2.0",
+                "id": 1,
+                "method": "logsSubscribe",
+                "params": [{"mentions": [MIRROR_PROGRAM_ID]}, {"commitment": "confirmed"}],
+            }
+        )
+    )
     json.loads(await ws.recv())
 
     async def read_notifications() -> None:
@@ -419,7 +483,9 @@ async def _live_traffic(node: Localnet, plan: LoadPlan, conn: asyncpg.Connection
         while not stop.is_set():
             rows = await conn.fetch(
                 """SELECT id, signature, extract(epoch FROM pg_xact_commit_timestamp(xmin))::float8 AS ct
-                   FROM chain_events WHERE id > $1 ORDER BY id""", last)
+                   FROM chain_events WHERE id > $1 ORDER BY id""",
+                last,
+            )
             for r in rows:
                 last = r["id"]
                 if r["ct"] is not None:
@@ -437,8 +503,10 @@ async def _live_traffic(node: Localnet, plan: LoadPlan, conn: asyncpg.Connection
         replied_at[reply] = t1
 
     txs = live_transactions(plan, count, await sender.blockhash())
-    say(f"  sending {count:,} one-instruction transactions at {rate:g} tx/s for {seconds:g}s "
-        f"(update, grant, request_training, create in turn)")
+    say(
+        f"  sending {count:,} one-instruction transactions at {rate:g} tx/s for {seconds:g}s "
+        f"(update, grant, request_training, create in turn)"
+    )
     readers = [asyncio.create_task(read_redis()), asyncio.create_task(poll_commits()), asyncio.create_task(read_notifications())]
     sends: list[asyncio.Task[None]] = []
     began = time.monotonic()
@@ -461,13 +529,21 @@ async def _live_traffic(node: Localnet, plan: LoadPlan, conn: asyncpg.Connection
 
     def stats(seen: dict[str, float], since: dict[str, float]) -> dict[str, Any]:
         ms = [1000 * (seen[s] - since[s]) for s in since if s in seen]
-        return {"n": len(ms), "missing": len(since) - len(ms), "p50_ms": pct(ms, 50), "p90_ms": pct(ms, 90),
-                "p99_ms": pct(ms, 99), "max_ms": max(ms) if ms else float("nan"),
-                "mean_ms": statistics.fmean(ms) if ms else float("nan")}
+        return {
+            "n": len(ms),
+            "missing": len(since) - len(ms),
+            "p50_ms": pct(ms, 50),
+            "p90_ms": pct(ms, 90),
+            "p99_ms": pct(ms, 99),
+            "max_ms": max(ms) if ms else float("nan"),
+            "mean_ms": statistics.fmean(ms) if ms else float("nan"),
+        }
 
     rtt = [1000 * (replied_at[s] - sent_at[s]) for s in replied_at]
     return {
-        "sent": count, "refused": len(errors), "achieved_tx_per_s": count / send_seconds,
+        "sent": count,
+        "refused": len(errors),
+        "achieved_tx_per_s": count / send_seconds,
         "send_reply_ms": {"p50": pct(rtt, 50), "p99": pct(rtt, 99)},
         "reply_to_commit": stats(committed_at, replied_at),
         "reply_to_redis": stats(redis_at, replied_at),
@@ -490,15 +566,18 @@ def report(r: dict[str, Any]) -> str:
         "",
         "== indexer benchmark ==",
         f"conditions: {r['conditions_start']['cpus']} CPUs, load average {r['conditions_start']['loadavg']} at start, "
-        f"{r['conditions_end']['loadavg']} at end; node {Path(r['binary']).parent.name} build; PostgreSQL fsync={'on' if r['pg_fsync'] else 'off'}",
+        f"{r['conditions_end']['loadavg']} at end; "
+        f"node {Path(r['binary']).parent.name} build; PostgreSQL fsync={'on' if r['pg_fsync'] else 'off'}",
         f"indexer code: {r['indexer_version']}",
         f"chain: {r['load']['events']:,} load events in {r['load']['transactions']:,} transactions"
         + (" (cached ledger)" if r["load"]["cached"] else f", loaded at {r['load']['events_per_s']:,.0f} events/s"),
         f"complete: {'yes' if chk['complete'] else 'NO'} ({sum(chk['by_event'].values()):,} rows in chain_events, "
         f"{chk['skipped_items']} skipped, {chk['duplicates']} duplicates{', missing ' + str(chk['missing']) if chk['missing'] else ''})",
         "",
-        f"backfill (indexer catch_up, batch {b['batch']}): {b['events']:,} events, {b['transactions']:,} transactions in {b['seconds']:.1f}s",
-        f"  = {b['events_per_s']:,.0f} events/s   goal >= {GOAL_BACKFILL_EVENTS_PER_S:,}: {'met' if b['events_per_s'] >= GOAL_BACKFILL_EVENTS_PER_S else 'NOT met'}",
+        f"backfill (indexer catch_up, batch {b['batch']}): {b['events']:,} events, "
+        f"{b['transactions']:,} transactions in {b['seconds']:.1f}s",
+        f"  = {b['events_per_s']:,.0f} events/s   "
+        f"goal >= {GOAL_BACKFILL_EVENTS_PER_S:,}: {'met' if b['events_per_s'] >= GOAL_BACKFILL_EVENTS_PER_S else 'NOT met'}",
         f"  where the time went: commit_batch {b['commit_s']:.1f}s ({100 * b['commit_s'] / b['seconds']:.0f}%), "
         f"decode_tx {b['decode_s']:.1f}s ({100 * b['decode_s'] / b['seconds']:.0f}%), "
         f"RPC fetch and the rest {b['fetch_and_other_s']:.1f}s ({100 * b['fetch_and_other_s'] / b['seconds']:.0f}%)",
@@ -506,7 +585,8 @@ def report(r: dict[str, Any]) -> str:
         f"{b['statements']:,} SQL statements ({b['statements'] / max(b['events'], 1):.2f} per event, one round trip each, "
         f"{sum(t for _, _, t in b['statements_by_text']):.1f}s in all); the costliest:",
         *[f"    {t:7.2f}s {n:>8,}x {1e6 * t / max(n, 1):6.0f} us  {q}" for q, n, t in b["statements_by_text"][:6]],
-        f"COPY baseline (same rows, same tables and indexes, one transaction): {c['rows']:,} rows in {c['seconds']:.2f}s = {c['events_per_s']:,.0f} events/s",
+        f"COPY baseline (same rows, same tables and indexes, one transaction): "
+        f"{c['rows']:,} rows in {c['seconds']:.2f}s = {c['events_per_s']:,.0f} events/s",
         f"  ratio indexer / COPY = {b['events_per_s'] / c['events_per_s'] if c['events_per_s'] else 0:.3f}"
         f" (COPY is {c['events_per_s'] / b['events_per_s'] if b['events_per_s'] else 0:.0f}x faster)",
     ]
@@ -530,10 +610,14 @@ def report(r: dict[str, Any]) -> str:
         ]
         if lv.get("server_statements"):
             lines.append("  PostgreSQL's own time per statement during the traffic (pg_stat_statements, all clients of the database):")
-            lines += [f"    {total / 1000:6.2f}s {calls:>7,}x {1000 * mean:7.0f} us  {q}" for q, calls, total, mean in lv["server_statements"][:6]]
-        lines.append(f"  (before the traffic, `python -m indexer` on the backfilled database: live {lv.get('start_to_live_s')}s, "
-                     f"{b['events']:,}-event backlog published to Redis {lv.get('publish_drain_s')}s and marked finalized "
-                     f"{lv.get('finalize_drain_s')}s after its start)")
+            lines += [
+                f"    {total / 1000:6.2f}s {calls:>7,}x {1000 * mean:7.0f} us  {q}" for q, calls, total, mean in lv["server_statements"][:6]
+            ]
+        lines.append(
+            f"  (before the traffic, `python -m indexer` on the backfilled database: live {lv.get('start_to_live_s')}s, "
+            f"{b['events']:,}-event backlog published to Redis {lv.get('publish_drain_s')}s and marked finalized "
+            f"{lv.get('finalize_drain_s')}s after its start)"
+        )
     return "\n".join(lines)
 
 
@@ -541,8 +625,15 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.indexer", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--events", type=int, default=100_000, help="Mirror events to put on chain (default 100,000)")
     ap.add_argument("--quick", action="store_true", help="5,000 events and 5 s of live traffic")
-    ap.add_argument("--binary", type=Path, default=None, help="mirror-localnet binary (default: the release build if there is one, else debug)")
-    ap.add_argument("--backfill-batch", type=int, default=100, help="getTransaction calls per RPC batch = transactions per commit (the indexer's default)")
+    ap.add_argument(
+        "--binary", type=Path, default=None, help="mirror-localnet binary (default: the release build if there is one, else debug)"
+    )
+    ap.add_argument(
+        "--backfill-batch",
+        type=int,
+        default=100,
+        help="getTransaction calls per RPC batch = transactions per commit (the indexer's default)",
+    )
     ap.add_argument("--live-rate", type=float, default=200.0, help="live transactions per second")
     ap.add_argument("--live-seconds", type=float, default=None, help="live traffic duration (default 10, quick 5)")
     ap.add_argument("--no-live", action="store_true")
@@ -558,15 +649,26 @@ def main(argv: list[str] | None = None) -> int:
         args.live_seconds = 5.0 if args.quick else 10.0
     args.binary = args.binary or default_binary()
 
-    result: dict[str, Any] = {"indexer_version": indexer_version(), "binary": str(args.binary), "pg_fsync": args.pg_fsync == "on", "conditions_start": conditions()}
+    result: dict[str, Any] = {
+        "indexer_version": indexer_version(),
+        "binary": str(args.binary),
+        "pg_fsync": args.pg_fsync == "on",
+        "conditions_start": conditions(),
+    }
     work = Path(tempfile.mkdtemp(prefix="bench-indexer-"))
     node: Localnet | None = None
     pg: Postgres | None = None
     rd: Redis | None = None
     try:
         node, plan, cached = prepare_chain(args, work)
-        result["load"] = {"events": plan.events, "transactions": plan.transactions, "by_event": plan.by_event,
-                          "seconds": plan.seconds, "events_per_s": plan.events / plan.seconds if plan.seconds else 0, "cached": cached}
+        result["load"] = {
+            "events": plan.events,
+            "transactions": plan.transactions,
+            "by_event": plan.by_event,
+            "seconds": plan.seconds,
+            "events_per_s": plan.events / plan.seconds if plan.seconds else 0,
+            "cached": cached,
+        }
         say("services: throwaway PostgreSQL (track_commit_timestamp on) and Redis")
         pg = Postgres(fsync=args.pg_fsync == "on").start()
         asyncio.run(alter_system(pg.url, "track_commit_timestamp", "on"))  # commit times of rows: the live latency

@@ -93,7 +93,8 @@ fn in_process_rate(txs: usize) -> anyhow::Result<(f64, f64)> {
     let blockhash = bank.latest_blockhash().0;
     let mut rates = Vec::new();
     for (round, skip_preflight) in [(0u64, false), (1, true)] {
-        let batch: Vec<_> = (0..txs as u64).map(|i| create_mirror_tx(&creator, round * 1_000_000 + i, blockhash)).collect();
+        let batch: Vec<_> =
+            (0..txs as u64).map(|i| create_mirror_tx(&creator, round * 1_000_000 + i, blockhash)).collect();
         let start = Instant::now();
         for tx in batch {
             bank.send_transaction(tx, skip_preflight).map_err(|e| anyhow::anyhow!(e.message))?;
@@ -143,13 +144,16 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let binary = args.binary.clone().unwrap_or_else(|| {
-        std::env::current_exe().expect("exe path").with_file_name("mirror-localnet")
-    });
+    let binary = args
+        .binary
+        .clone()
+        .unwrap_or_else(|| std::env::current_exe().expect("exe path").with_file_name("mirror-localnet"));
     println!("bench/localnet: {} create_mirror transactions per run, node {}", args.txs, binary.display());
 
     let (preflight_rate, execute_rate) = in_process_rate(args.txs)?;
-    println!("in-process Bank (no HTTP): {preflight_rate:>8.0} tx/s with preflight, {execute_rate:>8.0} tx/s execute only");
+    println!(
+        "in-process Bank (no HTTP): {preflight_rate:>8.0} tx/s with preflight, {execute_rate:>8.0} tx/s execute only"
+    );
 
     let ledger = tempfile::tempdir()?;
     let port = 28_000 + (std::process::id() % 2000) as u16 * 2;
@@ -171,7 +175,10 @@ async fn main() -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
-    println!("\nsendTransaction through the node (preflight on, ledger {}):", if args.ledger { "fsync'd" } else { "off" });
+    println!(
+        "\nsendTransaction through the node (preflight on, ledger {}):",
+        if args.ledger { "fsync'd" } else { "off" }
+    );
     println!("{:>8} {:>10} {:>12} {:>10}", "clients", "tx/s", "vs in-proc", "errors");
     let mut first_id = 0u64;
     for clients in [1usize, 4, 16] {
