@@ -16,8 +16,14 @@ from mirror_common.config import settings
 def main() -> int:
     s = settings()
     renderer: structlog.types.Processor = structlog.processors.JSONRenderer() if s.api_log_json else structlog.dev.ConsoleRenderer()
-    structlog.configure(processors=[structlog.contextvars.merge_contextvars, structlog.processors.add_log_level,
-                                    structlog.processors.TimeStamper(fmt="iso"), renderer])
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso"),
+            renderer,
+        ]
+    )
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
     # Strawberry logs masked errors with their trace; ours go to our own log line instead.
     logging.getLogger("strawberry.execution").setLevel(logging.CRITICAL)

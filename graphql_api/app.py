@@ -141,8 +141,9 @@ class _BodyTooLarge(Exception):
 
 async def audit_refusal(state: ApiState, code: str, ip: str | None, rid: str | None, wallet: str | None, detail: dict[str, Any]) -> None:
     async with state.pool.acquire() as conn:
-        await api_store.audit(conn, "rate_limited" if code == "rate_limited" else "refused", code=code, wallet=wallet, ip=ip,
-                              request_id=rid, detail=detail)
+        await api_store.audit(
+            conn, "rate_limited" if code == "rate_limited" else "refused", code=code, wallet=wallet, ip=ip, request_id=rid, detail=detail
+        )
 
 
 async def _no_reset(conn: Any) -> None:
@@ -155,8 +156,13 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        pool = await retry(lambda: create_pool(settings.database_url, max_size=10, reset=_no_reset), transient=is_connection_error,
-                           policy=DATABASE, log=log, event="postgres_unavailable")
+        pool = await retry(
+            lambda: create_pool(settings.database_url, max_size=10, reset=_no_reset),
+            transient=is_connection_error,
+            policy=DATABASE,
+            log=log,
+            event="postgres_unavailable",
+        )
         redis = aioredis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=5)
         state = ApiState(settings=settings, pool=pool, redis=redis, jwt_secret=jwt_secret(settings))
         holder["state"] = state
@@ -200,8 +206,9 @@ def create_app(settings: Settings) -> FastAPI:
                 context.set_viewer(viewer.wallet if viewer else None)
             return None
 
-    graphql = Router(build_schema(settings), context_getter=context, graphql_ide="graphiql" if settings.api_dev else None,
-                     allow_queries_via_get=False)
+    graphql = Router(
+        build_schema(settings), context_getter=context, graphql_ide="graphiql" if settings.api_dev else None, allow_queries_via_get=False
+    )
     app.include_router(graphql, prefix="/graphql")
     app.include_router(auth.router())
 
@@ -237,8 +244,13 @@ def create_app(settings: Settings) -> FastAPI:
 
     origins = [o.strip() for o in settings.api_cors_origins.split(",") if o.strip()]
     if origins:
-        app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST", "OPTIONS"],
-                           allow_headers=["Authorization", "Content-Type", "X-Request-ID"], max_age=600)
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_methods=["GET", "POST", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+            max_age=600,
+        )
     app.add_middleware(Guard, get_state=lambda: holder.get("state"), settings=settings)
     return app
 
@@ -247,8 +259,8 @@ async def wallet_limit(state: ApiState, wallet: str, request: Request) -> None:
     try:
         await hit(state, f"wallet:{wallet}", state.settings.api_rate_wallet)
     except RateLimited as e:
-        await audit_refusal(state, "rate_limited", auth.client_ip(request), request.headers.get("x-request-id"), wallet, {"scope": "wallet"})
+        await audit_refusal(
+            state, "rate_limited", auth.client_ip(request), request.headers.get("x-request-id"), wallet, {"scope": "wallet"}
+        )
         state.metrics.refusals.labels("rate_limited").inc()
         raise auth.AuthError("rate_limited", 429, {"Retry-After": str(e.retry_after)}) from e
-
-

@@ -104,16 +104,28 @@ def _totp_box(state: ApiState) -> SecretBox:
 def issue_token(state: ApiState, wallet: str) -> tuple[str, int]:
     now = int(time.time())
     exp = now + state.settings.api_jwt_ttl
-    claims = {"iss": state.settings.api_uri, "aud": state.settings.api_domain, "sub": wallet, "iat": now, "exp": exp,
-              "jti": uuid.uuid4().hex}
+    claims = {
+        "iss": state.settings.api_uri,
+        "aud": state.settings.api_domain,
+        "sub": wallet,
+        "iat": now,
+        "exp": exp,
+        "jti": uuid.uuid4().hex,
+    }
     return jwt.encode(claims, state.jwt_secret, algorithm=ALGORITHM), exp
 
 
 async def viewer_from_token(state: ApiState, token: str) -> Viewer:
     """The signed-in wallet of a bearer token, or AuthError with the reason."""
     try:
-        claims = jwt.decode(token, state.jwt_secret, algorithms=[ALGORITHM], audience=state.settings.api_domain,
-                            issuer=state.settings.api_uri, options={"require": ["exp", "iss", "aud", "sub", "jti"]})
+        claims = jwt.decode(
+            token,
+            state.jwt_secret,
+            algorithms=[ALGORITHM],
+            audience=state.settings.api_domain,
+            issuer=state.settings.api_uri,
+            options={"require": ["exp", "iss", "aud", "sub", "jti"]},
+        )
     except jwt.ExpiredSignatureError as e:
         raise AuthError("token_expired") from e
     except jwt.InvalidAudienceError as e:
@@ -142,8 +154,15 @@ async def refuse(state: ApiState, request: Request, code: str, wallet: str | Non
     """Counts, audits and returns the refusal to raise."""
     state.metrics.refusals.labels(code).inc()
     async with state.pool.acquire() as conn:
-        await api_store.audit(conn, "refused", code=code, wallet=wallet, ip=client_ip(request),
-                              request_id=request.headers.get("x-request-id"), detail={"path": request.url.path})
+        await api_store.audit(
+            conn,
+            "refused",
+            code=code,
+            wallet=wallet,
+            ip=client_ip(request),
+            request_id=request.headers.get("x-request-id"),
+            detail={"path": request.url.path},
+        )
     return AuthError(code, status)
 
 
@@ -170,12 +189,28 @@ def router() -> APIRouter:
         await state.redis.set(f"api:nonce:{value}", address, ex=s.api_nonce_ttl)
         now = datetime.now(UTC)
         msg = siws.SignInMessage(
-            domain=s.api_domain, address=address, statement="Sign in to Mirror Reality.", uri=s.api_uri, version="1",
-            chain_id=s.api_chain_id, nonce=value, issued_at=now, expiration_time=now + timedelta(seconds=s.api_nonce_ttl),
+            domain=s.api_domain,
+            address=address,
+            statement="Sign in to Mirror Reality.",
+            uri=s.api_uri,
+            version="1",
+            chain_id=s.api_chain_id,
+            nonce=value,
+            issued_at=now,
+            expiration_time=now + timedelta(seconds=s.api_nonce_ttl),
         )
-        return {"nonce": value, "domain": msg.domain, "address": address, "statement": msg.statement, "uri": msg.uri,
-                "version": msg.version, "chainId": msg.chain_id, "issuedAt": siws.iso(msg.issued_at),
-                "expirationTime": siws.iso(msg.expiration_time), "message": msg.text()}
+        return {
+            "nonce": value,
+            "domain": msg.domain,
+            "address": address,
+            "statement": msg.statement,
+            "uri": msg.uri,
+            "version": msg.version,
+            "chainId": msg.chain_id,
+            "issuedAt": siws.iso(msg.issued_at),
+            "expirationTime": siws.iso(msg.expiration_time),
+            "message": msg.text(),
+        }
 
     @r.post("/verify")
     async def verify(body: VerifyRequest, request: Request) -> dict[str, Any]:
@@ -194,8 +229,12 @@ def router() -> APIRouter:
             raise await refuse(state, request, "wrong_chain", msg.address)
         now = datetime.now(UTC)
         skew = timedelta(seconds=CLOCK_SKEW)
-        if (msg.issued_at > now + skew or msg.issued_at < now - timedelta(seconds=s.api_nonce_ttl) - skew
-                or msg.expiration_time <= now or (msg.not_before is not None and msg.not_before > now + skew)):
+        if (
+            msg.issued_at > now + skew
+            or msg.issued_at < now - timedelta(seconds=s.api_nonce_ttl) - skew
+            or msg.expiration_time <= now
+            or (msg.not_before is not None and msg.not_before > now + skew)
+        ):
             raise await refuse(state, request, "message_expired", msg.address)
         try:
             VerifyKey(base58.b58decode(msg.address)).verify(body.message.encode(), signature)
@@ -214,7 +253,9 @@ def router() -> APIRouter:
                 raise await refuse(state, request, "totp_invalid", msg.address)
         token, exp = issue_token(state, msg.address)
         async with state.pool.acquire() as conn:
-            await api_store.audit(conn, "sign_in", wallet=msg.address, ip=client_ip(request), request_id=request.headers.get("x-request-id"))
+            await api_store.audit(
+                conn, "sign_in", wallet=msg.address, ip=client_ip(request), request_id=request.headers.get("x-request-id")
+            )
         return {"token": token, "wallet": msg.address, "expiresAt": str(exp)}
 
     async def signed_in(request: Request) -> Viewer:
@@ -233,7 +274,9 @@ def router() -> APIRouter:
         viewer = await signed_in(request)
         await state.redis.set(f"api:revoked:{viewer.jti}", "1", exat=max(viewer.exp, int(time.time()) + 1))
         async with state.pool.acquire() as conn:
-            await api_store.audit(conn, "logout", wallet=viewer.wallet, ip=client_ip(request), request_id=request.headers.get("x-request-id"))
+            await api_store.audit(
+                conn, "logout", wallet=viewer.wallet, ip=client_ip(request), request_id=request.headers.get("x-request-id")
+            )
         return {"ok": True}
 
     @r.post("/totp/enroll")
@@ -272,5 +315,3 @@ async def _use_totp(state: ApiState, wallet: str, secret: str, code: str) -> boo
         return False
     claimed = await state.redis.set(f"api:totp-used:{wallet}:{code}", "1", nx=True, ex=120)
     return bool(claimed)
-
-

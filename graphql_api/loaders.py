@@ -30,11 +30,11 @@ class Loaders:
         self.pool = pool
         self.viewer = viewer
         self.program_id = program_id
-        self.mirror = DataLoader[str, Any](self._rows(lambda c, k: mirrors.by_addresses(c, viewer, k), "address"))
-        self.grant = DataLoader[str, Any](self._rows(lambda c, k: grants.by_addresses(c, viewer, k), "address"))
-        self.job = DataLoader[str, Any](self._rows(lambda c, k: jobs.by_addresses(c, viewer, k), "address"))
-        self.model = DataLoader[str, Any](self._rows(lambda c, k: models.by_addresses(c, viewer, k), "address"))
-        self.event = DataLoader[int, Any](self._rows(lambda c, k: events.by_ids(c, viewer, k), "id"))
+        self.mirror = DataLoader[str, Any](self._seen_rows(mirrors.by_addresses, viewer, "address"))
+        self.grant = DataLoader[str, Any](self._seen_rows(grants.by_addresses, viewer, "address"))
+        self.job = DataLoader[str, Any](self._seen_rows(jobs.by_addresses, viewer, "address"))
+        self.model = DataLoader[str, Any](self._seen_rows(models.by_addresses, viewer, "address"))
+        self.event = DataLoader[int, Any](self._seen_rows(events.by_ids, viewer, "id"))
         self.trainer = DataLoader[str, Any](self._rows(chain.trainers_by_addresses, "address"))
         self.config = DataLoader[str, Any](self._rows(chain.configs, "address"))
         self.model_by_job = DataLoader[str, Any](self._rows(models.by_jobs, "job"))
@@ -53,7 +53,9 @@ class Loaders:
         async with self.pool.acquire() as conn:
             return await fn(conn)
 
-    def _rows(self, fetch: Callable[[Connection, list[K]], Awaitable[Sequence[Any]]], key: str) -> Callable[[list[K]], Awaitable[list[Any]]]:
+    def _rows(
+        self, fetch: Callable[[Connection, list[K]], Awaitable[Sequence[Any]]], key: str
+    ) -> Callable[[list[K]], Awaitable[list[Any]]]:
         async def load(keys: list[K]) -> list[Any]:
             rows = await self.run(lambda c: fetch(c, keys))
             by_key = {r[key]: r for r in rows}
@@ -61,8 +63,15 @@ class Loaders:
 
         return load
 
-    def _pages(self, fetch: Callable[[Connection, list[str], PageArgs], Awaitable[dict[str, list[Any]]]]
-               ) -> Callable[[list[PageKey]], Awaitable[list[list[Any]]]]:
+    def _seen_rows(
+        self, fetch: Callable[[Connection, str | None, list[K]], Awaitable[Sequence[Any]]], viewer: str | None, key: str
+    ) -> Callable[[list[K]], Awaitable[list[Any]]]:
+        # A named generic step: mypy cannot infer K through a lambda passed straight to _rows.
+        return self._rows(lambda c, k: fetch(c, viewer, k), key)
+
+    def _pages(
+        self, fetch: Callable[[Connection, list[str], PageArgs], Awaitable[dict[str, list[Any]]]]
+    ) -> Callable[[list[PageKey]], Awaitable[list[list[Any]]]]:
         async def load(keys: list[PageKey]) -> list[list[Any]]:
             groups: dict[PageArgs, list[str]] = defaultdict(list)
             for parent, args in keys:

@@ -23,6 +23,7 @@ from typing import Any, Generic, TypeVar
 import strawberry
 
 from graphql_api.errors import ClientError
+from graphql_api.fields import field
 
 DEFAULT_PAGE = 20
 MAX_PAGE = 100
@@ -62,7 +63,7 @@ class Order:
         for value, kind in zip(values, self.types, strict=True):
             if isinstance(value, bool) or not isinstance(value, kind):
                 raise PaginationError("invalid cursor")
-            if kind is int and not -(2**63) <= value < 2**63:
+            if kind is int and isinstance(value, int) and not -(2**63) <= value < 2**63:
                 raise PaginationError("invalid cursor")
         return values
 
@@ -132,7 +133,7 @@ class Connection(Generic[T]):
     page_info: PageInfo
     count: strawberry.Private[Callable[[], Awaitable[int]]]
 
-    @strawberry.field(description="How many items the whole list holds (under the same filter).")
+    @field(description="How many items the whole list holds (under the same filter).")
     async def total_count(self) -> int:
         return await self.count()
 

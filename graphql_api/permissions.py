@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from strawberry.extensions.field_extension import FieldExtension
 from strawberry.permission import BasePermission, PermissionExtension
 from strawberry.types import Info
 
@@ -33,5 +34,5 @@ class SignedIn(BasePermission):
         return info.context.viewer is not None
 
 
-def private() -> list[PermissionExtension]:
+def private() -> list[FieldExtension]:
     return [PermissionExtension(permissions=[CanViewMirror()], fail_silently=True)]

@@ -15,6 +15,7 @@ fractional, or not a number is refused with a clear GraphQL error.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 from typing import TYPE_CHECKING, NewType
 
@@ -33,7 +34,7 @@ def _serialize(value: object) -> str:
     return str(int(value))
 
 
-def _parser(name: str, lo: int, hi: int) -> object:
+def _parser(name: str, lo: int, hi: int) -> Callable[[object], int]:
     def parse(value: object) -> int:
         if isinstance(value, bool):
             raise BadValue(f"{name} must be a decimal string or an integer")

@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 import strawberry
-from graphql import ValidationRule
+from graphql import ASTValidationRule
 from strawberry.extensions import (
     AddValidationRules,
     DisableIntrospection,
@@ -30,6 +30,7 @@ from strawberry.extensions import (
 from strawberry.types import Info
 
 from graphql_api.errors import BadValue
+from graphql_api.fields import field, subscription
 from graphql_api.pagination import Connection, PageArgs, connection
 from graphql_api.permissions import SignedIn
 from graphql_api.protection import cost_rule, should_mask
@@ -55,7 +56,20 @@ from graphql_api.types import (
 from mirror_common.config import Settings
 
 SCHEMA_FILE = Path(__file__).with_name("schema.graphql")
-MirrorOrder = strawberry.enum(Enum("MirrorOrder", {k: k for k in mirrors.ORDERS}), name="MirrorOrder")
+
+
+# Spelled out rather than built from mirrors.ORDERS so that mypy can type `order_by`; checked
+# against ORDERS at import so the two cannot drift apart (members in ORDERS' order, as the schema prints them).
+@strawberry.enum(name="MirrorOrder")
+class MirrorOrder(Enum):
+    CREATED_AT_DESC = "CREATED_AT_DESC"
+    CREATED_AT_ASC = "CREATED_AT_ASC"
+    NAME_ASC = "NAME_ASC"
+    UPDATED_AT_DESC = "UPDATED_AT_DESC"
+
+
+if [(m.name, m.value) for m in MirrorOrder] != [(k, k) for k in mirrors.ORDERS]:
+    raise RuntimeError(f"MirrorOrder {[m.name for m in MirrorOrder]} does not match store.mirrors.ORDERS {list(mirrors.ORDERS)}")
 
 
 @strawberry.input
@@ -119,8 +133,9 @@ def _mirror_filter(f: MirrorFilter | None) -> mirrors.MirrorFilter:
         return mirrors.MirrorFilter()
     if f.name_contains is not None and len(f.name_contains) > 64:
         raise BadValue("nameContains: at most 64 characters")
-    return mirrors.MirrorFilter(f.owner, f.creator, f.status.value if f.status else None, f.visibility.value if f.visibility else None,
-                                f.name_contains)
+    return mirrors.MirrorFilter(
+        f.owner, f.creator, f.status.value if f.status else None, f.visibility.value if f.visibility else None, f.name_contains
+    )
 
 
 async def mirror_page(info: Info, flt: mirrors.MirrorFilter, order: str, args: PageArgs) -> Connection[Mirror]:
@@ -140,14 +155,16 @@ async def grant_page(info: Info, flt: grants.GrantFilter, args: PageArgs) -> Con
 class Me:
     wallet: Address
 
-    @strawberry.field(description="Mirrors this wallet owns.")
-    async def mirrors(self, info: Info, first: int | None = None, after: str | None = None, last: int | None = None,
-                      before: str | None = None) -> Connection[Mirror]:
+    @field(description="Mirrors this wallet owns.")
+    async def mirrors(
+        self, info: Info, first: int | None = None, after: str | None = None, last: int | None = None, before: str | None = None
+    ) -> Connection[Mirror]:
         return await mirror_page(info, mirrors.MirrorFilter(owner=self.wallet), "CREATED_AT_DESC", PageArgs.of(first, after, last, before))
 
-    @strawberry.field(description="Grants addressed to this wallet (effective or not: see `effective`).")
-    async def grants(self, info: Info, first: int | None = None, after: str | None = None, last: int | None = None,
-                     before: str | None = None) -> Connection[AccessGrant]:
+    @field(description="Grants addressed to this wallet (effective or not: see `effective`).")
+    async def grants(
+        self, info: Info, first: int | None = None, after: str | None = None, last: int | None = None, before: str | None = None
+    ) -> Connection[AccessGrant]:
         return await grant_page(info, grants.GrantFilter(grantee=self.wallet), PageArgs.of(first, after, last, before))
 
 
@@ -179,7 +196,7 @@ _node_loader("ChainEvent", "event", ChainEvent.of, _event_key)
 
 @strawberry.type
 class Query:
-    @strawberry.field(description="Any object by its global id.")
+    @field(description="Any object by its global id.")
     async def node(self, info: Info, id: strawberry.ID) -> Node | None:
         type_name, key = parse_global_id(id)
         if type_name not in NODE_LOADERS:
@@ -190,15 +207,29 @@ class Query:
     async def mirror(self, info: Info, address: Address) -> Mirror | None:
         return await load_mirror(info, address)
 
-    @strawberry.field(description="Mirrors the viewer may see in full (public ones, its own, those it holds an effective VIEW grant for).")
-    async def mirrors(self, info: Info, filter: MirrorFilter | None = None, order_by: MirrorOrder = MirrorOrder.CREATED_AT_DESC,  # type: ignore[attr-defined]
-                      first: int | None = None, after: str | None = None, last: int | None = None,
-                      before: str | None = None) -> Connection[Mirror]:
+    @field(description="Mirrors the viewer may see in full (public ones, its own, those it holds an effective VIEW grant for).")
+    async def mirrors(
+        self,
+        info: Info,
+        filter: MirrorFilter | None = None,
+        order_by: MirrorOrder = MirrorOrder.CREATED_AT_DESC,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> Connection[Mirror]:
         return await mirror_page(info, _mirror_filter(filter), order_by.value, PageArgs.of(first, after, last, before))
 
     @strawberry.field
-    async def training_jobs(self, info: Info, filter: TrainingJobFilter | None = None, first: int | None = None, after: str | None = None,
-                            last: int | None = None, before: str | None = None) -> Connection[TrainingJob]:
+    async def training_jobs(
+        self,
+        info: Info,
+        filter: TrainingJobFilter | None = None,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> Connection[TrainingJob]:
         f = filter or TrainingJobFilter()
         flt = jobs.JobFilter(f.mirror, f.status.value if f.status else None, f.requester, f.trainer)
         args = PageArgs.of(first, after, last, before)
@@ -207,23 +238,44 @@ class Query:
         return connection(rows, args, jobs.ORDER, TrainingJob.of, _counted(lambda c: jobs.count(c, viewer, flt), info))
 
     @strawberry.field
-    async def model_versions(self, info: Info, filter: ModelVersionFilter | None = None, first: int | None = None,
-                             after: str | None = None, last: int | None = None, before: str | None = None) -> Connection[ModelVersion]:
+    async def model_versions(
+        self,
+        info: Info,
+        filter: ModelVersionFilter | None = None,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> Connection[ModelVersion]:
         flt = models.ModelFilter((filter or ModelVersionFilter()).mirror)
         args = PageArgs.of(first, after, last, before)
         viewer = info.context.viewer
         rows = await _run(info, lambda c: models.page(c, viewer, flt, args))
         return connection(rows, args, models.ORDER, ModelVersion.of, _counted(lambda c: models.count(c, viewer, flt), info))
 
-    @strawberry.field(description="Grants of mirrors the viewer may see, and grants addressed to the viewer.")
-    async def grants(self, info: Info, filter: GrantFilter | None = None, first: int | None = None, after: str | None = None,
-                     last: int | None = None, before: str | None = None) -> Connection[AccessGrant]:
+    @field(description="Grants of mirrors the viewer may see, and grants addressed to the viewer.")
+    async def grants(
+        self,
+        info: Info,
+        filter: GrantFilter | None = None,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> Connection[AccessGrant]:
         f = filter or GrantFilter()
         return await grant_page(info, grants.GrantFilter(f.mirror, f.grantee, f.effective), PageArgs.of(first, after, last, before))
 
-    @strawberry.field(description="Events in the order the indexer committed them.")
-    async def events(self, info: Info, filter: EventFilter | None = None, first: int | None = None, after: str | None = None,
-                     last: int | None = None, before: str | None = None) -> Connection[ChainEvent]:
+    @field(description="Events in the order the indexer committed them.")
+    async def events(
+        self,
+        info: Info,
+        filter: EventFilter | None = None,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> Connection[ChainEvent]:
         flt = (filter or EventFilter()).query()
         args = PageArgs.of(first, after, last, before)
         viewer = info.context.viewer
@@ -231,18 +283,25 @@ class Query:
         return connection(rows, args, events.ORDER, ChainEvent.of, _counted(lambda c: events.count(c, viewer, flt), info))
 
     @strawberry.field
-    async def trainers(self, info: Info, active: bool | None = None, first: int | None = None, after: str | None = None,
-                       last: int | None = None, before: str | None = None) -> Connection[Trainer]:
+    async def trainers(
+        self,
+        info: Info,
+        active: bool | None = None,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> Connection[Trainer]:
         args = PageArgs.of(first, after, last, before)
         rows = await _run(info, lambda c: chain.trainers_page(c, active, args))
         return connection(rows, args, chain.TRAINER_ORDER, Trainer.of, _counted(lambda c: chain.trainers_count(c, active), info))
 
-    @strawberry.field(description="The program's Config (null before initialize_config).")
+    @field(description="The program's Config (null before initialize_config).")
     async def config(self, info: Info) -> Config | None:
         rows = await _run(info, chain.configs)
         return Config.of(rows[0]) if rows else None
 
-    @strawberry.field(permission_classes=[SignedIn])
+    @field(permission_classes=[SignedIn])
     def me(self, info: Info) -> Me:
         return Me(wallet=info.context.viewer)
 
@@ -266,13 +325,13 @@ async def node_slot(rpc_url: str) -> int | None:
 
 @strawberry.type
 class Subscription:
-    @strawberry.subscription(description="Events past `after` (an eventId; absent: from now), each once, in commit order, then live.")
+    @subscription(description="Events past `after` (an eventId; absent: from now), each once, in commit order, then live.")
     async def events(self, info: Info, filter: EventFilter | None = None, after: I64 | None = None) -> AsyncGenerator[ChainEvent, None]:
         flt = (filter or EventFilter()).query()
         async for row in gapless_events(info, flt, after):
             yield ChainEvent.of(row)
 
-    @strawberry.subscription(description="The mirror now, then after each event that touches it.")
+    @subscription(description="The mirror now, then after each event that touches it.")
     async def mirror(self, info: Info, address: Address) -> AsyncGenerator[Mirror | None, None]:
         previous: Any = ()
         async for _ in row_changes(info, address, None):
@@ -282,7 +341,7 @@ class Subscription:
                 previous = snapshot
                 yield current
 
-    @strawberry.subscription(description="The training job now, then after each event that touches it.")
+    @subscription(description="The training job now, then after each event that touches it.")
     async def training_job(self, info: Info, address: Address) -> AsyncGenerator[TrainingJob | None, None]:
         row = await info.context.loaders.job.load(address)
         if row is None:
@@ -316,7 +375,7 @@ class OperationMetrics(SchemaExtension):
 
 
 def build_schema(settings: Settings) -> strawberry.Schema:
-    rules: list[type[ValidationRule]] = [cost_rule(settings.api_max_cost)]
+    rules: list[type[ASTValidationRule]] = [cost_rule(settings.api_max_cost)]
     extensions: list[Any] = [
         lambda: MaxTokensLimiter(settings.api_max_tokens),
         lambda: QueryDepthLimiter(max_depth=settings.api_max_depth),

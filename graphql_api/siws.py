@@ -29,8 +29,16 @@ from graphql_api.errors import BadValue
 from graphql_api.scalars import parse_address
 
 HEADER = " wants you to sign in with your Solana account:"
-FIELDS = {"URI": "uri", "Version": "version", "Chain ID": "chain_id", "Nonce": "nonce", "Issued At": "issued_at",
-          "Expiration Time": "expiration_time", "Not Before": "not_before", "Request ID": "request_id"}
+FIELDS = {
+    "URI": "uri",
+    "Version": "version",
+    "Chain ID": "chain_id",
+    "Nonce": "nonce",
+    "Issued At": "issued_at",
+    "Expiration Time": "expiration_time",
+    "Not Before": "not_before",
+    "Request ID": "request_id",
+}
 REQUIRED = ("uri", "version", "chain_id", "nonce", "issued_at", "expiration_time")
 _FIELD = re.compile(r"^([A-Za-z ]+): (.+)$")
 
@@ -53,8 +61,15 @@ class SignInMessage:
         lines = [f"{self.domain}{HEADER}", self.address]
         if self.statement:
             lines += ["", self.statement]
-        lines += ["", f"URI: {self.uri}", f"Version: {self.version}", f"Chain ID: {self.chain_id}", f"Nonce: {self.nonce}",
-                  f"Issued At: {iso(self.issued_at)}", f"Expiration Time: {iso(self.expiration_time)}"]
+        lines += [
+            "",
+            f"URI: {self.uri}",
+            f"Version: {self.version}",
+            f"Chain ID: {self.chain_id}",
+            f"Nonce: {self.nonce}",
+            f"Issued At: {iso(self.issued_at)}",
+            f"Expiration Time: {iso(self.expiration_time)}",
+        ]
         if self.not_before:
             lines.append(f"Not Before: {iso(self.not_before)}")
         if self.request_id:
@@ -100,8 +115,15 @@ def parse(text: str) -> SignInMessage:
     if missing:
         raise BadValue(f"missing {', '.join(missing)}")
     return SignInMessage(
-        domain=domain, address=address, statement=statement, uri=values["uri"], version=values["version"],
-        chain_id=values["chain_id"], nonce=values["nonce"], issued_at=_time(values["issued_at"]),
+        domain=domain,
+        address=address,
+        statement=statement,
+        uri=values["uri"],
+        version=values["version"],
+        chain_id=values["chain_id"],
+        nonce=values["nonce"],
+        issued_at=_time(values["issued_at"]),
         expiration_time=_time(values["expiration_time"]),
-        not_before=_time(values["not_before"]) if "not_before" in values else None, request_id=values.get("request_id"),
+        not_before=_time(values["not_before"]) if "not_before" in values else None,
+        request_id=values.get("request_id"),
     )

@@ -24,10 +24,16 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.requests = Counter("mirror_api_requests", "GraphQL operations by name and outcome", ["operation", "outcome"],
-                                registry=self.registry)
-        self.latency = Histogram("mirror_api_request_seconds", "GraphQL operation latency", ["operation"], registry=self.registry,
-                                 buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5))
+        self.requests = Counter(
+            "mirror_api_requests", "GraphQL operations by name and outcome", ["operation", "outcome"], registry=self.registry
+        )
+        self.latency = Histogram(
+            "mirror_api_request_seconds",
+            "GraphQL operation latency",
+            ["operation"],
+            registry=self.registry,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+        )
         self.subscriptions = Gauge("mirror_api_subscriptions_active", "Open subscriptions", registry=self.registry)
         self.refusals = Counter("mirror_api_refusals", "Refused requests by reason", ["reason"], registry=self.registry)
 

@@ -69,7 +69,7 @@ async def wakeups(redis_url: str, channel: str) -> AsyncIterator[dict[str, Any] 
             await backoff.wait()
         finally:
             with contextlib.suppress(Exception):
-                await pubsub.aclose()
+                await pubsub.aclose()  # type: ignore[no-untyped-call]  # redis 8.1's PubSub.aclose has no annotations
             with contextlib.suppress(Exception):
                 await client.aclose()
 

@@ -23,6 +23,7 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from graphql_api.errors import BadValue
+from graphql_api.fields import field
 from graphql_api.pagination import Connection, PageArgs, connection
 from graphql_api.permissions import private
 from graphql_api.scalars import I64, U64, Address, UnixTime
@@ -83,7 +84,7 @@ async def row_commitment(info: Info, last_slot: int) -> Commitment:
 class Node:
     key: strawberry.Private[str]
 
-    @strawberry.field(description="Global id: base64 of Type:key.")
+    @field(description="Global id: base64 of Type:key.")
     def id(self) -> strawberry.ID:
         return strawberry.ID(global_id(type(self).__name__, self.key))
 
@@ -98,89 +99,99 @@ class Mirror(Node):
 
     @staticmethod
     def of(row: Any) -> Mirror:
-        return Mirror(key=row["address"], row=row, visible=bool(row["visible"]), address=row["address"], owner=row["owner"],
-                      visibility=Visibility(row["visibility"]))
+        return Mirror(
+            key=row["address"],
+            row=row,
+            visible=bool(row["visible"]),
+            address=row["address"],
+            owner=row["owner"],
+            visibility=Visibility(row["visibility"]),
+        )
 
-    @strawberry.field(extensions=private())
+    @field(extensions=private())
     def creator(self) -> Address | None:
         return self.row["creator"]  # type: ignore[no-any-return]
 
-    @strawberry.field(extensions=private())
+    @field(extensions=private())
     def mirror_id(self) -> U64 | None:
         return self.row["mirror_id"]  # type: ignore[no-any-return]
 
-    @strawberry.field(extensions=private())
+    @field(extensions=private())
     def name(self) -> str | None:
         return self.row["name"]  # type: ignore[no-any-return]
 
-    @strawberry.field(extensions=private())
+    @field(extensions=private())
     def metadata_uri(self) -> str | None:
         return self.row["metadata_uri"]  # type: ignore[no-any-return]
 
-    @strawberry.field(extensions=private())
+    @field(extensions=private())
     def status(self) -> MirrorStatus | None:
         return MirrorStatus(self.row["status"])
 
-    @strawberry.field(extensions=private(), description="The newest model version's number (0: none yet).")
+    @field(extensions=private(), description="The newest model version's number (0: none yet).")
     def model_version(self) -> I64 | None:
         return self.row["model_version"]  # type: ignore[no-any-return]
 
-    @strawberry.field(extensions=private())
+    @field(extensions=private())
     def job_count(self) -> U64 | None:
         return self.row["job_count"]  # type: ignore[no-any-return]
 
-    @strawberry.field(extensions=private())
+    @field(extensions=private())
     def created_at(self) -> UnixTime | None:
         return self.row["created_at_unix"]  # type: ignore[no-any-return]
 
-    @strawberry.field(extensions=private())
+    @field(extensions=private())
     def updated_at(self) -> UnixTime | None:
         return self.row["updated_at_unix"]  # type: ignore[no-any-return]
 
-    @strawberry.field(extensions=private())
+    @field(extensions=private())
     def created_slot(self) -> I64 | None:
         return self.row["created_slot"]  # type: ignore[no-any-return]
 
-    @strawberry.field(extensions=private())
+    @field(extensions=private())
     def created_signature(self) -> str | None:
         return self.row["created_signature"]  # type: ignore[no-any-return]
 
-    @strawberry.field(extensions=private())
+    @field(extensions=private())
     async def commitment(self, info: Info) -> Commitment | None:
         return await row_commitment(info, self.row["last_slot"])
 
-    @strawberry.field(extensions=private(), description="Grants of this mirror, newest first.")
-    async def grants(self, info: Info, first: int | None = None, after: str | None = None, last: int | None = None,
-                     before: str | None = None) -> Connection[AccessGrant] | None:
+    @field(extensions=private(), description="Grants of this mirror, newest first.")
+    async def grants(
+        self, info: Info, first: int | None = None, after: str | None = None, last: int | None = None, before: str | None = None
+    ) -> Connection[AccessGrant] | None:
         args = PageArgs.of(first, after, last, before)
         loaders = info.context.loaders
         rows = await loaders.grants_page.load((self.address, args))
         return connection(rows, args, grant_sql.ORDER, AccessGrant.of, lambda: loaders.grants_count.load(self.address))
 
-    @strawberry.field(extensions=private(), description="Training jobs of this mirror, newest first.")
-    async def training_jobs(self, info: Info, first: int | None = None, after: str | None = None, last: int | None = None,
-                            before: str | None = None) -> Connection[TrainingJob] | None:
+    @field(extensions=private(), description="Training jobs of this mirror, newest first.")
+    async def training_jobs(
+        self, info: Info, first: int | None = None, after: str | None = None, last: int | None = None, before: str | None = None
+    ) -> Connection[TrainingJob] | None:
         args = PageArgs.of(first, after, last, before)
         loaders = info.context.loaders
         rows = await loaders.jobs_page.load((self.address, args))
         return connection(rows, args, job_sql.ORDER, TrainingJob.of, lambda: loaders.jobs_count.load(self.address))
 
-    @strawberry.field(extensions=private(), description="Model versions of this mirror, newest version first.")
-    async def model_versions(self, info: Info, first: int | None = None, after: str | None = None, last: int | None = None,
-                             before: str | None = None) -> Connection[ModelVersion] | None:
+    @field(extensions=private(), description="Model versions of this mirror, newest version first.")
+    async def model_versions(
+        self, info: Info, first: int | None = None, after: str | None = None, last: int | None = None, before: str | None = None
+    ) -> Connection[ModelVersion] | None:
         args = PageArgs.of(first, after, last, before)
         loaders = info.context.loaders
         rows = await loaders.models_page.load((self.address, args))
         return connection(rows, args, model_sql.VERSION_ORDER, ModelVersion.of, lambda: loaders.models_count.load(self.address))
 
-    @strawberry.field(extensions=private())
+    @field(extensions=private())
     async def latest_model(self, info: Info) -> ModelVersion | None:
         row = await info.context.loaders.latest_model.load(self.address)
         return ModelVersion.of(row) if row is not None else None
 
-    @strawberry.field(extensions=private(), description="Events naming this mirror, in the order the indexer committed them.")
-    async def events(self, info: Info, first: int | None = None, after: str | None = None, last: int | None = None,
-                     before: str | None = None) -> Connection[ChainEvent] | None:
+    @field(extensions=private(), description="Events naming this mirror, in the order the indexer committed them.")
+    async def events(
+        self, info: Info, first: int | None = None, after: str | None = None, last: int | None = None, before: str | None = None
+    ) -> Connection[ChainEvent] | None:
         args = PageArgs.of(first, after, last, before)
         loaders = info.context.loaders
         rows = await loaders.events_page.load((self.address, args))
@@ -208,10 +219,20 @@ class AccessGrant(Node):
 
     @staticmethod
     def of(row: Any) -> AccessGrant:
-        return AccessGrant(key=row["address"], row=row, address=row["address"], grantee=row["grantee"], permissions=row["permissions"],
-                           granted_by=row["granted_by"], effective=bool(row["effective"]), expires_at=row["expires_at_unix"] or None,
-                           granted_at=row["granted_at_unix"], updated_at=row["updated_at_unix"], revoked_at=row["revoked_at_unix"],
-                           revoked_by=row["revoked_by"])
+        return AccessGrant(
+            key=row["address"],
+            row=row,
+            address=row["address"],
+            grantee=row["grantee"],
+            permissions=row["permissions"],
+            granted_by=row["granted_by"],
+            effective=bool(row["effective"]),
+            expires_at=row["expires_at_unix"] or None,
+            granted_at=row["granted_at_unix"],
+            updated_at=row["updated_at_unix"],
+            revoked_at=row["revoked_at_unix"],
+            revoked_by=row["revoked_by"],
+        )
 
     @strawberry.field
     def can_view(self) -> bool:
@@ -264,19 +285,34 @@ class TrainingJob(Node):
     @staticmethod
     def of(row: Any) -> TrainingJob:
         return TrainingJob(
-            key=row["address"], row=row, address=row["address"], job_id=row["job_id"], requester=row["requester"],
-            dataset_cid=row["dataset_cid"], epochs=row["epochs"], seq_len=row["seq_len"], batch_size=row["batch_size"],
-            learning_rate_micros=row["learning_rate_micros"], status=JobStatus(row["status"]), trainer=row["trainer"],
-            model_cid=row["model_cid"], weights_sha256=row["weights_sha256"], final_loss_micros=row["final_loss_micros"],
-            tokens_trained=row["tokens_trained"], failure_code=row["failure_code"], cancelled_by=row["cancelled_by"],
-            requested_at=row["requested_at_unix"], started_at=row["started_at_unix"], finished_at=row["finished_at_unix"],
+            key=row["address"],
+            row=row,
+            address=row["address"],
+            job_id=row["job_id"],
+            requester=row["requester"],
+            dataset_cid=row["dataset_cid"],
+            epochs=row["epochs"],
+            seq_len=row["seq_len"],
+            batch_size=row["batch_size"],
+            learning_rate_micros=row["learning_rate_micros"],
+            status=JobStatus(row["status"]),
+            trainer=row["trainer"],
+            model_cid=row["model_cid"],
+            weights_sha256=row["weights_sha256"],
+            final_loss_micros=row["final_loss_micros"],
+            tokens_trained=row["tokens_trained"],
+            failure_code=row["failure_code"],
+            cancelled_by=row["cancelled_by"],
+            requested_at=row["requested_at_unix"],
+            started_at=row["started_at_unix"],
+            finished_at=row["finished_at_unix"],
         )
 
     @strawberry.field
     async def mirror(self, info: Info) -> Mirror | None:
         return await load_mirror(info, self.row["mirror"])
 
-    @strawberry.field(description="The model version this job produced, once completed.")
+    @field(description="The model version this job produced, once completed.")
     async def model_version(self, info: Info) -> ModelVersion | None:
         row = await info.context.loaders.model_by_job.load(self.address)
         return ModelVersion.of(row) if row is not None else None
@@ -299,9 +335,17 @@ class ModelVersion(Node):
 
     @staticmethod
     def of(row: Any) -> ModelVersion:
-        return ModelVersion(key=row["address"], row=row, address=row["address"], version=row["version"], model_cid=row["model_cid"],
-                            weights_sha256=row["weights_sha256"], final_loss_micros=row["final_loss_micros"],
-                            tokens_trained=row["tokens_trained"], created_at=row["created_at_unix"])
+        return ModelVersion(
+            key=row["address"],
+            row=row,
+            address=row["address"],
+            version=row["version"],
+            model_cid=row["model_cid"],
+            weights_sha256=row["weights_sha256"],
+            final_loss_micros=row["final_loss_micros"],
+            tokens_trained=row["tokens_trained"],
+            created_at=row["created_at_unix"],
+        )
 
     @strawberry.field
     async def mirror(self, info: Info) -> Mirror | None:
@@ -331,9 +375,18 @@ class ChainEvent(Node):
 
     @staticmethod
     def of(row: Any) -> ChainEvent:
-        return ChainEvent(key=str(row["id"]), row=row, event_id=row["id"], signature=row["signature"], event_index=row["event_index"],
-                          slot=row["slot"], block_time=row["block_time_unix"], name=row["name"], data=row["payload"],
-                          commitment=Commitment(row["commitment"]))
+        return ChainEvent(
+            key=str(row["id"]),
+            row=row,
+            event_id=row["id"],
+            signature=row["signature"],
+            event_index=row["event_index"],
+            slot=row["slot"],
+            block_time=row["block_time_unix"],
+            name=row["name"],
+            data=row["payload"],
+            commitment=Commitment(row["commitment"]),
+        )
 
     @strawberry.field
     async def mirror(self, info: Info) -> Mirror | None:
@@ -353,9 +406,16 @@ class Trainer(Node):
 
     @staticmethod
     def of(row: Any) -> Trainer:
-        return Trainer(key=row["address"], row=row, address=row["address"], authority=row["authority"],
-                       encryption_key=row["encryption_key"], active=row["active"], registered_at=row["registered_at_unix"],
-                       updated_at=row["updated_at_unix"])
+        return Trainer(
+            key=row["address"],
+            row=row,
+            address=row["address"],
+            authority=row["authority"],
+            encryption_key=row["encryption_key"],
+            active=row["active"],
+            registered_at=row["registered_at_unix"],
+            updated_at=row["updated_at_unix"],
+        )
 
     @strawberry.field
     async def commitment(self, info: Info) -> Commitment:
@@ -374,8 +434,16 @@ class Config(Node):
 
     @staticmethod
     def of(row: Any) -> Config:
-        return Config(key=row["address"], row=row, address=row["address"], admin=row["admin"], pending_admin=row["pending_admin"],
-                      paused=row["paused"], created_at=row["created_at_unix"], updated_at=row["updated_at_unix"])
+        return Config(
+            key=row["address"],
+            row=row,
+            address=row["address"],
+            admin=row["admin"],
+            pending_admin=row["pending_admin"],
+            paused=row["paused"],
+            created_at=row["created_at_unix"],
+            updated_at=row["updated_at_unix"],
+        )
 
     @strawberry.field
     async def commitment(self, info: Info) -> Commitment:

@@ -25,6 +25,8 @@ from typing import Any, TypeVar
 
 import structlog
 
+from indexer import chain_identity
+from indexer.chain_identity import ChainMismatch, log_mismatch, verify_chain
 from indexer.commit import commit_batch, read_cursor, record_skip
 from indexer.decode import DecodedTx, Event, RawTx, Skip, decode_tx, pg_safe
 from indexer.metrics import Metrics
@@ -318,8 +320,6 @@ class Indexer:
     async def follow(self) -> None:
         """Subscribe, check the node's chain, backfill the gap, then apply live notifications in
         batches; returns on a dropped stream, raises ChainMismatch on another chain."""
-        from indexer.chain_identity import verify_chain
-
         async with LiveStream(self.cfg.ws_url, self.cfg.program_id) as live:
             self.live = live
             # On every connect, before the backfill writes: a node replaced on the same port
@@ -346,8 +346,6 @@ class Indexer:
         """follow() until cancelled: any failure (stream dropped, RPC error storm, database
         gone longer than the retries) is logged and counted, then reconnect with backoff,
         which backfills the gap from the cursor. Except ChainMismatch: no retry can mend it."""
-        from indexer.chain_identity import ChainMismatch, log_mismatch
-
         backoff = Backoff(RECONNECT)
         while True:
             started = time.monotonic()
@@ -444,8 +442,6 @@ class Indexer:
         then follow, publish and finalize until cancelled. Raises ChainMismatch when the
         node serves another chain than the recorded one (checked here first, waiting while
         the node is unreachable, so that no background loop touches the database before)."""
-        from indexer import chain_identity
-
         self.pool = await _retry_connect(lambda: create_pool(self.cfg.database_url, max_size=4))
         leader = await self.pool.acquire()
         try:

@@ -31,9 +31,17 @@ class ApiProcess:
         self.port = free_port()
         self.log_path = tmp / "api.log"
         self.env = {
-            **os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url, "MIRROR_RPC_URL": rpc_url, "MIRROR_DATA_DIR": str(tmp),
-            "API_PORT": str(self.port), "API_DOMAIN": DOMAIN, "API_URI": URI, "API_LOG_JSON": "true",
-            "API_JWT_SECRET": "test-secret-" + "x" * 40, **env,
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis_url,
+            "MIRROR_RPC_URL": rpc_url,
+            "MIRROR_DATA_DIR": str(tmp),
+            "API_PORT": str(self.port),
+            "API_DOMAIN": DOMAIN,
+            "API_URI": URI,
+            "API_LOG_JSON": "true",
+            "API_JWT_SECRET": "test-secret-" + "x" * 40,
+            **env,
         }
         self.process: subprocess.Popen[bytes] | None = None
         self.scheme = "https" if "API_TLS_CERT" in env else "http"
@@ -70,7 +78,9 @@ class ApiProcess:
 
     def client(self, token: str | None = None) -> Client:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        return Client(transport=HTTPXAsyncTransport(url=f"{self.url}/graphql", headers=headers, timeout=30), fetch_schema_from_transport=False)
+        return Client(
+            transport=HTTPXAsyncTransport(url=f"{self.url}/graphql", headers=headers, timeout=30), fetch_schema_from_transport=False
+        )
 
     async def query(self, text: str, token: str | None = None, **variables: Any) -> dict[str, Any]:
         """Runs a query through gql and returns its data (raises on GraphQL errors)."""
@@ -84,16 +94,26 @@ class ApiProcess:
         return httpx.post(f"{self.url}/graphql", json={"query": text, "variables": variables}, headers=headers, timeout=30)
 
 
-def sign_in_message(kp: Keypair, nonce: str, *, domain: str = DOMAIN, uri: str = URI, issued: datetime | None = None,
-                    expires: datetime | None = None, chain: str = "solana:localnet") -> str:
+def sign_in_message(
+    kp: Keypair,
+    nonce: str,
+    *,
+    domain: str = DOMAIN,
+    uri: str = URI,
+    issued: datetime | None = None,
+    expires: datetime | None = None,
+    chain: str = "solana:localnet",
+) -> str:
     issued = issued or datetime.now(UTC)
     expires = expires or issued + timedelta(minutes=5)
 
     def iso(t: datetime) -> str:
         return t.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
-    return (f"{domain} wants you to sign in with your Solana account:\n{kp.pubkey()}\n\nSign in to Mirror Reality.\n\n"
-            f"URI: {uri}\nVersion: 1\nChain ID: {chain}\nNonce: {nonce}\nIssued At: {iso(issued)}\nExpiration Time: {iso(expires)}")
+    return (
+        f"{domain} wants you to sign in with your Solana account:\n{kp.pubkey()}\n\nSign in to Mirror Reality.\n\n"
+        f"URI: {uri}\nVersion: 1\nChain ID: {chain}\nNonce: {nonce}\nIssued At: {iso(issued)}\nExpiration Time: {iso(expires)}"
+    )
 
 
 def sign(kp: Keypair, message: str) -> str:
@@ -114,8 +134,9 @@ def address() -> str:
     return str(Keypair().pubkey())
 
 
-async def seed(conn: Any, *, mirrors: int, owner: str, grantee: str | None = None, private_every: int = 0,
-               jobs: int = 1, t0: int = 1_700_000_000) -> list[str]:
+async def seed(
+    conn: Any, *, mirrors: int, owner: str, grantee: str | None = None, private_every: int = 0, jobs: int = 1, t0: int = 1_700_000_000
+) -> list[str]:
     """Read-model rows as the indexer would write them: ``mirrors`` mirrors of ``owner``,
     each with ``jobs`` completed jobs and their model versions, a VIEW grant to
     ``grantee`` and one event. Returns the mirror addresses, newest first."""
@@ -126,8 +147,16 @@ async def seed(conn: Any, *, mirrors: int, owner: str, grantee: str | None = Non
         await conn.execute(
             """INSERT INTO mirrors (address, creator, owner, mirror_id, name, metadata_uri, visibility, status, model_version, job_count,
                                     created_at, updated_at, created_slot, created_signature, last_slot, created_at_unix, updated_at_unix)
-               VALUES ($1, $2, $2, $3, $4, $5, $6, 'Active', $7::bigint, $7::bigint::numeric, to_timestamp($8), to_timestamp($8), 10, 'sig', 10, $8, $8)""",
-            m, owner, i, f"mirror {i}", f"ipfs://m{i}", visibility, jobs, t0 + i,
+               VALUES ($1, $2, $2, $3, $4, $5, $6, 'Active', $7::bigint, $7::bigint::numeric, to_timestamp($8), to_timestamp($8),
+                       10, 'sig', 10, $8, $8)""",
+            m,
+            owner,
+            i,
+            f"mirror {i}",
+            f"ipfs://m{i}",
+            visibility,
+            jobs,
+            t0 + i,
         )
         for j in range(jobs):
             job, model = address(), address()
@@ -135,26 +164,41 @@ async def seed(conn: Any, *, mirrors: int, owner: str, grantee: str | None = Non
                 """INSERT INTO training_jobs (address, mirror, job_id, requester, dataset_cid, epochs, seq_len, batch_size,
                        learning_rate_micros, status, requested_at, last_slot, requested_at_unix, model_cid, weights_sha256,
                        final_loss_micros, tokens_trained)
-                   VALUES ($1, $2, $3, $4, 'bafy', 1, 64, 8, 3000, 'Completed', to_timestamp($5), 11, $5, 'bafymodel', 'ab', 1500000, 4096)""",
-                job, m, j, owner, t0 + i,
+                   VALUES ($1, $2, $3, $4, 'bafy', 1, 64, 8, 3000, 'Completed', to_timestamp($5), 11, $5, 'bafymodel', 'ab',
+                           1500000, 4096)""",
+                job,
+                m,
+                j,
+                owner,
+                t0 + i,
             )
             await conn.execute(
                 """INSERT INTO model_versions (address, mirror, version, job, model_cid, weights_sha256, final_loss_micros, tokens_trained,
                        created_at, last_slot, created_at_unix)
                    VALUES ($1, $2, $3, $4, 'bafymodel', 'ab', 1500000, 4096, to_timestamp($5), 12, $5)""",
-                model, m, j + 1, job, t0 + i,
+                model,
+                m,
+                j + 1,
+                job,
+                t0 + i,
             )
         if grantee:
             await conn.execute(
                 """INSERT INTO access_grants (address, mirror, grantee, permissions, granted_by, granted_at, updated_at, last_slot,
                        expires_at_unix, granted_at_unix, updated_at_unix)
                    VALUES ($1, $2, $3, 1, $4, to_timestamp($5), to_timestamp($5), 13, 0, $5, $5)""",
-                address(), m, grantee, owner, t0 + i,
+                address(),
+                m,
+                grantee,
+                owner,
+                t0 + i,
             )
         await conn.execute(
             """INSERT INTO chain_events (signature, event_index, slot, program_id, name, payload, block_time_unix)
                VALUES ($1, 0, 10, 'p', 'MirrorCreated', $2, $3)""",
-            f"sig-{m}", {"mirror": m, "owner": owner}, t0 + i,
+            f"sig-{m}",
+            {"mirror": m, "owner": owner},
+            t0 + i,
         )
         out.append(m)
     return out[::-1]

@@ -28,8 +28,25 @@ FULL = """query($a: Address!) { mirror(address: $a) {
   createdSignature commitment
   latestModel { version } grants { totalCount } trainingJobs { totalCount edges { node { datasetCid } } }
   modelVersions { totalCount } events { totalCount } } }"""
-PRIVATE_FIELDS = ("creator", "mirrorId", "name", "metadataUri", "status", "modelVersion", "jobCount", "createdAt", "updatedAt",
-                  "createdSlot", "createdSignature", "commitment", "latestModel", "grants", "trainingJobs", "modelVersions", "events")
+PRIVATE_FIELDS = (
+    "creator",
+    "mirrorId",
+    "name",
+    "metadataUri",
+    "status",
+    "modelVersion",
+    "jobCount",
+    "createdAt",
+    "updatedAt",
+    "createdSlot",
+    "createdSignature",
+    "commitment",
+    "latestModel",
+    "grants",
+    "trainingJobs",
+    "modelVersions",
+    "events",
+)
 PATHS = """query($a: Address!) {
   trainingJobs(filter: {mirror: $a}) { totalCount } modelVersions(filter: {mirror: $a}) { totalCount }
   events(filter: {mirror: $a}) { totalCount } mirrors(filter: {nameContains: "Secret"}) { totalCount } }"""
@@ -60,8 +77,15 @@ async def test_every_viewer_sees_what_the_chain_grants_it(
         await asyncio.sleep(max(0.0, expiry + 1 - time.time()))
 
         tokens: dict[str, str | None] = {"anonymous": None}
-        for name, kp in (("owner", owner), ("viewer", viewer), ("expired", expired), ("revoked", revoked),
-                         ("sellers_grantee", sellers_grantee), ("stranger", stranger), ("seller", seller)):
+        for name, kp in (
+            ("owner", owner),
+            ("viewer", viewer),
+            ("expired", expired),
+            ("revoked", revoked),
+            ("sellers_grantee", sellers_grantee),
+            ("stranger", stranger),
+            ("seller", seller),
+        ):
             tokens[name] = sign_in(api, kp)
         table: dict[str, dict[str, Any]] = {}
         for name, token in tokens.items():
@@ -74,13 +98,21 @@ async def test_every_viewer_sees_what_the_chain_grants_it(
             assert m["grants"]["totalCount"] == 4 and m["events"]["totalCount"] >= 8
             assert m["trainingJobs"]["edges"][0]["node"]["datasetCid"]
             assert {k: v["totalCount"] for k, v in m["paths"].items()} == {
-                "trainingJobs": 1, "modelVersions": 1, "events": m["events"]["totalCount"], "mirrors": 1}, name
+                "trainingJobs": 1,
+                "modelVersions": 1,
+                "events": m["events"]["totalCount"],
+                "mirrors": 1,
+            }, name
         for name in ("expired", "revoked", "sellers_grantee", "stranger", "seller", "anonymous"):
             m = table[name]
             assert m["address"] == str(mirror) and m["owner"] == str(owner.pubkey()) and m["visibility"] == "PRIVATE", name
             assert all(m[f] is None for f in PRIVATE_FIELDS), (name, {f: m[f] for f in PRIVATE_FIELDS if m[f] is not None})
             assert {k: v["totalCount"] for k, v in m["paths"].items()} == {
-                "trainingJobs": 0, "modelVersions": 0, "events": 0, "mirrors": 0}, name
+                "trainingJobs": 0,
+                "modelVersions": 0,
+                "events": 0,
+                "mirrors": 0,
+            }, name
         # A grantee sees the grant it holds, and that it no longer counts.
         held = await api.query("{ me { grants { edges { node { effective revokedAt mirror { name } } } } } }", tokens["revoked"])
         assert [e["node"]["effective"] for e in held["me"]["grants"]["edges"]] == [False]

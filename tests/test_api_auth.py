@@ -3,6 +3,7 @@ written to api_audit; tokens are revoked by logout; TOTP, once enrolled, is requ
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -86,7 +87,9 @@ async def test_each_forgery_is_refused_with_its_code(api: ApiProcess, database: 
     refused(verify(api, stolen, sign(other, stolen)), "nonce_invalid")
     conn = await asyncpg.connect(database)
     try:
-        codes = {r["code"] for r in await conn.fetch("SELECT code FROM api_audit WHERE action = 'refused' AND wallet = $1", str(kp.pubkey()))}
+        codes = {
+            r["code"] for r in await conn.fetch("SELECT code FROM api_audit WHERE action = 'refused' AND wallet = $1", str(kp.pubkey()))
+        }
         assert {"bad_signature", "wrong_domain", "wrong_uri", "wrong_chain", "message_expired", "nonce_invalid"} <= codes
         assert await conn.fetchval("SELECT count(*) FROM api_audit WHERE action = 'sign_in' AND wallet = $1", str(kp.pubkey())) == 1
         with pytest.raises(asyncpg.RaiseError, match="append-only"):
@@ -99,7 +102,7 @@ async def test_an_expired_nonce_is_refused(api: ApiProcess) -> None:
     kp = Keypair()
     n = nonce(api, kp)  # API_NONCE_TTL=3 in this module
     message = sign_in_message(kp, n)
-    time.sleep(3.5)
+    await asyncio.sleep(3.5)
     refused(verify(api, message, sign(kp, message)), "nonce_invalid")
 
 

@@ -26,8 +26,23 @@ def counting_postgres() -> Iterator[Postgres]:
     pg.start()
     import subprocess
 
-    subprocess.run([str(pg.bin / "psql"), "-h", "127.0.0.1", "-p", str(pg.port), "-U", pg.user, "-d", "postgres", "-c",
-                    "ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'"], check=True, capture_output=True)
+    subprocess.run(
+        [
+            str(pg.bin / "psql"),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(pg.port),
+            "-U",
+            pg.user,
+            "-d",
+            "postgres",
+            "-c",
+            "ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'",
+        ],
+        check=True,
+        capture_output=True,
+    )
     pg.restart()
     yield pg
     pg.stop(remove=True)
@@ -57,11 +72,18 @@ async def statements(api: ApiProcess, n: int) -> int:
         await conn.execute("SELECT pg_stat_statements_reset()")
         data = await api.query(NESTED, n=n)
         assert len(data["mirrors"]["edges"]) == n
-        assert all(e["node"]["latestModel"]["version"] == "2" and len(e["node"]["trainingJobs"]["edges"]) == 2
-                   and e["node"]["grants"]["totalCount"] == 1 for e in data["mirrors"]["edges"])
+        assert all(
+            e["node"]["latestModel"]["version"] == "2"
+            and len(e["node"]["trainingJobs"]["edges"]) == 2
+            and e["node"]["grants"]["totalCount"] == 1
+            for e in data["mirrors"]["edges"]
+        )
         dbid = await conn.fetchval("SELECT oid FROM pg_database WHERE datname = current_database()")
-        return int(await conn.fetchval(
-            "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements WHERE dbid = $1 AND query NOT ILIKE '%pg_stat_statements%'", dbid))
+        return int(
+            await conn.fetchval(
+                "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements WHERE dbid = $1 AND query NOT ILIKE '%pg_stat_statements%'", dbid
+            )
+        )
     finally:
         await conn.close()
 

@@ -42,7 +42,8 @@ def test_the_committed_schema_is_the_code_s_schema() -> None:
 async def test_keyset_pages_walk_every_visible_mirror_once_both_ways(api: ApiProcess) -> None:
     q = """query($first: Int, $after: String, $last: Int, $before: String) {
              mirrors(first: $first, after: $after, last: $last, before: $before) {
-               totalCount pageInfo { hasNextPage hasPreviousPage startCursor endCursor } edges { cursor node { address name createdAt } } } }"""
+               totalCount pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+               edges { cursor node { address name createdAt } } } }"""
     seen: list[str] = []
     after = None
     while True:
@@ -71,8 +72,8 @@ async def test_keyset_pages_walk_every_visible_mirror_once_both_ways(api: ApiPro
 async def test_bad_input_gets_a_clear_graphql_error_never_a_500(api: ApiProcess) -> None:
     cases = {
         '{ mirrors(after: "garbage!") { totalCount } }': "invalid cursor",
-        '{ mirrors(first: 101) { totalCount } }': "page size",
-        '{ mirrors(first: 1, last: 1) { totalCount } }': "not both",
+        "{ mirrors(first: 101) { totalCount } }": "page size",
+        "{ mirrors(first: 1, last: 1) { totalCount } }": "not both",
         '{ mirror(address: "not-a-key") { name } }': "base58",
         "{ mirrors(filter: {status: SLEEPING}) { totalCount } }": "SLEEPING",
         '{ node(id: "%%%") { id } }': "invalid id",
@@ -88,17 +89,23 @@ async def test_bad_input_gets_a_clear_graphql_error_never_a_500(api: ApiProcess)
     r = httpx.post(f"{api.url}/graphql", content=b"{not json", headers={"content-type": "application/json"})
     assert r.status_code == 400 and "Traceback" not in r.text
     # A cursor of another order is refused before SQL.
-    first = (await api.query('{ mirrors(first: 1, orderBy: NAME_ASC) { pageInfo { endCursor } } }'))["mirrors"]["pageInfo"]["endCursor"]
+    first = (await api.query("{ mirrors(first: 1, orderBy: NAME_ASC) { pageInfo { endCursor } } }"))["mirrors"]["pageInfo"]["endCursor"]
     r = api.post("query($c: String) { mirrors(after: $c) { totalCount } }", c=first)
     assert "another order" in r.json()["errors"][0]["message"]
 
 
 async def test_limits_refuse_hostile_documents_and_the_server_keeps_serving(api: ApiProcess) -> None:
-    deep = "{ mirrors { edges { node { grants { edges { node { mirror { grants { edges { node { mirror { grants { edges { node { id } } } } } } } } } } } } } } }"
+    deep = (
+        "{ mirrors { edges { node { grants { edges { node { mirror { grants { edges { node { mirror { grants { edges { node { id }"
+        " } } } } } } } } } } } } } }"
+    )
     assert "exceeds maximum operation depth" in api.post(deep).json()["errors"][0]["message"]
     aliases = "{ " + " ".join(f"a{i}: indexerStatus {{ cursorSlot }}" for i in range(40)) + " }"
     assert "aliases" in api.post(aliases).json()["errors"][0]["message"]
-    costly = "{ mirrors(first: 100) { edges { node { trainingJobs(first: 100) { edges { node { id } } } events(first: 100) { edges { node { id } } } } } } }"
+    costly = (
+        "{ mirrors(first: 100) { edges { node { trainingJobs(first: 100) { edges { node { id } } }"
+        " events(first: 100) { edges { node { id } } } } } } }"
+    )
     assert "query cost" in api.post(costly).json()["errors"][0]["message"]
     cycle = "query { mirrors { ...A } } fragment A on MirrorConnection { ...B } fragment B on MirrorConnection { ...A }"
     assert api.post(cycle).json()["errors"]
@@ -117,13 +124,21 @@ async def test_values_past_2_53_and_year_9999_come_back_exactly(api: ApiProcess,
                                     created_at, updated_at, created_slot, created_signature, last_slot, created_at_unix, updated_at_unix)
                VALUES ($1, $2, $2, 18446744073709551615, 'edge', 'u', 'Public', 'Active', 4294967295, 18446744073709551615,
                        chain_time($3), chain_time($4), 1, 's', 1, $3, $4)""",
-            m, OWNER, 9223372036854775807, -9223372036854775808,
+            m,
+            OWNER,
+            9223372036854775807,
+            -9223372036854775808,
         )
     finally:
         await conn.close()
-    got = (await api.query("query($a: Address!) { mirror(address: $a) { mirrorId jobCount modelVersion createdAt updatedAt } }", a=m))
-    assert got["mirror"] == {"mirrorId": "18446744073709551615", "jobCount": "18446744073709551615", "modelVersion": "4294967295",
-                             "createdAt": "9223372036854775807", "updatedAt": "-9223372036854775808"}
+    got = await api.query("query($a: Address!) { mirror(address: $a) { mirrorId jobCount modelVersion createdAt updatedAt } }", a=m)
+    assert got["mirror"] == {
+        "mirrorId": "18446744073709551615",
+        "jobCount": "18446744073709551615",
+        "modelVersion": "4294967295",
+        "createdAt": "9223372036854775807",
+        "updatedAt": "-9223372036854775808",
+    }
 
 
 async def test_errors_are_masked_and_health_reports_its_parts(api: ApiProcess, database: str) -> None:

@@ -63,8 +63,7 @@ async def test_live_then_reconnect_with_a_cursor_gets_each_event_once(
         # Disconnected while events keep coming, then back with the cursor: each once, in order.
         for i in range(3):
             await life.update(owner, mirror, f"Live {i + 3}")
-        expected = [r["id"] for r in await eventually(
-            lambda: _at_least(db, str(mirror), cursor, 3), what="3 more events indexed")]
+        expected = [r["id"] for r in await eventually(lambda: _at_least(db, str(mirror), cursor, 3), what="3 more events indexed")]
         again: list[dict[str, Any]] = []
         ready = asyncio.Event()
         task = asyncio.create_task(collect(api, again, {"m": str(mirror), "after": str(cursor)}, ready))
@@ -89,6 +88,6 @@ async def _len(items: list[Any], n: int) -> bool:
     return len(items) >= n
 
 
-async def _at_least(db: asyncpg.Connection, mirror: str, after: int, n: int) -> list[Any] | None:
+async def _at_least(db: asyncpg.Connection, mirror: str, after: int, n: int) -> list[Any]:
     rows = await db.fetch("SELECT id FROM chain_events WHERE payload->>'mirror' = $1 AND id > $2 ORDER BY id", mirror, after)
-    return list(rows) if len(rows) >= n else None
+    return list(rows) if len(rows) >= n else []  # empty: not yet, and `eventually` polls again

@@ -13,6 +13,7 @@ import pytest
 from solana.rpc.async_api import AsyncClient
 from solders.keypair import Keypair
 
+from indexer.chain_identity import verify_chain
 from indexer.migrate import MIGRATIONS_DIR, MigrationError, migrate
 from indexer.service import Indexer, IndexerConfig
 from mirror_common.config import MIRROR_PROGRAM_ID, REPO_ROOT
@@ -138,6 +139,8 @@ async def test_every_readme_query_runs_on_indexed_data(
 
     indexer.pool = await create_pool(database)
     try:
+        async with indexer.pool.acquire() as c:  # as the service does before its first backfill
+            await verify_chain(c, indexer.rpc, MIRROR_PROGRAM_ID)
         assert await indexer.catch_up() > 0
 
         async def all_final() -> bool:

@@ -9,11 +9,24 @@ from typing import Any
 from mirror_common.pg import Connection
 
 
-async def audit(conn: Connection, action: str, *, code: str | None = None, wallet: str | None = None, ip: str | None = None,
-                request_id: str | None = None, detail: dict[str, Any] | None = None) -> None:
+async def audit(
+    conn: Connection,
+    action: str,
+    *,
+    code: str | None = None,
+    wallet: str | None = None,
+    ip: str | None = None,
+    request_id: str | None = None,
+    detail: dict[str, Any] | None = None,
+) -> None:
     await conn.execute(
         "INSERT INTO api_audit (action, code, wallet, ip, request_id, detail) VALUES ($1, $2, $3, $4, $5, $6)",
-        action, code, wallet, ip, request_id, json.loads(json.dumps(detail or {}, default=str)),
+        action,
+        code,
+        wallet,
+        ip,
+        request_id,
+        json.loads(json.dumps(detail or {}, default=str)),
     )
 
 
@@ -27,7 +40,8 @@ async def totp_start(conn: Connection, wallet: str, sealed: bytes) -> bool:
         """INSERT INTO api_totp (wallet, sealed_secret) VALUES ($1, $2)
            ON CONFLICT (wallet) DO UPDATE SET sealed_secret = EXCLUDED.sealed_secret, created_at = now()
            WHERE api_totp.confirmed_at IS NULL RETURNING wallet""",
-        wallet, sealed,
+        wallet,
+        sealed,
     )
     return row is not None
 

@@ -9,8 +9,7 @@ from graphql_api.pagination import Order, PageArgs
 from graphql_api.store.sql import Params, fetch_count, fetch_page
 from mirror_common.pg import Connection
 
-TRAINERS = ("SELECT t.address, t.authority, t.encryption_key, t.active, t.registered_at_unix, t.updated_at_unix, t.last_slot "
-            "FROM trainers t")
+TRAINERS = "SELECT t.address, t.authority, t.encryption_key, t.active, t.registered_at_unix, t.updated_at_unix, t.last_slot FROM trainers t"
 TRAINER_ORDER = Order("REGISTERED_AT_ASC", ("registered_at_unix", "address"), ("registered_at_unix", "address"), (int, str))
 CONFIG = "SELECT address, admin, paused, pending_admin, created_at_unix, updated_at_unix, last_slot FROM config"
 

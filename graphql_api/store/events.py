@@ -12,13 +12,14 @@ from graphql_api.pagination import Order, PageArgs
 from graphql_api.store.sql import Params, fetch_count, fetch_counts_per_parent, fetch_page, fetch_pages_per_parent, visible
 from mirror_common.pg import Connection
 
-COLUMNS = ("e.id, e.signature, e.event_index, e.slot, e.block_time_unix, e.name, e.payload, e.commitment, "
-           "e.payload->>'mirror' AS mirror")
+COLUMNS = "e.id, e.signature, e.event_index, e.slot, e.block_time_unix, e.name, e.payload, e.commitment, e.payload->>'mirror' AS mirror"
 
 
 def base(viewer: str) -> str:
-    return (f"SELECT {COLUMNS}, (NOT e.payload ? 'mirror' OR EXISTS (SELECT 1 FROM mirrors m "
-            f"WHERE m.address = e.payload->>'mirror' AND {visible('m', viewer)})) AS visible FROM chain_events e")
+    return (
+        f"SELECT {COLUMNS}, (NOT e.payload ? 'mirror' OR EXISTS (SELECT 1 FROM mirrors m "
+        f"WHERE m.address = e.payload->>'mirror' AND {visible('m', viewer)})) AS visible FROM chain_events e"
+    )
 
 
 NESTED = f"SELECT {COLUMNS} FROM chain_events e WHERE e.payload ? 'mirror'"
@@ -67,8 +68,9 @@ async def pages_per_mirror(conn: Connection, mirrors: Sequence[str], args: PageA
 
 
 async def counts_per_mirror(conn: Connection, mirrors: Sequence[str]) -> dict[str, int]:
-    return await fetch_counts_per_parent(conn, "SELECT payload->>'mirror' AS mirror FROM chain_events WHERE payload ? 'mirror'",
-                                         "mirror", mirrors, Params())
+    return await fetch_counts_per_parent(
+        conn, "SELECT payload->>'mirror' AS mirror FROM chain_events WHERE payload ? 'mirror'", "mirror", mirrors, Params()
+    )
 
 
 async def replay(conn: Connection, viewer: str | None, flt: EventFilter, limit: int) -> list[Any]:

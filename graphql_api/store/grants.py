@@ -12,14 +12,18 @@ from graphql_api.pagination import Order, PageArgs
 from graphql_api.store.sql import Params, effective, fetch_count, fetch_counts_per_parent, fetch_page, fetch_pages_per_parent, visible
 from mirror_common.pg import Connection
 
-COLUMNS = ("g.address, g.mirror, g.grantee, g.permissions, g.expires_at_unix, g.granted_by, g.granted_at_unix, g.updated_at_unix, "
-           "g.revoked_at_unix, g.revoked_by, g.last_slot")
+COLUMNS = (
+    "g.address, g.mirror, g.grantee, g.permissions, g.expires_at_unix, g.granted_by, g.granted_at_unix, g.updated_at_unix, "
+    "g.revoked_at_unix, g.revoked_by, g.last_slot"
+)
 
 
 def base(viewer: str) -> str:
-    return (f"SELECT {COLUMNS}, {effective('g', 'm.owner')} AS effective, "
-            f"({visible('m', viewer)} OR coalesce(g.grantee = {viewer}, false)) AS visible "
-            "FROM access_grants g JOIN mirrors m ON m.address = g.mirror")
+    return (
+        f"SELECT {COLUMNS}, {effective('g', 'm.owner')} AS effective, "
+        f"({visible('m', viewer)} OR coalesce(g.grantee = {viewer}, false)) AS visible "
+        "FROM access_grants g JOIN mirrors m ON m.address = g.mirror"
+    )
 
 
 ORDER = Order("GRANTED_AT_DESC", ("granted_at_unix", "address"), ("granted_at_unix", "address"), (int, str), descending=True)

@@ -11,9 +11,11 @@ from graphql_api.pagination import Order, PageArgs
 from graphql_api.store.sql import Params, fetch_count, fetch_counts_per_parent, fetch_page, fetch_pages_per_parent, visible
 from mirror_common.pg import Connection
 
-COLUMNS = ("j.address, j.mirror, j.job_id, j.requester, j.dataset_cid, j.epochs, j.seq_len, j.batch_size, j.learning_rate_micros, "
-           "j.status, j.trainer, j.model_cid, j.weights_sha256, j.final_loss_micros, j.tokens_trained, j.failure_code, j.cancelled_by, "
-           "j.requested_at_unix, j.started_at_unix, j.finished_at_unix, j.last_slot")
+COLUMNS = (
+    "j.address, j.mirror, j.job_id, j.requester, j.dataset_cid, j.epochs, j.seq_len, j.batch_size, j.learning_rate_micros, "
+    "j.status, j.trainer, j.model_cid, j.weights_sha256, j.final_loss_micros, j.tokens_trained, j.failure_code, j.cancelled_by, "
+    "j.requested_at_unix, j.started_at_unix, j.finished_at_unix, j.last_slot"
+)
 
 
 def base(viewer: str) -> str:

@@ -15,8 +15,10 @@ from graphql_api.pagination import Order, PageArgs
 from graphql_api.store.sql import Params, fetch_count, fetch_page, visible
 from mirror_common.pg import Connection
 
-COLUMNS = ("m.address, m.creator, m.owner, m.mirror_id, m.name, m.metadata_uri, m.visibility, m.status, m.model_version, "
-           "m.job_count, m.created_at_unix, m.updated_at_unix, m.created_slot, m.created_signature, m.last_slot")
+COLUMNS = (
+    "m.address, m.creator, m.owner, m.mirror_id, m.name, m.metadata_uri, m.visibility, m.status, m.model_version, "
+    "m.job_count, m.created_at_unix, m.updated_at_unix, m.created_slot, m.created_signature, m.last_slot"
+)
 
 
 def base(viewer: str) -> str:
@@ -24,10 +26,14 @@ def base(viewer: str) -> str:
 
 
 ORDERS = {
-    "CREATED_AT_DESC": Order("CREATED_AT_DESC", ("created_at_unix", "address"), ("created_at_unix", "address"), (int, str), descending=True),
+    "CREATED_AT_DESC": Order(
+        "CREATED_AT_DESC", ("created_at_unix", "address"), ("created_at_unix", "address"), (int, str), descending=True
+    ),
     "CREATED_AT_ASC": Order("CREATED_AT_ASC", ("created_at_unix", "address"), ("created_at_unix", "address"), (int, str)),
     "NAME_ASC": Order("NAME_ASC", ("name", "address"), ("name", "address"), (str, str)),
-    "UPDATED_AT_DESC": Order("UPDATED_AT_DESC", ("updated_at_unix", "address"), ("updated_at_unix", "address"), (int, str), descending=True),
+    "UPDATED_AT_DESC": Order(
+        "UPDATED_AT_DESC", ("updated_at_unix", "address"), ("updated_at_unix", "address"), (int, str), descending=True
+    ),
 }
 
 

@@ -11,8 +11,10 @@ from graphql_api.pagination import Order, PageArgs
 from graphql_api.store.sql import Params, fetch_count, fetch_counts_per_parent, fetch_page, fetch_pages_per_parent, visible
 from mirror_common.pg import Connection
 
-COLUMNS = ("v.address, v.mirror, v.version, v.job, v.model_cid, v.weights_sha256, v.final_loss_micros, v.tokens_trained, "
-           "v.created_at_unix, v.last_slot")
+COLUMNS = (
+    "v.address, v.mirror, v.version, v.job, v.model_cid, v.weights_sha256, v.final_loss_micros, v.tokens_trained, "
+    "v.created_at_unix, v.last_slot"
+)
 
 
 def base(viewer: str) -> str:
@@ -42,8 +44,13 @@ async def by_jobs(conn: Connection, jobs: Sequence[str]) -> list[Any]:
 
 
 async def latest(conn: Connection, mirrors: Sequence[str]) -> list[Any]:
-    return list(await conn.fetch(f"SELECT DISTINCT ON (v.mirror) {COLUMNS} FROM model_versions v "
-                                 "WHERE v.mirror = ANY($1::text[]) ORDER BY v.mirror, v.version DESC", list(mirrors)))
+    return list(
+        await conn.fetch(
+            f"SELECT DISTINCT ON (v.mirror) {COLUMNS} FROM model_versions v "
+            "WHERE v.mirror = ANY($1::text[]) ORDER BY v.mirror, v.version DESC",
+            list(mirrors),
+        )
+    )
 
 
 async def page(conn: Connection, viewer: str | None, flt: ModelFilter, args: PageArgs) -> list[Any]:

@@ -23,15 +23,19 @@ NOW_UNIX = "extract(epoch FROM statement_timestamp())::bigint"
 
 def effective(grant: str, owner: str) -> str:
     """SQL: grant row alias ``grant`` counts now for a mirror whose owner is ``owner``."""
-    return (f"({grant}.revoked_at_unix IS NULL AND {grant}.granted_by = {owner} "
-            f"AND ({grant}.expires_at_unix = 0 OR {grant}.expires_at_unix > {NOW_UNIX}))")
+    return (
+        f"({grant}.revoked_at_unix IS NULL AND {grant}.granted_by = {owner} "
+        f"AND ({grant}.expires_at_unix = 0 OR {grant}.expires_at_unix > {NOW_UNIX}))"
+    )
 
 
 def visible(mirror: str, viewer: str) -> str:
     """SQL boolean: mirror row alias ``mirror`` may be shown in full to ``viewer`` (a placeholder; NULL = anonymous)."""
-    return (f"({mirror}.visibility = 'Public' OR coalesce({mirror}.owner = {viewer}, false) OR EXISTS ("
-            f"SELECT 1 FROM access_grants vg WHERE vg.mirror = {mirror}.address AND vg.grantee = {viewer} "
-            f"AND vg.permissions & {VIEW} <> 0 AND {effective('vg', mirror + '.owner')}))")
+    return (
+        f"({mirror}.visibility = 'Public' OR coalesce({mirror}.owner = {viewer}, false) OR EXISTS ("
+        f"SELECT 1 FROM access_grants vg WHERE vg.mirror = {mirror}.address AND vg.grantee = {viewer} "
+        f"AND vg.permissions & {VIEW} <> 0 AND {effective('vg', mirror + '.owner')}))"
+    )
 
 
 class Params:
@@ -66,9 +70,11 @@ async def fetch_pages_per_parent(
     ``parents``) in one statement: a window numbers each parent's rows in page order."""
     parents_param = params.add(list(parents))
     ks = keyset(order, page, params.add)
-    sql = (f"SELECT * FROM (SELECT t.*, row_number() OVER (PARTITION BY t.{parent} ORDER BY {ks.order_by}) AS page_row "
-           f"FROM ({base}) t WHERE t.{parent} = ANY({parents_param}::text[]) AND {ks.where}) p "
-           f"WHERE page_row <= {ks.limit} ORDER BY {parent}, page_row")
+    sql = (
+        f"SELECT * FROM (SELECT t.*, row_number() OVER (PARTITION BY t.{parent} ORDER BY {ks.order_by}) AS page_row "
+        f"FROM ({base}) t WHERE t.{parent} = ANY({parents_param}::text[]) AND {ks.where}) p "
+        f"WHERE page_row <= {ks.limit} ORDER BY {parent}, page_row"
+    )
     out: dict[str, list[Any]] = {p: [] for p in parents}
     for row in await conn.fetch(sql, *params.values):
         out[row[parent]].append(row)
