@@ -9,10 +9,14 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import base58
 import httpx
 from gql import Client, gql
@@ -221,3 +225,29 @@ async def create_database(admin_url: str) -> str:
     url = admin_url.rsplit("/", 1)[0] + "/" + name
     await migrate(url)
     return url
+
+
+@dataclass
+class Stack:
+    """The indexer and the API as processes over one database, and a connection to it."""
+
+    indexer: Any  # tests.indexer_support.IndexerProcess
+    api: ApiProcess
+    db: asyncpg.Connection
+
+
+@asynccontextmanager
+async def full_stack(rpc_url: str, database: str, redis_url: str, tmp_path: Path) -> AsyncIterator[Stack]:
+    """localnet -> indexer -> PostgreSQL/Redis -> API, waiting until the indexer is live."""
+    from tests.indexer_support import IndexerProcess, eventually
+
+    indexer = IndexerProcess(rpc_url, database, redis_url, tmp_path / "indexer.log").start()
+    api = ApiProcess(database, redis_url, tmp_path, rpc_url=rpc_url).start()
+    db = await asyncpg.connect(database)
+    try:
+        await eventually(lambda: db.fetchval("SELECT count(*) FROM config"), what="indexer live", timeout=60)
+        yield Stack(indexer, api, db)
+    finally:
+        await db.close()
+        api.stop()
+        indexer.stop()

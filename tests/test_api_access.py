@@ -13,15 +13,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 from solana.rpc.async_api import AsyncClient
 from solders.keypair import Keypair
 
 from mirror_common.localnet import Localnet
 from mirror_common.services import Redis
-from tests.api_support import ApiProcess, sign_in
+from tests.api_support import full_stack, sign_in
 from tests.conftest import funded
-from tests.indexer_support import IndexerProcess, MirrorLife, eventually
+from tests.indexer_support import MirrorLife, eventually
 
 FULL = """query($a: Address!) { mirror(address: $a) {
   address owner visibility creator mirrorId name metadataUri status modelVersion jobCount createdAt updatedAt createdSlot
@@ -55,14 +54,11 @@ PATHS = """query($a: Address!) {
 async def test_every_viewer_sees_what_the_chain_grants_it(
     rpc: AsyncClient, localnet: Localnet, trainer: Keypair, database: str, redis_server: Redis, tmp_path: Path
 ) -> None:
-    indexer = IndexerProcess(localnet.rpc_url, database, redis_server.url, tmp_path / "indexer.log").start()
-    api = ApiProcess(database, redis_server.url, tmp_path, rpc_url=localnet.rpc_url).start()
-    db = await asyncpg.connect(database)
-    try:
+    async with full_stack(localnet.rpc_url, database, redis_server.url, tmp_path) as stack:
+        api, db = stack.api, stack.db
         life = MirrorLife(rpc, trainer)
         seller, owner = await funded(rpc, 5), await funded(rpc, 5)
         viewer, expired, revoked, sellers_grantee, stranger = (Keypair() for _ in range(5))
-        await eventually(lambda: db.fetchval("SELECT count(*) FROM config"), what="indexer live", timeout=60)
         mirror = await life.create(seller, 7, "Secret Ada", "Private")
         await life.grant(seller, mirror, sellers_grantee.pubkey(), 1)
         await life.transfer(seller, mirror, owner.pubkey())
@@ -124,7 +120,3 @@ async def test_every_viewer_sees_what_the_chain_grants_it(
         await eventually(lambda: db.fetchval(revoked_q, str(mirror), str(viewer.pubkey())), what="revocation indexed")
         after = (await api.query(FULL, tokens["viewer"], a=str(mirror)))["mirror"]
         assert after["name"] is None and after["trainingJobs"] is None
-    finally:
-        await db.close()
-        api.stop()
-        indexer.stop()

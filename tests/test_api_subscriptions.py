@@ -16,9 +16,9 @@ from solders.keypair import Keypair
 
 from mirror_common.localnet import Localnet
 from mirror_common.services import Redis
-from tests.api_support import ApiProcess
+from tests.api_support import ApiProcess, full_stack
 from tests.conftest import funded
-from tests.indexer_support import IndexerProcess, MirrorLife, eventually
+from tests.indexer_support import MirrorLife, eventually
 
 SUB = gql("subscription($m: Address, $after: I64) { events(filter: {mirror: $m}, after: $after) { eventId name signature } }")
 
@@ -38,13 +38,10 @@ async def collect(api: ApiProcess, out: list[dict[str, Any]], variables: dict[st
 async def test_live_then_reconnect_with_a_cursor_gets_each_event_once(
     rpc: AsyncClient, localnet: Localnet, trainer: Keypair, database: str, redis_server: Redis, tmp_path: Path
 ) -> None:
-    indexer = IndexerProcess(localnet.rpc_url, database, redis_server.url, tmp_path / "indexer.log").start()
-    api = ApiProcess(database, redis_server.url, tmp_path, rpc_url=localnet.rpc_url).start()
-    db = await asyncpg.connect(database)
-    try:
+    async with full_stack(localnet.rpc_url, database, redis_server.url, tmp_path) as stack:
+        api, db = stack.api, stack.db
         life = MirrorLife(rpc, trainer)
         owner = await funded(rpc, 5)
-        await eventually(lambda: db.fetchval("SELECT count(*) FROM config"), what="indexer live", timeout=60)
         mirror = await life.create(owner, 3, "Live", "Public")
         await eventually(lambda: db.fetchval("SELECT count(*) FROM mirrors WHERE address = $1", str(mirror)), what="mirror indexed")
 
@@ -74,10 +71,6 @@ async def test_live_then_reconnect_with_a_cursor_gets_each_event_once(
         ids = [int(e["eventId"]) for e in again]
         assert ids[:3] == expected and len(ids) == 4 and len(set(ids)) == 4 and ids == sorted(ids), ids
         task.cancel()
-    finally:
-        await db.close()
-        api.stop()
-        indexer.stop()
 
 
 async def _true(items: list[Any]) -> bool:
