@@ -418,7 +418,9 @@ class Indexer:
     async def run_finality(self) -> None:
         while True:
             try:
-                while await self.finalize_once() == 256:
+                # Only once follow() has checked the node's chain: between a node swap and that
+                # check, the node's finalized slot belongs to another chain.
+                while self.live_ready.is_set() and await self.finalize_once() == 256:
                     pass
                 tip = await self.rpc.get_slot("confirmed")
                 cursor_slot = await self._with_db(
