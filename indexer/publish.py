@@ -17,6 +17,8 @@ from typing import Any
 
 import redis.asyncio as aioredis
 import structlog
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from mirror_common.pg import Pool
 from mirror_common.retry import REDIS, Backoff
@@ -45,7 +47,9 @@ def message(row: Any) -> dict[str, Any]:
 class Publisher:
     def __init__(self, pool: Pool, redis_url: str, *, batch: int = 1000, metrics: Any = None) -> None:
         self.pool = pool
-        self.redis = aioredis.from_url(redis_url, socket_connect_timeout=2, socket_timeout=5)
+        # No retries inside redis-py (its default backs off up to 10 s a try): the publisher's
+        # own REDIS policy decides, so publishing resumes as soon as Redis is back.
+        self.redis = aioredis.from_url(redis_url, socket_connect_timeout=2, socket_timeout=5, retry=Retry(NoBackoff(), 0))
         self.batch = batch
         self.metrics = metrics
         self.wake = asyncio.Event()
