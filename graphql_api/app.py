@@ -24,12 +24,15 @@ from fastapi import FastAPI, Request, WebSocket
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.fastapi import GraphQLRouter
 
 from graphql_api import auth
 from graphql_api.context import Context
+from graphql_api.hub import EventHub
 from graphql_api.ratelimit import RateLimited, hit
 from graphql_api.schema import build_schema, node_slot
 from graphql_api.state import ApiState, jwt_secret
@@ -163,14 +166,18 @@ def create_app(settings: Settings) -> FastAPI:
             log=log,
             event="postgres_unavailable",
         )
-        redis = aioredis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=5)
-        state = ApiState(settings=settings, pool=pool, redis=redis, jwt_secret=jwt_secret(settings))
+        # No retries inside redis-py: a request meets a Redis outage at once, not after its backoff.
+        redis = aioredis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=5, retry=Retry(NoBackoff(), 0))
+        hub = EventHub(pool, settings.redis_url)
+        await hub.start()
+        state = ApiState(settings=settings, pool=pool, redis=redis, jwt_secret=jwt_secret(settings), hub=hub)
         holder["state"] = state
         app.state.api = state
         log.info("api_started", port=settings.api_port, dev=settings.api_dev)
         try:
             yield
         finally:
+            await hub.close()
             await redis.aclose()
             await pool.close()
 

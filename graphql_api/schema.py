@@ -336,7 +336,7 @@ class Subscription:
         previous: Any = ()
         async for _ in row_changes(info, address, None):
             current = await load_mirror(info, address)
-            snapshot = (current.row, current.visible) if current else None
+            snapshot = _mirror_snapshot(current)
             if snapshot != previous:
                 previous = snapshot
                 yield current
@@ -353,6 +353,16 @@ class Subscription:
             if current != previous:
                 previous = current
                 yield TrainingJob.of(current) if current is not None else None
+
+
+def _mirror_snapshot(mirror: Mirror | None) -> Any:
+    """What the viewer can see of a mirror: a private one changes for it only when its public fields do,
+    so a subscription does not reveal when a mirror it may not see was touched."""
+    if mirror is None:
+        return None
+    if mirror.visible:
+        return mirror.row
+    return (mirror.row["owner"], mirror.row["visibility"])
 
 
 class OperationMetrics(SchemaExtension):

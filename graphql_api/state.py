@@ -1,5 +1,5 @@
 """What the server holds for its lifetime: settings, the PostgreSQL pool, Redis, metrics,
-the JWT secret. Built once in the app's lifespan; each request reads it."""
+the JWT secret, the subscriptions' event hub. Built once in the app's lifespan; each request reads it."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import redis.asyncio as aioredis
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from graphql_api.hub import EventHub
 from mirror_common.config import Settings
 from mirror_common.pg import Pool
 
@@ -36,6 +37,12 @@ class Metrics:
         )
         self.subscriptions = Gauge("mirror_api_subscriptions_active", "Open subscriptions", registry=self.registry)
         self.refusals = Counter("mirror_api_refusals", "Refused requests by reason", ["reason"], registry=self.registry)
+        self.degraded = Counter(
+            "mirror_api_degraded",
+            "Requests served without one of their checks (the rate limit while Redis is down)",
+            ["check"],
+            registry=self.registry,
+        )
 
 
 @dataclass
@@ -44,6 +51,7 @@ class ApiState:
     pool: Pool
     redis: aioredis.Redis
     jwt_secret: str
+    hub: EventHub  # the subscriptions' shared reader of new events
     metrics: Metrics = field(default_factory=Metrics)
     extra: dict[str, Any] = field(default_factory=dict)
 

@@ -98,10 +98,10 @@ class MirrorLife:
         )
         return mirror
 
-    async def update(self, owner: Keypair, mirror: Pubkey, name: str) -> None:
+    async def update(self, owner: Keypair, mirror: Pubkey, name: str, visibility: str | None = "Public") -> None:
         await self.wallet.send(
             "update_mirror",
-            {"name": name, "metadata_uri": None, "visibility": "Public"},
+            {"name": name, "metadata_uri": None, "visibility": visibility},
             {"config": self.config, "mirror": mirror, "authority": owner.pubkey()},
             owner,
         )

@@ -1,6 +1,8 @@
 """Subscriptions end to end: localnet, indexer, PostgreSQL, Redis and the API as
 processes; a gql client over graphql-transport-ws. Live delivery after the indexer's
-commit, and a reconnect with a cursor that yields each missed event exactly once."""
+commit; a reconnect with a cursor that yields each missed event exactly once; Redis
+restarted mid-stream; `mirror` and `trainingJob` following the chain; a grant revoked on
+chain seen by the grantee's live subscriptions."""
 
 from __future__ import annotations
 
@@ -13,19 +15,58 @@ from gql import Client, gql
 from gql.transport.websockets import WebsocketsTransport
 from solana.rpc.async_api import AsyncClient
 from solders.keypair import Keypair
+from solders.pubkey import Pubkey
 
 from mirror_common.localnet import Localnet
 from mirror_common.services import Redis
-from tests.api_support import ApiProcess, full_stack
+from tests.api_support import ApiProcess, full_stack, sign_in
 from tests.conftest import funded
 from tests.indexer_support import MirrorLife, eventually
 
 SUB = gql("subscription($m: Address, $after: I64) { events(filter: {mirror: $m}, after: $after) { eventId name signature } }")
 
 
-def ws_client(api: ApiProcess) -> Client:
+def ws_client(api: ApiProcess, token: str | None = None) -> Client:
     url = api.url.replace("http", "ws") + "/graphql"
-    return Client(transport=WebsocketsTransport(url=url, subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL]))
+    init = {"Authorization": f"Bearer {token}"} if token else {}
+    return Client(transport=WebsocketsTransport(url=url, subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL], init_payload=init))
+
+
+class Subscribed:
+    """One subscription running in the background; ``items`` fills as results arrive."""
+
+    def __init__(self, api: ApiProcess, document: str, token: str | None = None, **variables: Any) -> None:
+        self.items: list[dict[str, Any]] = []
+        self.error: BaseException | None = None
+        self._ready = asyncio.Event()
+        self._task = asyncio.create_task(self._run(api, gql(document), token, variables))
+
+    async def _run(self, api: ApiProcess, document: Any, token: str | None, variables: dict[str, Any]) -> None:
+        try:
+            async with ws_client(api, token) as session:
+                self._ready.set()
+                async for item in session.subscribe(document, variable_values=variables or None):
+                    self.items.append(item)
+        except Exception as e:  # noqa: BLE001 - the test reads it from .error
+            self.error = e
+            self._ready.set()
+
+    async def __aenter__(self) -> Subscribed:
+        await self._ready.wait()
+        await asyncio.sleep(1.0)  # the subscription is registered before the test sends its transaction
+        assert self.error is None, self.error
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._task.cancel()
+
+    async def count(self, n: int, what: str, timeout: float = 30) -> list[dict[str, Any]]:
+        async def enough() -> bool:
+            assert self.error is None, self.error
+            return len(self.items) >= n
+
+        await eventually(enough, what=what, timeout=timeout)
+        return self.items
 
 
 async def collect(api: ApiProcess, out: list[dict[str, Any]], variables: dict[str, Any], ready: asyncio.Event) -> None:
@@ -84,3 +125,130 @@ async def _len(items: list[Any], n: int) -> bool:
 async def _at_least(db: asyncpg.Connection, mirror: str, after: int, n: int) -> list[Any]:
     rows = await db.fetch("SELECT id FROM chain_events WHERE payload->>'mirror' = $1 AND id > $2 ORDER BY id", mirror, after)
     return list(rows) if len(rows) >= n else []  # empty: not yet, and `eventually` polls again
+
+
+EVENTS = "subscription($m: Address, $after: I64) { events(filter: {mirror: $m}, after: $after) { eventId name } }"
+
+
+async def test_redis_restarted_mid_stream_loses_nothing(
+    rpc: AsyncClient, localnet: Localnet, trainer: Keypair, database: str, tmp_path: Path
+) -> None:
+    redis = Redis().start()
+    try:
+        async with full_stack(localnet.rpc_url, database, redis.url, tmp_path) as stack:
+            api, db = stack.api, stack.db
+            life = MirrorLife(rpc, trainer)
+            owner = await funded(rpc, 5)
+            mirror = str(await life.create(owner, 4, "Restart", "Public"))
+            await eventually(lambda: db.fetchval("SELECT count(*) FROM mirrors WHERE address = $1", mirror), what="mirror indexed")
+            cursor = await db.fetchval("SELECT max(id) FROM chain_events")
+
+            async with Subscribed(api, EVENTS, m=mirror) as live:
+                await life.update(owner, Pubkey.from_string(mirror), "Before")
+                await live.count(1, "an event before the restart")
+
+                # Redis goes away; the indexer keeps committing; the API reads PostgreSQL meanwhile.
+                redis.stop(remove=False)
+                for i in range(2):
+                    await life.update(owner, Pubkey.from_string(mirror), f"During {i}")
+                await live.count(3, "events while Redis is down")
+
+                # A subscriber that reconnects with its cursor while Redis is down.
+                async with Subscribed(api, EVENTS, m=mirror, after=str(cursor)) as resumed:
+                    await resumed.count(3, "the replay while Redis is down")
+                    redis.start()  # same port
+                    await life.update(owner, Pubkey.from_string(mirror), "After")
+                    await live.count(4, "an event after Redis came back")
+                    await resumed.count(4, "an event after Redis came back")
+                    await asyncio.sleep(1.5)  # room for a double to show up
+
+                    expected = [r["id"] for r in await db.fetch("SELECT id FROM chain_events WHERE id > $1 ORDER BY id", cursor)]
+                    assert len(expected) == 4
+                    for sub in (live, resumed):
+                        assert [int(e["events"]["eventId"]) for e in sub.items] == expected
+                        assert [e["events"]["name"] for e in sub.items] == ["MirrorUpdated"] * 4
+    finally:
+        redis.stop()
+
+
+async def test_mirror_and_training_job_subscriptions_follow_the_chain(
+    rpc: AsyncClient, localnet: Localnet, trainer: Keypair, database: str, redis_server: Redis, tmp_path: Path
+) -> None:
+    async with full_stack(localnet.rpc_url, database, redis_server.url, tmp_path) as stack:
+        api, db = stack.api, stack.db
+        life = MirrorLife(rpc, trainer)
+        owner = await funded(rpc, 5)
+        mirror = await life.create(owner, 5, "Row", "Public")
+        await eventually(lambda: db.fetchval("SELECT count(*) FROM mirrors WHERE address = $1", str(mirror)), what="mirror indexed")
+
+        doc = "subscription($a: Address!) { mirror(address: $a) { name modelVersion jobCount } }"
+        async with Subscribed(api, doc, a=str(mirror)) as row:
+            assert [i["mirror"]["name"] for i in row.items] == ["Row"]  # the row now
+            await life.update(owner, mirror, "Row 2")
+            items = await row.count(2, "the row after MirrorUpdated")
+            assert items[1]["mirror"]["name"] == "Row 2"
+
+            job = await life.request(owner, mirror, 0)
+            await eventually(lambda: db.fetchval("SELECT count(*) FROM training_jobs WHERE address = $1", str(job)), what="job indexed")
+            jobdoc = "subscription($a: Address!) { trainingJob(address: $a) { status trainer modelCid mirror { name } } }"
+            async with Subscribed(api, jobdoc, a=str(job)) as job_row:
+                await life.start(mirror, job)
+                await job_row.count(2, "RUNNING")
+                await life.complete(mirror, job, 1)
+                items = await job_row.count(3, "COMPLETED")
+                await asyncio.sleep(1.0)
+                statuses = [i["trainingJob"]["status"] for i in job_row.items]
+                assert statuses == ["REQUESTED", "RUNNING", "COMPLETED"], statuses  # each change once, none repeated
+                assert items[2]["trainingJob"]["modelCid"] and items[2]["trainingJob"]["mirror"]["name"] == "Row 2"
+                assert items[1]["trainingJob"]["trainer"] == str(trainer.pubkey())
+
+            # The mirror's row follows the job too: its job count, then its model version.
+            async def model_published() -> bool:
+                return row.items[-1]["mirror"]["modelVersion"] == "1"
+
+            await eventually(model_published, what="the mirror row after ModelPublished")
+            assert row.items[-1]["mirror"]["jobCount"] == "1"
+
+        # A job that does not exist: null, and the stream ends.
+        async with Subscribed(api, jobdoc, a=str(Keypair().pubkey())) as missing:
+            await missing.count(1, "null for an unknown job")
+            assert missing.items == [{"trainingJob": None}]
+
+
+async def test_a_grant_revoked_on_chain_ends_the_grantee_s_live_view(
+    rpc: AsyncClient, localnet: Localnet, trainer: Keypair, database: str, redis_server: Redis, tmp_path: Path
+) -> None:
+    async with full_stack(localnet.rpc_url, database, redis_server.url, tmp_path) as stack:
+        api, db = stack.api, stack.db
+        life = MirrorLife(rpc, trainer)
+        owner = await funded(rpc, 5)
+        viewer = Keypair()
+        mirror = await life.create(owner, 6, "Secret", "Private")
+        await life.grant(owner, mirror, viewer.pubkey(), 1)
+        granted = "SELECT count(*) FROM access_grants WHERE mirror = $1 AND revoked_at_unix IS NULL"
+        await eventually(lambda: db.fetchval(granted, str(mirror)), what="grant indexed")
+        tokens = {"owner": sign_in(api, owner), "viewer": sign_in(api, viewer)}
+
+        mirror_doc = "subscription($a: Address!) { mirror(address: $a) { address name } }"
+        async with (
+            Subscribed(api, EVENTS, tokens["owner"], m=str(mirror)) as owners,
+            Subscribed(api, EVENTS, tokens["viewer"], m=str(mirror)) as viewers,
+            Subscribed(api, EVENTS, None, m=str(mirror)) as anonymous,
+            Subscribed(api, mirror_doc, tokens["viewer"], a=str(mirror)) as viewer_row,
+        ):
+            assert viewer_row.items[0]["mirror"]["name"] == "Secret"
+            await life.update(owner, mirror, "Secret 2", visibility=None)
+            await viewers.count(1, "the grantee sees the update")
+            assert (await viewer_row.count(2, "the grantee's row after the update"))[1]["mirror"]["name"] == "Secret 2"
+
+            await life.revoke(owner, mirror, viewer.pubkey())
+            rows = await viewer_row.count(3, "the grantee's row after the revocation")
+            assert rows[2]["mirror"] == {"address": str(mirror), "name": None}  # reduced to what anyone may see
+            await life.update(owner, mirror, "Secret 3", visibility=None)
+            await owners.count(3, "the owner sees update, revocation, update")
+            await asyncio.sleep(1.5)
+            assert [e["events"]["name"] for e in owners.items] == ["MirrorUpdated", "AccessRevoked", "MirrorUpdated"]
+            # The grantee saw the update before the revocation and nothing after it; a stranger nothing at all.
+            assert [e["events"]["name"] for e in viewers.items] == ["MirrorUpdated"]
+            assert anonymous.items == []
+            assert len(viewer_row.items) == 3

@@ -22,6 +22,12 @@ def base(viewer: str) -> str:
     )
 
 
+# For the subscription hub: every new event once, with whether anyone may see it (no mirror, or a
+# Public one); the rest is checked per viewer with ``visible_ids``.
+HUB = (
+    f"SELECT {COLUMNS}, (NOT e.payload ? 'mirror' OR coalesce(m.visibility = 'Public', false)) AS public "
+    "FROM chain_events e LEFT JOIN mirrors m ON m.address = e.payload->>'mirror'"
+)
 NESTED = f"SELECT {COLUMNS} FROM chain_events e WHERE e.payload ? 'mirror'"
 ORDER = Order("ID_ASC", ("id",), ("id",), (int,))
 
@@ -33,6 +39,16 @@ class EventFilter:
     from_slot: int | None = None
     to_slot: int | None = None
     after_id: int | None = None
+
+    def matches(self, row: Any) -> bool:
+        """The filter in memory, for a row the hub read (visibility aside)."""
+        return (
+            (self.mirror is None or row["mirror"] == self.mirror)
+            and (self.names is None or row["name"] in self.names)
+            and (self.from_slot is None or row["slot"] >= self.from_slot)
+            and (self.to_slot is None or row["slot"] <= self.to_slot)
+            and (self.after_id is None or row["id"] > self.after_id)
+        )
 
     def where(self, params: Params) -> list[str]:
         cond = ["visible"]
@@ -78,6 +94,17 @@ async def replay(conn: Connection, viewer: str | None, flt: EventFilter, limit: 
     params = Params(viewer)
     cond = " AND ".join(flt.where(params))
     return list(await conn.fetch(f"SELECT * FROM ({base('$1')}) t WHERE {cond} ORDER BY id LIMIT {int(limit)}", *params.values))
+
+
+async def past(conn: Connection, after_id: int, limit: int) -> list[Any]:
+    """Every event past ``after_id`` in id order, for the hub (not filtered by viewer)."""
+    return list(await conn.fetch(f"{HUB} WHERE e.id > $1 ORDER BY e.id LIMIT $2", after_id, limit))
+
+
+async def visible_ids(conn: Connection, viewer: str | None, ids: Sequence[int]) -> set[int]:
+    """Which of ``ids`` the viewer may see now."""
+    rows = await conn.fetch(f"SELECT id FROM ({base('$1')}) t WHERE visible AND id = ANY($2::bigint[])", viewer, list(ids))
+    return {r["id"] for r in rows}
 
 
 async def last_id(conn: Connection) -> int:
