@@ -1,8 +1,9 @@
-"""Throwaway PostgreSQL and Redis servers for tests and the local stack.
+"""Throwaway PostgreSQL, Redis and Kubo (IPFS) servers for tests and the local stack.
 
-Both run from the Debian packages (``scripts/setup`` installs them) as child
-processes on non-default ports with their data in a directory of their own; no
-system service is touched. PostgreSQL refuses to run as root, so when we are root
+PostgreSQL and Redis run from the Debian packages (``scripts/setup`` installs them),
+Kubo from the binary ``scripts/build-kubo`` builds, all as child processes on
+non-default ports with their data in a directory of their own; no system service is
+touched. PostgreSQL refuses to run as root, so when we are root
 the cluster is created and run as the ``postgres`` system user (``runuser``) in a
 directory it owns.
 """
@@ -19,6 +20,7 @@ import time
 from pathlib import Path
 
 PG_BIN_CANDIDATES = [Path("/usr/lib/postgresql") / v / "bin" for v in ("17", "16", "15")]
+KUBO_VERSION = "v0.42.0"  # scripts/build-kubo builds it; v0.43.1 needs a go-libp2p fork the module proxy lacks
 
 
 class ServiceError(RuntimeError):
@@ -247,6 +249,103 @@ class Redis:
                 time.sleep(0.05)
 
     def __enter__(self) -> Redis:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def kubo_binary() -> Path:
+    """Where scripts/build-kubo puts Kubo (``MIRROR_KUBO_BIN`` overrides), built or not."""
+    env = os.environ.get("MIRROR_KUBO_BIN")
+    version = os.environ.get("MIRROR_KUBO_VERSION", KUBO_VERSION)
+    return Path(env) if env else Path.home() / ".cache" / "mirror-reality" / "kubo" / version / "ipfs"
+
+
+class Kubo:
+    """One Kubo (IPFS) daemon in its own ``IPFS_PATH``, initialised with the ``unixfs-v1-2025`` import
+    profile, RPC API, gateway and swarm on free 127.0.0.1 ports, no bootstrap peers, no routing and
+    no remote autoconf. ``offline`` (the default) runs ``ipfs daemon --offline``: nothing leaves the
+    machine and a block that is not local is reported missing at once instead of searched for."""
+
+    def __init__(self, *, ipfs_path: Path | None = None, binary: Path | None = None, offline: bool = True) -> None:
+        self.binary = binary or kubo_binary()
+        if not self.binary.exists():
+            raise ServiceError(f"Kubo not found at {self.binary}: run scripts/build-kubo")
+        self.temporary = ipfs_path is None
+        self.ipfs_path = Path(ipfs_path) if ipfs_path else Path(tempfile.mkdtemp(prefix="mirror-kubo-"))
+        self.log_path = self.ipfs_path / "daemon.log"
+        self.offline = offline
+        self.api_port = self.gateway_port = self.swarm_port = 0
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        """The RPC API's base URL, as ``Settings.ipfs_api_url`` takes it."""
+        return f"http://127.0.0.1:{self.api_port}"
+
+    def _env(self) -> dict[str, str]:
+        return {**os.environ, "IPFS_PATH": str(self.ipfs_path)}
+
+    def _configure(self) -> None:
+        import json
+
+        self.ipfs_path.mkdir(parents=True, exist_ok=True)
+        config_path = self.ipfs_path / "config"
+        if not config_path.exists():
+            r = subprocess.run(
+                [str(self.binary), "init", "--profile=unixfs-v1-2025", "--empty-repo"], env=self._env(), capture_output=True, text=True
+            )
+            if r.returncode != 0:
+                raise ServiceError(f"ipfs init failed ({r.returncode}): {r.stderr.strip()}")
+        self.api_port, self.gateway_port, self.swarm_port = free_port(), free_port(), free_port()
+        config = json.loads(config_path.read_text())
+        config["Addresses"].update(
+            API=f"/ip4/127.0.0.1/tcp/{self.api_port}",
+            Gateway=f"/ip4/127.0.0.1/tcp/{self.gateway_port}",
+            Swarm=[f"/ip4/127.0.0.1/tcp/{self.swarm_port}"],
+        )
+        config["Bootstrap"] = []
+        config["AutoConf"] = {"Enabled": False}  # no fetch of remote defaults; no "auto" placeholders left below
+        config["Routing"] = {"Type": "none", "DelegatedRouters": []}
+        config["DNS"] = {"Resolvers": {}}
+        config["Ipns"]["DelegatedPublishers"] = []
+        config["Discovery"] = {"MDNS": {"Enabled": False}}
+        config_path.write_text(json.dumps(config, indent=2))
+
+    def start(self, timeout: float = 30.0) -> Kubo:
+        import urllib.error
+        import urllib.request
+
+        self._configure()
+        args = [str(self.binary), "daemon", *(["--offline"] if self.offline else [])]
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(args, env=self._env(), stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise ServiceError(f"ipfs daemon exited with {self.process.returncode} (log: {self.log_path})")
+            try:
+                with urllib.request.urlopen(urllib.request.Request(f"{self.url}/api/v0/version", method="POST"), timeout=1):
+                    return self
+            except (urllib.error.URLError, OSError):
+                time.sleep(0.1)
+        self.stop(remove=False)
+        raise ServiceError(f"ipfs daemon not ready on {self.api_port} after {timeout}s (log: {self.log_path})")
+
+    def stop(self, *, remove: bool | None = None) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)  # Kubo shuts down cleanly (repo lock released)
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+        if remove if remove is not None else self.temporary:
+            shutil.rmtree(self.ipfs_path, ignore_errors=True)
+
+    def __enter__(self) -> Kubo:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

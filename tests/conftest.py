@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,7 +17,7 @@ from mirror_common.config import REPO_ROOT
 from mirror_common.localnet import Localnet
 
 if TYPE_CHECKING:
-    from mirror_common.services import Postgres, Redis
+    from mirror_common.services import Kubo, Postgres, Redis
 
 LAMPORTS_PER_SOL = 1_000_000_000
 
@@ -88,6 +89,22 @@ def redis_server() -> Iterator[Redis]:
     r.start()
     yield r
     r.stop(remove=True)
+
+
+@pytest.fixture(scope="session")
+def kubo() -> Iterator[Kubo]:
+    """A Kubo v0.42.0 daemon (unixfs-v1-2025 profile, offline, throwaway IPFS_PATH) for the session."""
+    from mirror_common.services import Kubo, kubo_binary
+
+    if not kubo_binary().exists():
+        reason = f"Kubo is not built at {kubo_binary()}: run scripts/build-kubo (scripts/setup does)"
+        if os.environ.get("CI"):
+            pytest.fail(reason)  # CI builds it: a missing binary there is a broken setup, not a skip
+        pytest.skip(reason)
+    node = Kubo()
+    node.start()
+    yield node
+    node.stop(remove=True)
 
 
 @pytest.fixture
