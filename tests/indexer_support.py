@@ -18,7 +18,8 @@ from solders.pubkey import Pubkey
 
 from mirror_common import codec
 from mirror_common.config import REPO_ROOT
-from tests.test_localnet_mirror_flow import DATASET_CID, MODEL_CID, PARAMS, Wallet
+from mirror_common.wallet import Wallet
+from tests.test_localnet_mirror_flow import DATASET_CID, MODEL_CID, PARAMS
 
 T = TypeVar("T")
 
