@@ -1,0 +1,133 @@
+"""trainer.anonymize: personal identifiers become typed placeholders, counted; ordinary numbers
+(years, prices, dates, times, versions, timestamps) are left as they are. Tables of tricky cases,
+and a property: an e-mail address or a card number embedded in random text never survives."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from trainer.anonymize import KINDS, anonymise, luhn_ok
+
+REPLACED = [
+    # e-mail
+    ("write to ada.lovelace@example.co.uk.", "write to <EMAIL>."),
+    ("<a+tag@sub.example.org>", "<<EMAIL>>"),
+    ("o'brien@example.ie, x_y-z@Example.COM;", "<EMAIL>, <EMAIL>;"),
+    ("weird!#$%&*/=?^`{|}~@xn--bcher-kva.example", "<EMAIL>"),
+    ("a..b@c.io", "<EMAIL>"),
+    ("mailto:ops@163.com", "mailto:<EMAIL>"),
+    # IP addresses
+    ("from 192.168.0.1, to 8.8.8.8.", "from <IP>, to <IP>."),
+    ("http://10.0.0.255:8080/x", "http://<IP>:8080/x"),
+    ("server 10.0.0.1, driver 10.0.0.2, Build: 10.0.0.3", "server <IP>, driver <IP>, Build: <IP>"),
+    ("2001:db8::1 and 2001:0db8:0000:0000:0000:ff00:0042:8329", "<IP> and <IP>"),
+    ("[fe80::1%eth0]:22 and ::ffff:192.0.2.1 and ::1", "[<IP>]:22 and <IP> and <IP>"),
+    ("host fe80::dead:beef.", "host <IP>."),
+    # phone numbers
+    ("+44 20 7946 0958", "<PHONE>"),
+    ("+1 (415) 555-2671 or +33 1 23 45 67 89", "<PHONE> or <PHONE>"),
+    ("+4915112345678, +49 (0)30 1234567", "<PHONE>, <PHONE>"),
+    ("0044 20 7946 0958", "<PHONE>"),
+    ("(415) 555-2671, 415-555-2671, 415.555.2671, 415 555 2671", "<PHONE>, <PHONE>, <PHONE>, <PHONE>"),
+    ("call 1-800-555-0199 now", "call <PHONE> now"),
+    ("020 7946 0958 / 07700 900123 / (020) 7946 0958", "<PHONE> / <PHONE> / <PHONE>"),
+    ("030/1234567 or 030 12345678 or 0151 1234 5678", "<PHONE> or <PHONE> or <PHONE>"),
+    ("01 23 45 67 89 and 01.23.45.67.89", "<PHONE> and <PHONE>"),
+    ("07700900123", "<PHONE>"),
+    ("+44 20 7946 0958 2024", "<PHONE> 2024"),  # the longest number that fits E.164, not the digits after it
+    # payment cards
+    ("4111 1111 1111 1111", "<CARD>"),
+    ("card: 4111-1111-1111-1111, exp 12/27", "card: <CARD>, exp 12/27"),
+    ("5555555555554444", "<CARD>"),
+    ("amex 3782 822463 10005 / 378282246310005", "amex <CARD> / <CARD>"),
+    ("diners 3056 930902 5904", "diners <CARD>"),
+    ("2223 0031 2200 3222", "<CARD>"),
+    ("6011 1111 1111 1117 and 4222222222222", "<CARD> and <CARD>"),
+    ("order 12 4111 1111 1111 1111 2024", "order 12 <CARD> 2024"),
+    # all at once, counted
+    ("Ada <ada@example.com>, +44 20 7946 0958, 4111 1111 1111 1111, from 10.1.2.3", "Ada <<EMAIL>>, <PHONE>, <CARD>, from <IP>"),
+]
+
+UNCHANGED = [
+    "in 1999, 2024 and 2025",
+    "Price: $1,299.99 or 1.299,99 EUR or 12 500 000 RUB or 1 234 567",
+    "on 2024-05-17T10:30:00Z and 2024-05-17 10:30",
+    "dates 17.05.2024, 05/17/2024, 2024/05/17, 01.02.2024 12:00",
+    "version 1.2.3, v10.0.0.1, Python 3.11.7, version 10.0.0.1, release 2.0.0.1, 1.2.3.4.5",
+    "ts 1715961600000 and 1715961600",
+    "not a card: 4111111111111112 (Luhn), 9111111111111111 (issuer), 4111 11 1111 111111 (layout)",
+    "at 12:30:45, a ratio of 3:2, std::vector<int> and a::b",
+    "coordinates 52.5200, 13.4050",
+    "ISBN 978-3-16-148410-0 and 0-306-40615-2",
+    "MAC 00:1A:2B:3C:4D:5E",
+    "user@localhost and @handle and a@b",
+    "1234567890 and 123-45-6789 and 2024-0001",
+    "0.5 0.125 0.12345678901",
+    "room 1.01, item 3.2.1, score 10-2",
+]
+
+
+@pytest.mark.parametrize("text, expected", REPLACED)
+def test_replaced(text: str, expected: str) -> None:
+    out, counts = anonymise(text)
+    assert out == expected
+    for kind in KINDS:
+        assert counts[kind] == expected.count(f"<{kind}>") - text.count(f"<{kind}>"), (kind, counts)
+
+
+@pytest.mark.parametrize("text", UNCHANGED)
+def test_left_alone(text: str) -> None:
+    assert anonymise(text) == (text, dict.fromkeys(KINDS, 0))
+
+
+def test_a_long_line_without_separators_is_linear() -> None:
+    """One look per run of e-mail characters, not one per position: 1 MB of letters is quick."""
+    text = "a" * 1_000_000 + " " + "a." * 200_000 + "@"
+    assert anonymise(text)[0] == text
+
+
+@st.composite
+def cards(draw: st.DrawFn) -> str:
+    """A card number as people write it: an issuer's first digit, a Luhn check digit, a layout."""
+    length = draw(st.integers(13, 19))
+    body = draw(st.sampled_from("23456")) + "".join(draw(st.lists(st.sampled_from("0123456789"), min_size=length - 2, max_size=length - 2)))
+    check = next(d for d in "0123456789" if luhn_ok(body + d))
+    number = body + check
+    layouts = ["plain", "fours"] + (["4-6-5"] if length == 15 else []) + (["4-6-4"] if length == 14 else [])
+    layout = draw(st.sampled_from(layouts))
+    sep = draw(st.sampled_from(" -"))
+    if layout == "plain":
+        return number
+    if layout == "fours":
+        return sep.join(number[i : i + 4] for i in range(0, length, 4))
+    return sep.join([number[:4], number[4:10], number[10:]])
+
+
+def test_the_card_strategy_makes_cards() -> None:
+    assert luhn_ok("4111111111111111") and not luhn_ok("4111111111111112")
+
+
+separators = st.sampled_from([" ", "\n", "\t", " \n"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(before=st.text(), between=st.text(), after=st.text(), email=st.emails(), card=cards(), s1=separators, s2=separators, s3=separators)
+def test_no_embedded_email_or_card_survives(
+    before: str, between: str, after: str, email: str, card: str, s1: str, s2: str, s3: str
+) -> None:
+    text = before + s1 + email + s2 + between + s3 + card + s1 + after
+    out, counts = anonymise(text)
+    assert email not in out and card not in out, (text, out)
+    assert counts["EMAIL"] >= 1
+    for kind in KINDS:  # every placeholder in the output is counted
+        assert out.count(f"<{kind}>") - text.count(f"<{kind}>") == counts[kind]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text())
+def test_random_text_is_handled(text: str) -> None:
+    out, counts = anonymise(text)
+    assert set(counts) == set(KINDS) and all(n >= 0 for n in counts.values())
+    assert anonymise(out)[0] == out  # nothing left to replace

@@ -1,0 +1,459 @@
+"""The owner's side of training: ``python -m trainer.client request|follow|cancel``, and the Python
+API (``OwnerClient``) the commands call.
+
+``request`` keeps the dataset private end to end:
+
+1. the file is read on the owner's machine and, with ``--anonymise``, personal identifiers are
+   replaced there (trainer.anonymize; the counts are shown);
+2. the active Trainer accounts are read from chain, each published X25519 key is checked (32 bytes,
+   a usable curve point), and the dataset is sealed to all of them (trainer.envelope), so whichever
+   trainer claims the job can open it and nobody else can;
+3. the envelope goes into the content store (mirror_common.ipfs: Kubo or the embedded store);
+4. ``request_training`` is sent with the envelope's CID and the parameters.
+
+``follow`` polls the job account on chain and shows its progress until it ends: exit code 0 when
+Completed, 1 when Failed (with the reason code's name) or Cancelled, 2 when the command itself
+failed (a refused transaction, a bad argument, an unreachable node). ``cancel`` sends
+``cancel_training`` (the mirror's owner or the job's requester).
+
+This module does not import the training stack (torch): it runs on an owner's laptop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import Progress as Bar
+from solana.rpc.async_api import AsyncClient
+from solders.keypair import Keypair
+from solders.pubkey import Pubkey
+
+from mirror_common import codec
+from mirror_common.config import settings
+from mirror_common.ipfs import ContentError, ContentStore, open_store
+from mirror_common.retry import RECONNECT, Backoff
+from mirror_common.wallet import Wallet, WalletError
+from trainer.anonymize import KINDS, anonymise
+from trainer.envelope import MAX_RECIPIENTS, seal
+from trainer.failures import FailCode
+
+DEFAULT_KEYPAIR = Path.home() / ".config" / "solana" / "id.json"  # the Solana CLI's default wallet
+ENDED = ("Completed", "Failed", "Cancelled")
+JOB_ID_TAKEN = ("ConstraintSeeds", "Custom(0)")  # Anchor's seeds check; the system program's "account already in use"
+STAGES = {"Requested": 1, "Running": 2, "Completed": 3, "Failed": 3, "Cancelled": 3}
+# programs/mirror/src/constants.rs: what request_training accepts
+PARAM_BOUNDS = {"epochs": 1_000, "seq_len": 8_192, "batch_size": 4_096, "learning_rate_micros": 2**32 - 1}
+
+
+class ClientError(Exception):
+    """A request that cannot be made as asked (bad input, no trainer to seal to, a refusal)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TrainingParams:
+    epochs: int = 1
+    seq_len: int = 128
+    batch_size: int = 16
+    learning_rate_micros: int = 1_000
+
+    def __post_init__(self) -> None:
+        for name, high in PARAM_BOUNDS.items():
+            value = getattr(self, name)
+            if type(value) is not int or not 1 <= value <= high:
+                raise ClientError(f"{name} must be an integer in [1, {high}], not {value!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class TrainerKey:
+    """An active trainer and the X25519 key its account publishes."""
+
+    account: str
+    authority: str
+    encryption_key: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Requested:
+    job: str
+    job_id: int
+    mirror: str
+    dataset_cid: str
+    signature: str
+    params: TrainingParams
+    trainers: list[TrainerKey]
+    skipped_trainers: list[str]  # active trainers whose published key cannot be sealed to
+    dataset_bytes: int  # what was sealed (after anonymisation)
+    envelope_bytes: int
+    anonymised: dict[str, int] | None  # counts per kind, None when not asked
+
+    def summary(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["trainers"] = [t.authority for t in self.trainers]
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class JobState:
+    """A TrainingJob account as the chain holds it."""
+
+    address: str
+    mirror: str
+    job_id: int
+    status: str
+    trainer: str | None
+    dataset_cid: str
+    model_cid: str
+    failure_code: int
+    final_loss_micros: int
+    tokens_trained: int
+    requested_at: int
+    started_at: int
+    finished_at: int
+    params: dict[str, int] = field(default_factory=dict)
+
+    @staticmethod
+    def of(address: str, fields: dict[str, Any]) -> JobState:
+        trainer = str(fields["trainer"])
+        return JobState(
+            address=address,
+            mirror=str(fields["mirror"]),
+            job_id=int(fields["job_id"]),
+            status=str(fields["status"]),
+            trainer=None if trainer == str(Pubkey.default()) else trainer,
+            dataset_cid=str(fields["dataset_cid"]),
+            model_cid=str(fields["model_cid"]),
+            failure_code=int(fields["failure_code"]),
+            final_loss_micros=int(fields["metrics"]["final_loss_micros"]),
+            tokens_trained=int(fields["metrics"]["tokens_trained"]),
+            requested_at=int(fields["requested_at"]),
+            started_at=int(fields["started_at"]),
+            finished_at=int(fields["finished_at"]),
+            params={k: int(v) for k, v in fields["params"].items()},
+        )
+
+    @property
+    def ended(self) -> bool:
+        return self.status in ENDED
+
+    @property
+    def failure(self) -> str:
+        """The fail_training reason code's name (trainer/failures.py)."""
+        try:
+            return FailCode(self.failure_code).name
+        except ValueError:
+            return f"code {self.failure_code}"
+
+
+class OwnerClient:
+    """Requests, follows and cancels training jobs for one wallet."""
+
+    def __init__(self, wallet: Wallet, store: ContentStore, signer: Keypair | None, *, max_dataset: int | None = None) -> None:
+        self.wallet = wallet
+        self.store = store
+        self.signer = signer  # None: read-only (follow)
+        self.max_dataset = max_dataset if max_dataset is not None else settings().trainer_max_dataset
+
+    def _signer(self) -> Keypair:
+        if self.signer is None:
+            raise ClientError("this needs a signing wallet (--keypair)")
+        return self.signer
+
+    async def active_trainers(self) -> tuple[list[TrainerKey], list[str]]:
+        """(trainers a dataset can be sealed to, authorities of active trainers whose key is unusable)."""
+        usable: list[TrainerKey] = []
+        skipped: list[str] = []
+        for account, fields in await self.wallet.program_accounts("Trainer"):
+            if fields.get("active") is not True:
+                continue
+            key = _key_bytes(fields.get("encryption_key"))
+            trainer = TrainerKey(str(account), str(fields["authority"]), key or b"")
+            if key is None or not _sealable(key):
+                skipped.append(trainer.authority)
+            else:
+                usable.append(trainer)
+        usable.sort(key=lambda t: t.authority)  # the same set seals in the same order
+        return usable[:MAX_RECIPIENTS], skipped + [t.authority for t in usable[MAX_RECIPIENTS:]]
+
+    def prepare(self, dataset: bytes, *, anonymise_it: bool) -> tuple[bytes, dict[str, int] | None]:
+        """The bytes to seal: the dataset, anonymised if asked; refused when empty, not UTF-8 or too large
+        (the trainer would fail the job for each: better to say so before anything is paid for)."""
+        if not dataset:
+            raise ClientError("the dataset is empty")
+        try:
+            text = dataset.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise ClientError(f"the dataset is not UTF-8 text (invalid at byte {e.start}): trainers train on text") from None
+        counts = None
+        if anonymise_it:
+            cleaned, counts = anonymise(text)
+            dataset = cleaned.encode("utf-8")
+        if len(dataset) > self.max_dataset:
+            raise ClientError(f"the dataset is {len(dataset)} bytes; trainers accept at most {self.max_dataset}")
+        return dataset, counts
+
+    async def request_training(
+        self, mirror: str, dataset: bytes, params: TrainingParams, *, anonymise_it: bool = False, attempts: int = 3
+    ) -> Requested:
+        plaintext, counts = self.prepare(dataset, anonymise_it=anonymise_it)
+        trainers, skipped = await self.active_trainers()
+        if not trainers:
+            raise ClientError("no active trainer publishes a usable encryption key: nobody could open the dataset")
+        envelope = seal(plaintext, [t.encryption_key for t in trainers])
+        try:
+            cid = await self.store.put(envelope)
+        except (ContentError, OSError) as e:
+            raise ClientError(f"the content store refused the dataset: {e}") from e
+        mirror_key = _pubkey(mirror, "mirror")
+        signer = self._signer()
+        attempt = 0
+        while True:
+            attempt += 1
+            state = await self.wallet.account(mirror_key, "Mirror")
+            job_id = int(state["job_count"])
+            job = codec.job_pda(mirror_key, job_id)
+            accounts: dict[str, Any] = {"config": codec.config_pda(), "mirror": mirror_key, "job": job, "requester": signer.pubkey()}
+            grant = codec.grant_pda(mirror_key, signer.pubkey())
+            if str(state["owner"]) != str(signer.pubkey()) and await self.wallet.account_or_none(grant, "AccessGrant") is not None:
+                accounts["grant"] = grant  # a grantee's TRAIN permission (the program checks it)
+            try:
+                signature = await self.wallet.send("request_training", {"dataset_cid": cid, "params": asdict(params)}, accounts, signer)
+            except WalletError as e:
+                # Another request took this job id between our read and our send: the job PDA no
+                # longer matches the mirror's job_count. Read again and retry.
+                if e.program_error in JOB_ID_TAKEN and attempt < attempts:
+                    continue
+                raise
+            return Requested(
+                job=str(job),
+                job_id=job_id,
+                mirror=str(mirror_key),
+                dataset_cid=cid,
+                signature=signature,
+                params=params,
+                trainers=trainers,
+                skipped_trainers=skipped,
+                dataset_bytes=len(plaintext),
+                envelope_bytes=len(envelope),
+                anonymised=counts,
+            )
+
+    async def job(self, job: str) -> JobState:
+        return JobState.of(job, await self.wallet.account(_pubkey(job, "job"), "TrainingJob"))
+
+    async def follow(
+        self,
+        job: str,
+        on_change: Callable[[JobState], None] = lambda _: None,
+        *,
+        poll_s: float = 1.0,
+        on_unreachable: Callable[[WalletError], None] = lambda _: None,
+    ) -> JobState:
+        """Polls the job until it ends; ``on_change`` sees every new state (the first one too).
+        While the node is unreachable it keeps trying (``on_unreachable`` is told each time)."""
+        last: JobState | None = None
+        backoff = Backoff(RECONNECT)
+        while True:
+            try:
+                state = await self.job(job)
+            except WalletError as e:
+                if not e.unreachable:
+                    raise
+                on_unreachable(e)
+                await backoff.wait()
+                continue
+            backoff.reset()
+            if state != last:
+                on_change(state)
+                last = state
+            if state.ended:
+                return state
+            await asyncio.sleep(poll_s)
+
+    async def cancel(self, job: str) -> str:
+        signer = self._signer()
+        state = await self.job(job)
+        return await self.wallet.send(
+            "cancel_training",
+            {},
+            {"mirror": Pubkey.from_string(state.mirror), "job": Pubkey.from_string(job), "authority": signer.pubkey()},
+            signer,
+        )
+
+
+def _pubkey(address: str, what: str) -> Pubkey:
+    try:
+        return Pubkey.from_string(address)
+    except ValueError:
+        raise ClientError(f"{what} {address!r} is not a base58 address") from None
+
+
+def _key_bytes(value: Any) -> bytes | None:
+    try:
+        key = bytes.fromhex(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+    return key if key is not None and len(key) == 32 else None
+
+
+def _sealable(key: bytes) -> bool:
+    """Whether a published key is a point we can seal to (not zero, not of low order)."""
+    try:
+        seal(b"", [key])
+    except ValueError:
+        return False
+    return True
+
+
+# -- the command line ------------------------------------------------------------------------
+
+
+class Progress:
+    """The follow display: a line per change of state, and a live bar on a terminal (rich)."""
+
+    def __init__(self, job: str, stream: Any = None) -> None:
+        self.console = Console(file=stream or sys.stderr, highlight=False)
+        self.bar = Bar(
+            SpinnerColumn(),
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total}"),
+            TimeElapsedColumn(),
+            console=self.console,
+            transient=True,
+        )
+        self.task = self.bar.add_task(f"job {job[:8]}…", total=3)
+        self.started = time.monotonic()
+
+    def __enter__(self) -> Progress:
+        self.bar.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.bar.stop()
+
+    def change(self, state: JobState) -> None:
+        stage = STAGES.get(state.status, 0)
+        self.bar.update(self.task, completed=stage, description=f"{state.status:<9} job {state.address[:8]}…")
+        detail = {
+            "Requested": "waiting for a trainer to claim it",
+            "Running": f"claimed by trainer {state.trainer}",
+            "Completed": f"model {state.model_cid}, final loss {state.final_loss_micros / 1e6:.4f}, {state.tokens_trained} tokens",
+            "Failed": f"reason {state.failure} ({state.failure_code})",
+            "Cancelled": "cancelled",
+        }.get(state.status, "")
+        self.console.print(f"[{time.monotonic() - self.started:6.1f}s] {state.status}: {detail}", soft_wrap=True)
+
+    def unreachable(self, error: WalletError) -> None:
+        self.console.print(f"node unreachable, still trying: {error}", soft_wrap=True)
+
+
+def _read_keypair(path: Path) -> Keypair:
+    try:
+        return Keypair.from_bytes(bytes(json.loads(path.read_text())))
+    except FileNotFoundError:
+        raise ClientError(f"no keypair at {path} (pass --keypair)") from None
+    except (ValueError, TypeError) as e:
+        raise ClientError(f"{path} is not a Solana keypair file (a JSON array of 64 bytes): {e}") from None
+
+
+def parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--rpc-url", default=None, help="JSON-RPC endpoint (default: MIRROR_RPC_URL)")
+    common.add_argument("--keypair", type=Path, default=DEFAULT_KEYPAIR, help=f"the signing wallet (default: {DEFAULT_KEYPAIR})")
+    common.add_argument("--poll", type=float, default=1.0, help="seconds between reads of the job while following")
+    p = argparse.ArgumentParser(prog="python -m trainer.client", description="Request, follow and cancel training of a mirror.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    request = sub.add_parser("request", parents=[common], help="seal a dataset to the active trainers, store it and request training")
+    request.add_argument("--mirror", required=True, help="the mirror's address")
+    request.add_argument("--dataset", required=True, type=Path, help="a UTF-8 text file")
+    request.add_argument("--anonymise", "--anonymize", action="store_true", help="replace e-mails, phones, cards and IPs first")
+    defaults = TrainingParams()
+    request.add_argument("--epochs", type=int, default=defaults.epochs)
+    request.add_argument("--seq-len", type=int, default=defaults.seq_len)
+    request.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    request.add_argument("--lr-micros", type=int, default=defaults.learning_rate_micros, help="learning rate in millionths")
+    request.add_argument("--follow", action="store_true", help="then follow the job until it ends")
+    request.add_argument("--json", action="store_true", help="print the request as one JSON object")
+
+    follow = sub.add_parser("follow", parents=[common], help="show a job's progress until it ends (exit 0 when Completed)")
+    follow.add_argument("--job", required=True)
+
+    cancel = sub.add_parser("cancel", parents=[common], help="cancel a job that has not ended")
+    cancel.add_argument("--job", required=True)
+    return p
+
+
+async def run(args: argparse.Namespace) -> int:
+    s = settings()
+    rpc = AsyncClient(args.rpc_url or s.mirror_rpc_url)
+    store = open_store(s)
+    try:
+        keypair = _read_keypair(args.keypair) if args.command != "follow" else None
+        client = OwnerClient(Wallet(rpc), store, keypair)
+        if args.command == "request":
+            return await _request(client, args)
+        if args.command == "follow":
+            return await _follow(client, args.job, args.poll)
+        signature = await client.cancel(args.job)
+        print(f"cancelled job {args.job}: {signature}")
+        return 0
+    finally:
+        await rpc.close()
+        await store.close()
+
+
+async def _request(client: OwnerClient, args: argparse.Namespace) -> int:
+    try:
+        dataset = await asyncio.to_thread(args.dataset.read_bytes)
+    except OSError as e:
+        raise ClientError(f"cannot read the dataset: {e}") from None
+    params = TrainingParams(args.epochs, args.seq_len, args.batch_size, args.lr_micros)
+    done = await client.request_training(args.mirror, dataset, params, anonymise_it=args.anonymise)
+    if args.json:
+        print(json.dumps(done.summary(), sort_keys=True))
+    else:
+        if done.anonymised is not None:
+            print("anonymised: " + ", ".join(f"{done.anonymised[k]} {k}" for k in KINDS))
+        print(f"sealed {done.dataset_bytes} bytes to {len(done.trainers)} trainer(s): {', '.join(t.authority for t in done.trainers)}")
+        for authority in done.skipped_trainers:
+            print(f"skipped trainer {authority}: its published key cannot be sealed to", file=sys.stderr)
+        print(f"dataset {done.dataset_cid} ({done.envelope_bytes} bytes)")
+        print(f"job {done.job} (#{done.job_id} of mirror {done.mirror}), signature {done.signature}")
+    sys.stdout.flush()
+    return await _follow(client, done.job, args.poll) if args.follow else 0
+
+
+async def _follow(client: OwnerClient, job: str, poll_s: float) -> int:
+    with Progress(job) as display:
+        final = await client.follow(job, display.change, poll_s=poll_s, on_unreachable=display.unreachable)
+    if final.status == "Completed":
+        print(f"Completed: model {final.model_cid}")
+        return 0
+    print(f"Failed: {final.failure} ({final.failure_code})" if final.status == "Failed" else final.status)
+    return 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return asyncio.run(run(args))
+    except (ClientError, WalletError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
