@@ -25,6 +25,7 @@ class Settings(BaseSettings):
     database_url: str = "postgresql://mirror@127.0.0.1:55432/mirror"
     redis_url: str = "redis://127.0.0.1:56379/0"
     ipfs_api_url: str = ""  # empty: the embedded content-addressed store
+    ipfs_timeout: float = 30.0  # seconds Kubo may search for a block before a read fails with NotFound
     mirror_data_dir: Path = REPO_ROOT / ".data"
     mirror_admin_keypair: Path = REPO_ROOT / "keys" / "dev" / "localnet-admin-keypair.json"
     mirror_trainer_keypair: Path = REPO_ROOT / "keys" / "dev" / "localnet-trainer-keypair.json"
@@ -33,6 +34,15 @@ class Settings(BaseSettings):
     indexer_metrics_port: int = 59101  # Prometheus /metrics; 0 turns it off
     indexer_backfill_batch: int = 100  # getTransaction calls per JSON-RPC batch
     indexer_log_json: bool = False  # structlog: JSON lines instead of the console renderer
+    # trainer
+    trainer_metrics_port: int = 59103  # Prometheus /metrics of the daemon; 0 turns it off
+    trainer_model_size: str = "small"  # trainer.model sizes; a mirror's first model (later ones keep theirs)
+    trainer_max_dataset: int = 8 * 1024 * 1024  # bytes of plaintext a job may bring
+    trainer_checkpoint_s: float = 30.0  # seconds between checkpoints while training
+    trainer_poll_s: float = 5.0  # seconds between reads of the job table when Redis is quiet
+    trainer_log_json: bool = False
+    trainer_threads: int = 0  # torch intra-op threads; 0: torch's default (one per core)
+    mirror_inference_keypair: Path = REPO_ROOT / "keys" / "dev" / "localnet-inference-keypair.json"  # private artifacts are sealed to it
     # graphql_api
     api_host: str = "127.0.0.1"
     api_port: int = 59102
@@ -56,6 +66,11 @@ class Settings(BaseSettings):
     api_tls_cert: Path | None = None
     api_tls_key: Path | None = None
     api_log_json: bool = False
+    api_ask_max_tokens: int = 256  # bytes (the model's tokens) one ask may generate
+    api_ask_max_prompt: int = 4_096  # bytes of UTF-8 a prompt may have
+    api_ask_rate: int = 20  # asks per minute per wallet (per IP when anonymous); 0 turns it off
+    api_ask_queue: int = 16  # asks generating or waiting at once per process; past it: busy
+    api_model_cache: int = 4  # models the API keeps loaded (least recently used evicted)
 
     @property
     def ws_url(self) -> str:

@@ -1,0 +1,377 @@
+"""The trainer daemon end to end: its own localnet, the indexer, PostgreSQL, Redis and the
+embedded content store, with `python -m trainer` as a process (the "tiny" model size).
+
+- the happy path: a sealed dataset → trained → ModelVersion on chain → the artifact loads
+  with the chain's sha256; a second job continues from the first model (lineage); a
+  private mirror's artifact is sealed to its owner and the inference key;
+- poisoned inputs each end Failed on chain with their code while the daemon goes on;
+- SIGKILL during training → resumed from the checkpoint, completed exactly once;
+- a cancel while running → abandoned within seconds, the daemon goes on;
+- two trainers, one job → one run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from solana.rpc.async_api import AsyncClient
+from solana.rpc.commitment import Confirmed
+from solders.keypair import Keypair
+from solders.pubkey import Pubkey
+
+import trainer.artifact as artifacts
+from mirror_common import codec
+from mirror_common.config import REPO_ROOT, Settings
+from mirror_common.ipfs import ContentStore, open_store
+from mirror_common.ipfs.unixfs import compute_cid
+from mirror_common.localnet import Localnet
+from mirror_common.services import Redis
+from mirror_common.wallet import Wallet
+from tests.conftest import dev_keypair, funded
+from tests.indexer_support import IndexerProcess, eventually
+from trainer.envelope import open_sealed, seal, x25519_keypair_from_solana
+from trainer.failures import FailCode
+
+TEXT = ("Mirror Reality keeps my words. " * 40 + "\n").encode()
+SHORT = {"epochs": 2, "seq_len": 32, "batch_size": 4, "learning_rate_micros": 3000}
+LONG = {"epochs": 150, "seq_len": 64, "batch_size": 64, "learning_rate_micros": 1000}  # ~45 steps: seconds of training
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Localnet]:
+    """A chain of its own: no job of another test is waiting on it for the daemon to pick up."""
+    node = Localnet(slot_ms=100, finality_depth=2, log_path=tmp_path_factory.mktemp("trainer-node") / "node.log")
+    node.start()
+    yield node
+    node.stop()
+
+
+class TrainerProcess:
+    def __init__(self, node: Localnet, database: str, redis_url: str, data_dir: Path, name: str = "trainer", **env: str) -> None:
+        self.log_path = data_dir / f"{name}.log"
+        self.env = {
+            **os.environ,
+            "MIRROR_RPC_URL": node.rpc_url,
+            "MIRROR_WS_URL": "",
+            "DATABASE_URL": database,
+            "REDIS_URL": redis_url,
+            "MIRROR_DATA_DIR": str(data_dir),
+            "TRAINER_MODEL_SIZE": "tiny",
+            "TRAINER_METRICS_PORT": "0",
+            "TRAINER_LOG_JSON": "true",
+            "TRAINER_POLL_S": "0.5",
+            "TRAINER_CHECKPOINT_S": "0.2",
+            "TRAINER_THREADS": "1",
+            **env,
+        }
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> TrainerProcess:
+        log = open(self.log_path, "ab")
+        self.process = subprocess.Popen([sys.executable, "-m", "trainer"], cwd=REPO_ROOT, env=self.env, stdout=log, stderr=log)
+        return self
+
+    def kill(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait()
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def lines(self) -> list[dict[str, Any]]:
+        out = []
+        for line in self.log_path.read_text(errors="replace").splitlines() if self.log_path.exists() else []:
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                continue
+        return out
+
+    def logged(self, event: str, job: str) -> list[dict[str, Any]]:
+        return [line for line in self.lines() if line.get("event") == event and line.get("job") == job]
+
+
+@dataclass
+class Owner:
+    """The owner's side: seal a dataset, store it, request training."""
+
+    rpc: AsyncClient
+    wallet: Wallet
+    store: ContentStore
+    keypair: Keypair
+    trainer_key: bytes  # X25519 public key of the dev trainer
+
+    async def mirror(self, mirror_id: int, visibility: str = "Public") -> Pubkey:
+        mirror = codec.mirror_pda(self.keypair.pubkey(), mirror_id)
+        await self.wallet.send(
+            "create_mirror",
+            {"mirror_id": mirror_id, "name": f"m{mirror_id}", "metadata_uri": "ipfs://m", "visibility": visibility},
+            {"config": codec.config_pda(), "mirror": mirror, "creator": self.keypair.pubkey()},
+            self.keypair,
+        )
+        return mirror
+
+    async def request(
+        self, mirror: Pubkey, *, data: bytes = TEXT, to: list[bytes] | None = None, cid: str | None = None, **params: int
+    ) -> Pubkey:
+        if cid is None:
+            cid = await self.store.put(seal(data, to or [self.trainer_key]))
+        job_id = (await self.wallet.account(mirror))["job_count"]
+        job = codec.job_pda(mirror, job_id)
+        await self.wallet.send(
+            "request_training",
+            {"dataset_cid": cid, "params": {**SHORT, **params}},
+            {"config": codec.config_pda(), "mirror": mirror, "job": job, "requester": self.keypair.pubkey()},
+            self.keypair,
+        )
+        return job
+
+    async def cancel(self, mirror: Pubkey, job: Pubkey) -> None:
+        await self.wallet.send("cancel_training", {}, {"mirror": mirror, "job": job, "authority": self.keypair.pubkey()}, self.keypair)
+
+    async def job(self, job: Pubkey) -> dict[str, Any]:
+        return await self.wallet.account(job)
+
+
+@dataclass
+class Stack:
+    node: Localnet
+    database: str
+    redis_url: str
+    data_dir: Path
+    owner: Owner
+    db: asyncpg.Connection
+
+    def trainer(self, name: str = "trainer", **env: str) -> TrainerProcess:
+        return TrainerProcess(self.node, self.database, self.redis_url, self.data_dir, name, **env)
+
+    async def ended(self, job: Pubkey, timeout: float = 120) -> dict[str, Any]:
+        async def done() -> dict[str, Any] | None:
+            account = await self.owner.job(job)
+            return account if account["status"] in ("Completed", "Failed", "Cancelled") else None
+
+        result: dict[str, Any] = await eventually(done, what=f"job {job} ended", timeout=timeout)
+        return result
+
+
+@pytest.fixture
+async def stack(node: Localnet, database: str, redis_server: Redis, tmp_path: Path) -> AsyncIterator[Stack]:
+    indexer = IndexerProcess(node.rpc_url, database, redis_server.url, tmp_path / "indexer.log").start()
+    rpc = AsyncClient(node.rpc_url, commitment=Confirmed)
+    store = open_store(Settings(mirror_data_dir=tmp_path))
+    db = await asyncpg.connect(database)
+    try:
+        trainer_key, _ = x25519_keypair_from_solana(dev_keypair("trainer"))
+        owner = Owner(rpc, Wallet(rpc), store, await funded(rpc, 20), trainer_key)
+        yield Stack(node, database, redis_server.url, tmp_path, owner, db)
+    finally:
+        await db.close()
+        await store.close()
+        await rpc.close()
+        indexer.stop()
+
+
+async def model_of(stack: Stack, mirror: Pubkey, version: int) -> dict[str, Any]:
+    return await stack.owner.wallet.account(codec.model_pda(mirror, version))
+
+
+async def test_requested_to_trained_to_published_and_continued(stack: Stack) -> None:
+    owner = stack.owner
+    daemon = stack.trainer().start()
+    try:
+        mirror = await owner.mirror(1)
+        first = await owner.request(mirror)
+        job = await stack.ended(first)
+        assert job["status"] == "Completed", (job, daemon.lines()[-5:])
+        model = await model_of(stack, mirror, 1)
+        assert model["model_cid"] == job["model_cid"] and model["weights_sha256"] == job["weights_sha256"]
+        art = artifacts.load_artifact(await owner.store.get(model["model_cid"], 1 << 26), model["weights_sha256"])
+        assert art.lineage["job"] == str(first) and art.lineage["parent_sha256"] is None and not art.lineage["fine_tuned"]
+        assert job["metrics"]["tokens_trained"] > 0 and art.metrics["tokens_trained"] == job["metrics"]["tokens_trained"]
+        assert daemon.logged("job_claimed", str(first))[0]["signature"]  # logs carry the job and the signatures
+        assert daemon.logged("job_completed", str(first))[0]["signature"]
+
+        # The next job of the mirror continues from its latest model.
+        second = await owner.request(mirror)
+        assert (await stack.ended(second))["status"] == "Completed"
+        model2 = await model_of(stack, mirror, 2)
+        art2 = artifacts.load_artifact(await owner.store.get(model2["model_cid"], 1 << 26), model2["weights_sha256"])
+        assert art2.lineage["parent_sha256"] == model["weights_sha256"] and art2.lineage["fine_tuned"]
+
+        # A private mirror's model is sealed to its owner and to the inference service.
+        private = await owner.mirror(2, "Private")
+        job3 = await owner.request(private)
+        assert (await stack.ended(job3))["status"] == "Completed"
+        model3 = await model_of(stack, private, 1)
+        sealed = await owner.store.get(model3["model_cid"], 1 << 26)
+        for kp in (owner.keypair, dev_keypair("inference")):
+            _, secret = x25519_keypair_from_solana(kp)
+            artifacts.load_artifact(open_sealed(sealed, secret), model3["weights_sha256"])
+        with pytest.raises(artifacts.ArtifactError):
+            artifacts.load_artifact(sealed, model3["weights_sha256"])  # not usable without a key: the sha256 is of the plaintext
+    finally:
+        daemon.stop()
+
+
+async def test_poisoned_inputs_fail_with_their_code_and_the_daemon_goes_on(stack: Stack) -> None:
+    owner = stack.owner
+    trainer = dev_keypair("trainer")
+    mirror = await owner.mirror(3)
+
+    # A mirror whose latest model's sha256 on chain does not match its file (published by the
+    # trainer key before the daemon starts).
+    tampered = await owner.mirror(4)
+    job0 = await owner.request(tampered)
+    await owner.wallet.send(
+        "start_training",
+        {},
+        {
+            "config": codec.config_pda(),
+            "mirror": tampered,
+            "job": job0,
+            "trainer": codec.trainer_pda(trainer.pubkey()),
+            "authority": trainer.pubkey(),
+        },
+        trainer,
+    )
+    await owner.wallet.send(
+        "complete_training",
+        {
+            "version": 1,
+            "model_cid": await owner.store.put(b"not the weights the chain names"),
+            "weights_sha256": "ab" * 32,
+            "metrics": {"final_loss_micros": 1, "tokens_trained": 1},
+        },
+        {
+            "config": codec.config_pda(),
+            "mirror": tampered,
+            "job": job0,
+            "model": codec.model_pda(tampered, 1),
+            "trainer": codec.trainer_pda(trainer.pubkey()),
+            "authority": trainer.pubkey(),
+        },
+        trainer,
+    )
+
+    other_key, _ = x25519_keypair_from_solana(Keypair())
+    cases = {
+        "missing cid": (await owner.request(mirror, cid=compute_cid(b"never stored")), FailCode.DATASET_UNAVAILABLE),
+        "sealed to another key": (await owner.request(mirror, to=[other_key]), FailCode.DATASET_DECRYPT),
+        "not an envelope": (await owner.request(mirror, cid=await owner.store.put(TEXT)), FailCode.DATASET_DECRYPT),
+        "oversized": (await owner.request(mirror, data=b"a" * 30_000), FailCode.DATASET_INVALID),
+        "binary junk": (await owner.request(mirror, data=bytes(range(256)) * 8), FailCode.DATASET_INVALID),
+        "empty": (await owner.request(mirror, data=b""), FailCode.DATASET_INVALID),
+        "base model sha256 mismatch": (await owner.request(tampered), FailCode.TRAINING_ERROR),
+    }
+    good = await owner.request(mirror)
+
+    daemon = stack.trainer(TRAINER_MAX_DATASET="20000").start()
+    try:
+        for what, (job, code) in cases.items():
+            account = await stack.ended(job)
+            assert (account["status"], account["failure_code"]) == ("Failed", int(code)), (what, account)
+            assert daemon.logged("job_failed", str(job)), what
+        assert (await stack.ended(good))["status"] == "Completed"
+        assert daemon.process is not None and daemon.process.poll() is None  # still serving
+    finally:
+        daemon.stop()
+
+
+async def test_sigkill_during_training_resumes_and_completes_exactly_once(stack: Stack) -> None:
+    owner = stack.owner
+    mirror = await owner.mirror(5)
+    job = await owner.request(mirror, **LONG)
+    daemon = stack.trainer().start()
+    checkpoint = stack.data_dir / "trainer" / str(dev_keypair("trainer").pubkey()) / "checkpoints" / str(job) / "checkpoint.pt"
+    try:
+        await eventually(lambda: _exists(checkpoint), what="a checkpoint", timeout=60)
+        daemon.kill()
+        assert (await owner.job(job))["status"] == "Running"
+        daemon = stack.trainer("trainer-2").start()
+        account = await stack.ended(job)
+        assert account["status"] == "Completed"
+        assert daemon.logged("job_resumed", str(job))
+        completed = await stack.db.fetchval(
+            "SELECT count(*) FROM chain_events WHERE name = 'TrainingCompleted' AND payload->>'job' = $1", str(job)
+        )
+        assert completed in (0, 1)  # the indexer may not have it yet; never two
+        assert (await owner.wallet.account(mirror))["model_version"] == 1
+        assert await owner.wallet.account_or_none(codec.model_pda(mirror, 2)) is None
+        assert not checkpoint.parent.exists()  # cleaned up once published
+    finally:
+        daemon.stop()
+
+
+async def test_a_cancel_while_running_is_abandoned_within_seconds(stack: Stack) -> None:
+    owner = stack.owner
+    mirror = await owner.mirror(6)
+    job = await owner.request(mirror, **LONG)
+    daemon = stack.trainer().start()
+    try:
+        await eventually(lambda: _status(owner, job, "Running"), what="training started", timeout=60)
+        await owner.cancel(mirror, job)
+        await eventually(lambda: _true(daemon.logged("job_abandoned", str(job))), what="abandoned", timeout=15)
+        assert (await owner.job(job))["status"] == "Cancelled"
+        after = await owner.request(mirror)
+        assert (await stack.ended(after))["status"] == "Completed"  # and the daemon goes on
+    finally:
+        daemon.stop()
+
+
+async def test_two_trainers_one_job_one_run(stack: Stack, tmp_path: Path) -> None:
+    owner = stack.owner
+    admin = dev_keypair("admin")
+    second = Keypair()
+    (tmp_path / "second.json").write_text(json.dumps(list(bytes(second))))
+    second_key, _ = x25519_keypair_from_solana(second)
+    await owner.wallet.send(
+        "register_trainer",
+        {"authority": second.pubkey(), "encryption_key": second_key.hex()},
+        {"config": codec.config_pda(), "trainer": codec.trainer_pda(second.pubkey()), "admin": admin.pubkey()},
+        admin,
+    )
+    sig = await owner.rpc.request_airdrop(second.pubkey(), 2_000_000_000)
+    await owner.rpc.confirm_transaction(sig.value, commitment=Confirmed)
+
+    mirror = await owner.mirror(7)
+    daemons = [stack.trainer("a").start(), stack.trainer("b", MIRROR_TRAINER_KEYPAIR=str(tmp_path / "second.json")).start()]
+    try:
+        jobs = [await owner.request(mirror, to=[owner.trainer_key, second_key]) for _ in range(3)]
+        for job in jobs:
+            assert (await stack.ended(job))["status"] == "Completed"
+            claims = [d for d in daemons if d.logged("job_claimed", str(job))]
+            assert len(claims) == 1, [d.log_path.name for d in claims]
+        assert (await owner.wallet.account(mirror))["model_version"] == 3
+    finally:
+        for d in daemons:
+            d.stop()
+
+
+async def _exists(path: Path) -> bool:
+    return await asyncio.to_thread(path.exists)
+
+
+async def _true(value: Any) -> bool:
+    return bool(value)
+
+
+async def _status(owner: Owner, job: Pubkey, status: str) -> bool:
+    return bool((await owner.job(job))["status"] == status)

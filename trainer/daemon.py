@@ -1,0 +1,381 @@
+"""The trainer daemon: from a ``TrainRequested`` event to a model version on chain.
+
+Read top to bottom, one job goes through:
+
+1. **find**: Requested jobs from the read models (``training_jobs``), woken by the
+   indexer's Redis messages and polled every ``TRAINER_POLL_S``; on start, also the jobs
+   this trainer left Running (a crash or SIGKILL): they are resumed.
+2. **claim**: ``start_training``. The chain arbitrates: of two trainers, one lands it, the
+   other is told no and moves on.
+3. **fetch, open, validate** the dataset: from the content store (verified against its
+   CID), decrypted with this trainer's X25519 key, checked (size, UTF-8, not empty).
+4. **train** in a worker thread, from the mirror's latest model when it has one (its
+   sha256 checked), with periodic checkpoints (a restart resumes from the last one) and
+   a watcher that stops within seconds once the job is no longer ours on chain.
+5. **publish**: the artifact (safetensors with config, metrics, lineage), sealed to the
+   owner, the inference service and this trainer when the mirror is private, stored, then
+   ``complete_training`` with its CID, sha256 and metrics.
+
+Any failure ends the job on chain with ``fail_training`` and a code (``failures.py``); the
+daemon goes on with the next job. Nothing is left Running: if even ``fail_training``
+cannot be sent, the job stays ours and is picked up again at the next start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import shutil
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import nacl.bindings
+import nacl.exceptions
+import redis.asyncio as aioredis
+import structlog
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from solders.keypair import Keypair
+
+import trainer.artifact as artifacts
+import trainer.train as training
+from mirror_common.config import Settings
+from mirror_common.ipfs import ContentError, ContentStore, TooLarge
+from mirror_common.pg import Pool
+from mirror_common.retry import REDIS, Backoff
+from mirror_common.wallet import WalletError
+from trainer.chain import ChainJob, ChainMirror, TrainerChain
+from trainer.envelope import EnvelopeError, is_envelope, open_sealed, seal, x25519_keypair_from_solana
+from trainer.failures import FailCode, JobAbandoned, JobFailed
+from trainer.metrics import TrainerMetrics
+from trainer.model import ModelConfig
+
+log = structlog.get_logger("trainer")
+
+CHANNEL = "mirror:events"
+WAKE_EVENTS = {"TrainRequested", "TrainingCancelled", "TrainerRegistered"}
+ENVELOPE_OVERHEAD = 64 * 1024  # bytes an envelope may add to its plaintext (header, recipients, MAC)
+WATCH_S = 1.0  # seconds between looks at a running job's account (cancellation)
+
+
+@dataclass
+class Keys:
+    authority: Keypair
+    x25519_public: bytes
+    x25519_private: bytes
+    inference_public: bytes
+
+
+class Daemon:
+    def __init__(self, settings: Settings, pool: Pool, store: ContentStore, chain: TrainerChain, keys: Keys) -> None:
+        self.settings = settings
+        self.pool = pool
+        self.store = store
+        self.chain = chain
+        self.keys = keys
+        self.metrics = TrainerMetrics()
+        self.me = str(keys.authority.pubkey())
+        self.checkpoints = Path(settings.mirror_data_dir) / "trainer" / self.me / "checkpoints"
+        self._wake = asyncio.Event()
+        self.jobs_done = 0
+
+    # 1. find ------------------------------------------------------------------------
+    async def run(self, *, max_jobs: int | None = None) -> None:
+        listener = asyncio.create_task(self._listen(), name="trainer-redis")
+        try:
+            # Jobs this trainer left Running (a crash, SIGKILL) are resumed once, at start; after
+            # that only Requested jobs are taken (one daemon per trainer key: see `lock`).
+            pending, resume = await self._candidates(resume=True), True
+            while max_jobs is None or self.jobs_done < max_jobs:
+                for address in pending:
+                    await self.handle(address, resume=resume)
+                    if max_jobs is not None and self.jobs_done >= max_jobs:
+                        return
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.settings.trainer_poll_s)
+                self._wake.clear()
+                pending, resume = await self._candidates(resume=False), False
+        finally:
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listener
+
+    async def _candidates(self, *, resume: bool) -> list[str]:
+        """Requested jobs, oldest first; with ``resume``, this trainer's Running ones before them."""
+        async with self.pool.acquire() as conn:
+            rows = await conn.fetch(
+                """SELECT address FROM training_jobs
+                   WHERE status = 'Requested' OR ($2 AND status = 'Running' AND trainer = $1)
+                   ORDER BY status = 'Requested', requested_at_unix, address LIMIT 50""",
+                self.me,
+                resume,
+            )
+        return [r["address"] for r in rows]
+
+    async def _listen(self) -> None:
+        """Redis messages only wake the loop; the job table and the chain say what to do."""
+        backoff = Backoff(REDIS)
+        while True:
+            client = aioredis.from_url(self.settings.redis_url, socket_connect_timeout=2, retry=Retry(NoBackoff(), 0))
+            pubsub = client.pubsub()
+            try:
+                await pubsub.subscribe(CHANNEL)
+                backoff.reset()
+                self._wake.set()
+                async for msg in pubsub.listen():
+                    if msg.get("type") == "message" and _event_name(msg.get("data")) in WAKE_EVENTS:
+                        self._wake.set()
+            except (aioredis.ConnectionError, aioredis.TimeoutError, OSError) as e:
+                log.warning("trainer_redis_lost", error=str(e) or type(e).__name__, hint="polling the job table")
+                await backoff.wait()
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]  # redis 8.1's PubSub.aclose has no annotations
+                with contextlib.suppress(Exception):
+                    await client.aclose()
+
+    # 2. claim -----------------------------------------------------------------------
+    async def handle(self, address: str, *, resume: bool = False) -> None:
+        job = await self.chain.job(address)
+        if job is None:
+            return
+        bound = log.bind(job=address, mirror=job.mirror)
+        if job.status == "Requested":
+            signature = await self.chain.claim(job)
+            if signature is None:
+                self.metrics.jobs.labels("lost").inc()
+                bound.info("job_claim_lost")
+                return
+            self.metrics.jobs.labels("claimed").inc()
+            bound.info("job_claimed", signature=signature)
+        elif resume and job.status == "Running" and job.trainer == self.me:
+            bound.info("job_resumed")
+        else:
+            return
+        await self._run_claimed(job, bound)
+        self.jobs_done += 1
+
+    async def _run_claimed(self, job: ChainJob, bound: Any) -> None:
+        self.metrics.running.inc()
+        try:
+            signature = await self.process(job, bound)
+            self.metrics.jobs.labels("completed").inc()
+            bound.info("job_completed", signature=signature)
+            self._drop_checkpoints(job)
+        except JobAbandoned as e:
+            self.metrics.jobs.labels("abandoned").inc()
+            bound.info("job_abandoned", why=str(e))
+            self._drop_checkpoints(job)
+        except JobFailed as e:
+            await self._fail(job, e, bound)
+        except WalletError as e:
+            # The node refused or was unreachable for a transaction of ours: leave the job Running
+            # (it is ours, found again at the next start) unless the chain already ended it.
+            bound.warning("job_transaction_failed", error=str(e))
+        except Exception as e:  # noqa: BLE001 - any other bug fails the job rather than leaving it Running
+            bound.exception("job_crashed")
+            await self._fail(job, JobFailed(FailCode.OTHER, "crash", f"{type(e).__name__}: {e}"), bound)
+        finally:
+            self.metrics.running.dec()
+            self.metrics.tokens_per_second.set(0)
+
+    async def _fail(self, job: ChainJob, failure: JobFailed, bound: Any) -> None:
+        self.metrics.failures.labels(failure.code.name, failure.reason).inc()
+        try:
+            signature = await self.chain.fail(job, failure.code)
+        except WalletError as e:
+            current = await self.chain.job(job.address)
+            if current is not None and current.status != "Running":
+                bound.info("job_abandoned", why=f"ended on chain as {current.status}")
+                self.metrics.jobs.labels("abandoned").inc()
+                self._drop_checkpoints(job)
+                return
+            bound.error("job_fail_not_sent", code=failure.code.name, reason=failure.reason, error=str(e))
+            return
+        self.metrics.jobs.labels("failed").inc()
+        bound.warning("job_failed", code=failure.code.name, reason=failure.reason, detail=failure.detail[:500], signature=signature)
+        self._drop_checkpoints(job)
+
+    # 3..5. the job ------------------------------------------------------------------
+    async def process(self, job: ChainJob, bound: Any) -> str:
+        text = await self.dataset(job)
+        mirror = await self.chain.mirror(job.mirror)
+        base = await self.base_model(mirror)
+        result, config, lineage = await self.train(job, text, base, bound)
+        blob, sha256 = artifacts.build_artifact(result, config, job=job.address, lineage=lineage)
+        if mirror.visibility != "Public":
+            blob = seal(blob, self._recipients(mirror))
+        try:
+            cid = await self.store.put(blob)
+        except (ContentError, OSError) as e:
+            raise JobFailed(FailCode.ARTIFACT_UPLOAD, "store_put", str(e)) from e
+        bound.info("artifact_stored", cid=cid, bytes=len(blob), sha256=sha256)
+        return await self.publish(job, cid, sha256, result)
+
+    async def dataset(self, job: ChainJob) -> str:
+        try:
+            envelope = await self.store.get(job.dataset_cid, max_size=self.settings.trainer_max_dataset + ENVELOPE_OVERHEAD)
+        except TooLarge as e:
+            raise JobFailed(FailCode.DATASET_INVALID, "too_large", str(e)) from e
+        except ContentError as e:
+            raise JobFailed(FailCode.DATASET_UNAVAILABLE, type(e).__name__, str(e)) from e
+        try:
+            plaintext = open_sealed(envelope, self.keys.x25519_private)
+        except EnvelopeError as e:
+            raise JobFailed(FailCode.DATASET_DECRYPT, e.reason, str(e)) from e
+        try:
+            return training.validate_dataset(plaintext, self.settings.trainer_max_dataset)
+        except training.DatasetError as e:
+            raise JobFailed(FailCode.DATASET_INVALID, e.reason, str(e)) from e
+
+    async def base_model(self, mirror: ChainMirror) -> artifacts.Artifact | None:
+        """The mirror's latest model, checked against the sha256 the chain records, or None for a first model."""
+        if mirror.model_version == 0:
+            return None
+        found = await self.chain.model_cid(mirror.address, mirror.model_version)
+        if found is None:
+            raise JobFailed(FailCode.TRAINING_ERROR, "base_model_missing", f"no ModelVersion {mirror.model_version}")
+        cid, sha256 = found
+        try:
+            blob = await self.store.get(cid, max_size=artifacts.MAX_ARTIFACT_BYTES + ENVELOPE_OVERHEAD)
+            if is_envelope(blob):  # a private mirror's model
+                blob = open_sealed(blob, self.keys.x25519_private, max_plaintext=artifacts.MAX_ARTIFACT_BYTES)
+            return artifacts.load_artifact(blob, sha256)
+        except (ContentError, EnvelopeError, artifacts.ArtifactError) as e:
+            raise JobFailed(FailCode.TRAINING_ERROR, "base_model_invalid", f"{type(e).__name__}: {e}") from e
+
+    async def train(
+        self, job: ChainJob, text: str, base: artifacts.Artifact | None, bound: Any
+    ) -> tuple[training.TrainResult, ModelConfig, dict[str, Any]]:
+        config = base.config if base is not None else ModelConfig.named(self.settings.trainer_model_size)
+        lineage: dict[str, Any] = {"parent_sha256": base.sha256 if base is not None else None, "job": job.address}
+        stop = threading.Event()
+        ended: list[str] = []
+        watcher = asyncio.create_task(self._watch(job, stop, ended))
+        started = time.monotonic()
+        last_log = [0.0]
+
+        def progress(step: int, total: int, loss: float, tokens: int) -> None:
+            elapsed = max(time.monotonic() - started, 1e-9)
+            self.metrics.loss.set(loss)
+            self.metrics.tokens_per_second.set(tokens / elapsed)
+            if time.monotonic() - last_log[0] >= 5 or step == total:
+                last_log[0] = time.monotonic()
+                bound.info("training_progress", step=step, steps=total, loss=round(loss, 4), tokens=tokens)
+
+        params = training.TrainingParams(job.params.epochs, job.params.seq_len, job.params.batch_size, job.params.learning_rate_micros)
+        try:
+            result = await asyncio.to_thread(
+                training.train,
+                text.encode(),
+                params,
+                config,
+                seed=_seed(job),
+                checkpoint_dir=self.checkpoints / job.address,
+                checkpoint_every_s=self.settings.trainer_checkpoint_s,
+                init_weights=base.weights if base is not None else None,
+                progress=progress,
+                should_stop=stop.is_set,
+            )
+        except training.Stopped as e:
+            raise JobAbandoned(ended[0] if ended else "stopped") from e
+        except Exception as e:
+            raise JobFailed(FailCode.TRAINING_ERROR, "train", f"{type(e).__name__}: {e}") from e
+        finally:
+            stop.set()
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+        if ended:
+            raise JobAbandoned(ended[0])
+        self.metrics.tokens.inc(result.tokens_trained)
+        return result, config, lineage
+
+    async def _watch(self, job: ChainJob, stop: threading.Event, ended: list[str]) -> None:
+        """Stops training once the job is no longer Running for us on chain (cancelled, or ended elsewhere)."""
+        while not stop.is_set():
+            await asyncio.sleep(WATCH_S)
+            with contextlib.suppress(WalletError):
+                current = await self.chain.job(job.address)
+                if current is None or current.status != "Running" or current.trainer != self.me:
+                    ended.append(f"ended on chain as {current.status if current else 'closed'}")
+                    stop.set()
+
+    async def publish(self, job: ChainJob, cid: str, sha256: str, result: training.TrainResult) -> str:
+        for _ in range(3):  # another job of the same mirror may publish a version between our read and our send
+            mirror = await self.chain.mirror(job.mirror)
+            if mirror.status != "Active":
+                raise JobFailed(FailCode.MIRROR_FROZEN, "mirror_frozen", f"mirror is {mirror.status}")
+            try:
+                return await self.chain.complete(
+                    job, mirror.model_version + 1, cid, sha256, result.final_loss_micros, result.tokens_trained
+                )
+            except WalletError as e:
+                current = await self.chain.job(job.address)
+                if current is None or current.status != "Running":
+                    raise JobAbandoned(f"ended on chain as {current.status if current else 'closed'}") from e
+                if e.program_error != "ModelVersionMismatch":
+                    raise
+        raise JobFailed(FailCode.OTHER, "version_race", "the mirror's model version kept changing")
+
+    def _recipients(self, mirror: ChainMirror) -> list[bytes]:
+        """Who may open a private mirror's artifact: its owner, the inference service, and this trainer (to continue from it)."""
+        try:
+            owner = nacl.bindings.crypto_sign_ed25519_pk_to_curve25519(bytes(_pubkey_bytes(mirror.owner)))
+        except (nacl.exceptions.CryptoError, ValueError) as e:  # an owner key with no X25519 form (off the curve)
+            raise JobFailed(FailCode.OTHER, "owner_key", str(e)) from e
+        return [owner, self.keys.inference_public, self.keys.x25519_public]
+
+    def _drop_checkpoints(self, job: ChainJob) -> None:
+        shutil.rmtree(self.checkpoints / job.address, ignore_errors=True)
+
+
+def _seed(job: ChainJob) -> int:
+    """Deterministic per job: the same job trains the same weights on any trainer."""
+    return int.from_bytes(_pubkey_bytes(job.address)[:8], "little") ^ job.job_id
+
+
+def _pubkey_bytes(address: str) -> bytes:
+    from solders.pubkey import Pubkey
+
+    return bytes(Pubkey.from_string(address))
+
+
+def _event_name(data: Any) -> str | None:
+    try:
+        value = json.loads(data)
+    except (ValueError, TypeError):
+        return None
+    name = value.get("name") if isinstance(value, dict) else None
+    return name if isinstance(name, str) else None
+
+
+def load_keys(settings: Settings) -> Keys:
+    authority = _read_keypair(settings.mirror_trainer_keypair)
+    public, private = x25519_keypair_from_solana(authority)
+    inference_public, _ = x25519_keypair_from_solana(_read_keypair(settings.mirror_inference_keypair))
+    return Keys(authority, public, private, inference_public)
+
+
+def _read_keypair(path: Path) -> Keypair:
+    return Keypair.from_bytes(bytes(json.loads(Path(path).read_text())))
+
+
+def lock(settings: Settings, authority: str) -> Any:
+    """One daemon per trainer key and data directory: a second one would resume the same
+    Running jobs. Returns the open lock file (keep it open); raises ``RuntimeError`` if held."""
+    import fcntl
+
+    path = Path(settings.mirror_data_dir) / "trainer" / authority / "daemon.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = path.open("w")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError as e:
+        handle.close()
+        raise RuntimeError(f"another trainer daemon with key {authority} runs on {path.parent}") from e
+    return handle
