@@ -375,3 +375,9 @@ async def _true(value: Any) -> bool:
 
 async def _status(owner: Owner, job: Pubkey, status: str) -> bool:
     return bool((await owner.job(job))["status"] == status)
+
+
+def test_fail_codes_are_the_program_s() -> None:
+    idl = json.loads((REPO_ROOT / "idl" / "mirror.json").read_text())
+    constants = {c["name"]: int(c["value"]) for c in idl["constants"] if c["name"].startswith("FAIL_")}
+    assert constants == {f"FAIL_{code.name}": int(code) for code in FailCode}
