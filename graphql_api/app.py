@@ -12,14 +12,17 @@ GraphiQL and introspection exist only with ``API_DEV``.
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
+import orjson
 import redis.asyncio as aioredis
 import structlog
+from cross_web import HTTPException
 from fastapi import FastAPI, Request, WebSocket
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
@@ -27,12 +30,21 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from strawberry.exceptions import ConnectionRejectionError
+from starlette.websockets import WebSocketDisconnect
+from strawberry import UNSET
+from strawberry.asgi import ASGIWebSocketAdapter
+from strawberry.exceptions import ConnectionRejectionError, MissingQueryError
 from strawberry.fastapi import GraphQLRouter
+from strawberry.http import process_result
+from strawberry.http.exceptions import WebSocketDisconnected
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.types import ExecutionResult
+from strawberry.types.graphql import OperationType
 
 from graphql_api import auth
 from graphql_api.context import Context
 from graphql_api.hub import EventHub
+from graphql_api.inference import Inference
 from graphql_api.ratelimit import RateLimited, hit
 from graphql_api.schema import build_schema, node_slot
 from graphql_api.state import ApiState, jwt_secret
@@ -68,6 +80,8 @@ class Guard:
             ip = ipaddress.ip_address(host or "")
         except ValueError:
             return False
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped  # a dual-stack proxy writes 10.0.0.1 as ::ffff:10.0.0.1: judged by the IPv4 lists
         if any(ip in n for n in self.deny):
             return False
         return not self.allow or any(ip in n for n in self.allow)
@@ -78,7 +92,7 @@ class Guard:
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         rid = headers.get("x-request-id", "")
-        if not _REQUEST_ID.match(rid):
+        if not _REQUEST_ID.fullmatch(rid):
             rid = uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = rid
         structlog.contextvars.bind_contextvars(request_id=rid)
@@ -87,16 +101,17 @@ class Guard:
         state = self.get_state()
 
         async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
+            if message["type"] in ("http.response.start", "websocket.http.response.start"):
                 message.setdefault("headers", []).append((b"x-request-id", rid.encode()))
             await send(message)
 
         async def refuse(status: int, code: str, message: str, extra: dict[str, str] | None = None) -> None:
             if state is not None:
                 state.metrics.refusals.labels(code).inc()
-            if scope["type"] == "websocket":
-                await send({"type": "websocket.close", "code": 4403 if status == 403 else 4429})
+            if scope["type"] == "websocket" and "websocket.http.response" not in scope.get("extensions", {}):
+                await send({"type": "websocket.close", "code": 4403 if status == 403 else 4429})  # the server answers the handshake 403
                 return
+            # A WebSocket handshake gets the same HTTP answer (ASGI's websocket.http.response), so a client sees 403 or 429.
             await _json(status, {"error": code, "message": message}, extra)(scope, receive, send_with_id)
 
         try:
@@ -105,10 +120,11 @@ class Guard:
                 return
             path = scope.get("path", "")
             if state is not None and (path.startswith("/graphql") or path.startswith("/auth")):
+                key = _rate_key(host)
                 try:
-                    await hit(state, f"ip:{host}", state.settings.api_rate_ip)
+                    await hit(state, key, state.settings.api_rate_ip)
                 except RateLimited as e:
-                    await audit_refusal(state, "rate_limited", host, rid, None, {"scope": "ip"})
+                    await audit_rate_limited(state, key, e.retry_after, host, rid, None)
                     await refuse(429, "rate_limited", "too many requests from this address", {"Retry-After": str(e.retry_after)})
                     return
             if scope["type"] == "http":
@@ -138,15 +154,114 @@ class Guard:
         return limited
 
 
+class GraphQLPost:
+    """Pure ASGI: ``POST /graphql`` goes straight to ``handle`` (the same context getter and Strawberry
+    view as the route), past FastAPI's router and dependency injection, which cost more than a small
+    query's execution. Everything else, the GraphQL WebSocket included, takes the FastAPI route."""
+
+    def __init__(self, app: ASGIApp, path: str, handle: Callable[[Request], Awaitable[Response]]) -> None:
+        self.app = app
+        self.path = path
+        self.handle = handle
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == self.path:
+            response = await self.handle(Request(scope, receive, send))
+            await response(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+
+_POST_OPERATIONS = OperationType.from_http("POST")
+_STREAMING = ("multipart/mixed", "text/event-stream")  # Accept values that ask Strawberry's view for a streamed answer
+
+
+async def plain_post(request: Request) -> dict[str, Any] | None:
+    """The body of an ordinary GraphQL POST (JSON object, string query, object variables and extensions,
+    no streamed answer asked for), or None: the request is left to Strawberry's view, which says what is wrong.
+    A float among the variables is left to it too: orjson reads an integer past 64 bits as a float."""
+    if request.headers.get("content-type", "").split(";", 1)[0].strip().lower() != "application/json":
+        return None
+    accept = request.headers.get("accept", "")
+    if any(s in accept for s in _STREAMING):
+        return None
+    try:
+        data = orjson.loads(await request.body())
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("query"), str):
+        return None
+    variables, extensions, name = data.get("variables"), data.get("extensions"), data.get("operationName")
+    if not isinstance(variables, dict | None) or not isinstance(extensions, dict | None) or not isinstance(name, str | None):
+        return None
+    try:
+        if variables and _has_float(variables):
+            return None
+    except RecursionError:  # orjson reads 30,000 levels of nesting; the view's json.loads refuses them with a 400
+        return None
+    return data
+
+
+def _has_float(value: object) -> bool:
+    if isinstance(value, float):
+        return True
+    if isinstance(value, dict):
+        return any(_has_float(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_float(v) for v in value)
+    return False
+
+
+def encode_json(data: object) -> bytes:
+    """orjson, and the standard library where orjson refuses (an integer past 64 bits in an event's data)."""
+    try:
+        return orjson.dumps(data)
+    except TypeError:
+        return json.dumps(data, separators=(",", ":")).encode()
+
+
+class TextFrames(ASGIWebSocketAdapter):
+    """graphql-transport-ws messages as text frames: Strawberry sends ``encode_json``'s bytes (orjson, for HTTP)
+    as binary frames, which clients (gql, graphql-ws) refuse."""
+
+    async def send_json(self, message: Mapping[str, object]) -> None:
+        try:
+            await self.ws.send_text(encode_json(message).decode())
+        except WebSocketDisconnect as exc:
+            raise WebSocketDisconnected from exc
+
+
 class _BodyTooLarge(Exception):
     pass
 
 
-async def audit_refusal(state: ApiState, code: str, ip: str | None, rid: str | None, wallet: str | None, detail: dict[str, Any]) -> None:
+def _rate_key(host: str | None) -> str:
+    """The per-IP limit's key: an IPv6 client counts by its /64 (one host's usual share, which it may
+    pick addresses from at will); an IPv4-mapped address as its IPv4 address."""
+    try:
+        ip = ipaddress.ip_address(host or "")
+    except ValueError:
+        return f"ip:{host}"
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return f"ip:{ip.ipv4_mapped}"
+        return f"ip:{ipaddress.IPv6Network((ip, 64), strict=False)}"
+    return f"ip:{ip}"
+
+
+async def audit_rate_limited(state: ApiState, key: str, retry_after: int, ip: str | None, rid: str | None, wallet: str | None) -> None:
+    """One api_audit row (and log line) per key while it stays over its limit, not one per refused request:
+    a client hammering past its limit must not turn every refusal into a write to an append-only table."""
+    try:
+        first = await state.redis.set(f"api:rate-audited:{key}", "1", nx=True, ex=max(1, retry_after))
+    except (aioredis.ConnectionError, aioredis.TimeoutError, OSError):
+        first = True
+    if not first:
+        return
+    scope = key.split(":", 1)[0]
+    log.info("rate_limited", scope=scope, ip=ip, wallet=wallet, retry_after=retry_after)
     async with state.pool.acquire() as conn:
-        await api_store.audit(
-            conn, "rate_limited" if code == "rate_limited" else "refused", code=code, wallet=wallet, ip=ip, request_id=rid, detail=detail
-        )
+        await api_store.audit(conn, "rate_limited", code="rate_limited", wallet=wallet, ip=ip, request_id=rid, detail={"scope": scope})
 
 
 async def _no_reset(conn: Any) -> None:
@@ -171,12 +286,14 @@ def create_app(settings: Settings) -> FastAPI:
         hub = EventHub(pool, settings.redis_url)
         await hub.start()
         state = ApiState(settings=settings, pool=pool, redis=redis, jwt_secret=jwt_secret(settings), hub=hub)
+        state.inference = Inference(settings, state.metrics.registry)
         holder["state"] = state
         app.state.api = state
         log.info("api_started", port=settings.api_port, dev=settings.api_dev)
         try:
             yield
         finally:
+            await state.inference.close()
             await hub.close()
             await redis.aclose()
             await pool.close()
@@ -187,7 +304,7 @@ def create_app(settings: Settings) -> FastAPI:
         conn = request if request is not None else websocket
         state: ApiState = conn.app.state.api
         rid = conn.scope.get("state", {}).get("request_id", "")
-        ctx = Context(state, None, rid)
+        ctx = Context(state, None, rid, conn.client.host if conn.client else None)
         if request is not None:
             token = auth.bearer(request.headers.get("authorization"))
             if token is not None:
@@ -200,6 +317,37 @@ def create_app(settings: Settings) -> FastAPI:
         return ctx
 
     class Router(GraphQLRouter[Context, None]):
+        websocket_adapter_class = TextFrames
+
+        def encode_json(self, data: object) -> bytes:
+            return encode_json(data)
+
+        async def get_sub_response(self, request: Request) -> Response:
+            # Strawberry's keeps one on the router, set by its FastAPI route; post_graphql does not pass through that
+            # route. Made as FastAPI makes a route's: no headers of its own, no status.
+            sub = Response()
+            del sub.headers["content-length"]
+            sub.status_code = None  # type: ignore[assignment]
+            return sub
+
+        def decode_json(self, data: str | bytes) -> object:
+            # Strawberry answers 400 only to a JSONDecodeError; a body nested past the recursion limit, bytes that
+            # are not UTF-8, a number past int()'s digit limit or a JSON that is not an object would be a 500.
+            try:
+                value = json.loads(data)
+            except (ValueError, RecursionError) as e:
+                raise json.JSONDecodeError(type(e).__name__, "", 0) from e
+            if not isinstance(value, dict | list):
+                raise json.JSONDecodeError("not an object", "", 0)
+            return value
+
+        async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
+            # Strawberry answers a malformed request (bad JSON, no query, ...) in plain text; clients read JSON errors.
+            try:
+                return await super().run(request, context, root_value)
+            except HTTPException as e:
+                return _json(e.status_code, {"errors": [{"message": e.reason}]})
+
         async def on_ws_connect(self, context: Context) -> Any:
             params = context.connection_params if isinstance(context.connection_params, dict) else {}
             header = params.get("Authorization") or params.get("authorization")
@@ -217,6 +365,36 @@ def create_app(settings: Settings) -> FastAPI:
         build_schema(settings), context_getter=context, graphql_ide="graphiql" if settings.api_dev else None, allow_queries_via_get=False
     )
     app.include_router(graphql, prefix="/graphql")
+
+    async def post_graphql(request: Request) -> Response:
+        """What the route runs (context getter, then Strawberry's view), without FastAPI's routing and dependency injection."""
+        try:
+            ctx = await context(request)
+        except auth.AuthError as e:  # as the auth_error handler below answers it on the route
+            return e.response()
+        ctx.request = request  # as Strawberry's route sets it (no BackgroundTasks here: nothing of ours uses them)
+        plain = await plain_post(request)
+        if plain is not None:
+            # The view's own steps for an ordinary POST, without its request adapter, content-type parser and
+            # JSON module; anything else (and the errors the view words itself) is the view's.
+            try:
+                result = await graphql.schema.execute(
+                    plain["query"],
+                    plain.get("variables"),
+                    context_value=ctx,
+                    operation_name=plain.get("operationName"),
+                    allowed_operation_types=_POST_OPERATIONS,
+                    operation_extensions=plain.get("extensions"),
+                )
+            except (CannotGetOperationTypeError, InvalidOperationTypeError, MissingQueryError):
+                pass  # raised before anything ran: the view meets it again and answers it
+            else:
+                if isinstance(result, ExecutionResult):
+                    return Response(encode_json(process_result(result)), media_type="application/json")
+        response: Response = await graphql.run(request, context=ctx, root_value=None)
+        return response
+
+    app.add_middleware(GraphQLPost, path="/graphql", handle=post_graphql)  # innermost: inside Guard and CORS
     app.include_router(auth.router())
 
     @app.exception_handler(auth.AuthError)
@@ -266,8 +444,6 @@ async def wallet_limit(state: ApiState, wallet: str, request: Request) -> None:
     try:
         await hit(state, f"wallet:{wallet}", state.settings.api_rate_wallet)
     except RateLimited as e:
-        await audit_refusal(
-            state, "rate_limited", auth.client_ip(request), request.headers.get("x-request-id"), wallet, {"scope": "wallet"}
-        )
+        await audit_rate_limited(state, f"wallet:{wallet}", e.retry_after, auth.client_ip(request), auth.request_id(request), wallet)
         state.metrics.refusals.labels("rate_limited").inc()
         raise auth.AuthError("rate_limited", 429, {"Retry-After": str(e.retry_after)}) from e

@@ -32,6 +32,7 @@ from typing import Any
 import base58
 import jwt
 import pyotp
+import structlog
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from nacl.exceptions import BadSignatureError, CryptoError
@@ -60,7 +61,9 @@ CODES = {
     "token_expired": "the token has expired",
     "token_wrong_audience": "the token was issued for another audience",
     "token_revoked": "the token was revoked (logged out)",
+    "rate_limited": "too many requests: wait the Retry-After seconds",
 }
+log = structlog.get_logger("graphql_api.auth")
 CLOCK_SKEW = 60  # seconds of disagreement tolerated between the wallet's clock and ours
 ALGORITHM = "HS256"
 
@@ -151,8 +154,9 @@ def bearer(header: str | None) -> str | None:
 
 
 async def refuse(state: ApiState, request: Request, code: str, wallet: str | None = None, status: int = 401) -> AuthError:
-    """Counts, audits and returns the refusal to raise."""
+    """Counts, logs, audits and returns the refusal to raise."""
     state.metrics.refusals.labels(code).inc()
+    log.info("refused", code=code, wallet=wallet, path=request.url.path)
     async with state.pool.acquire() as conn:
         await api_store.audit(
             conn,
@@ -160,7 +164,7 @@ async def refuse(state: ApiState, request: Request, code: str, wallet: str | Non
             code=code,
             wallet=wallet,
             ip=client_ip(request),
-            request_id=request.headers.get("x-request-id"),
+            request_id=request_id(request),
             detail={"path": request.url.path},
         )
     return AuthError(code, status)
@@ -168,6 +172,12 @@ async def refuse(state: ApiState, request: Request, code: str, wallet: str | Non
 
 def client_ip(request: Request) -> str | None:
     return request.client.host if request.client else None
+
+
+def request_id(request: Request) -> str | None:
+    """The id app.Guard checked (or generated) for this request, never the raw header."""
+    rid = request.scope.get("state", {}).get("request_id")
+    return str(rid) if rid else None
 
 
 def router() -> APIRouter:
@@ -253,9 +263,7 @@ def router() -> APIRouter:
                 raise await refuse(state, request, "totp_invalid", msg.address)
         token, exp = issue_token(state, msg.address)
         async with state.pool.acquire() as conn:
-            await api_store.audit(
-                conn, "sign_in", wallet=msg.address, ip=client_ip(request), request_id=request.headers.get("x-request-id")
-            )
+            await api_store.audit(conn, "sign_in", wallet=msg.address, ip=client_ip(request), request_id=request_id(request))
         return {"token": token, "wallet": msg.address, "expiresAt": str(exp)}
 
     async def signed_in(request: Request) -> Viewer:
@@ -274,9 +282,7 @@ def router() -> APIRouter:
         viewer = await signed_in(request)
         await state.redis.set(f"api:revoked:{viewer.jti}", "1", exat=max(viewer.exp, int(time.time()) + 1))
         async with state.pool.acquire() as conn:
-            await api_store.audit(
-                conn, "logout", wallet=viewer.wallet, ip=client_ip(request), request_id=request.headers.get("x-request-id")
-            )
+            await api_store.audit(conn, "logout", wallet=viewer.wallet, ip=client_ip(request), request_id=request_id(request))
         return {"ok": True}
 
     @r.post("/totp/enroll")
@@ -303,7 +309,7 @@ def router() -> APIRouter:
             raise await refuse(state, request, "totp_invalid", viewer.wallet)
         async with state.pool.acquire() as conn:
             await api_store.totp_confirm(conn, viewer.wallet)
-            await api_store.audit(conn, "totp_enrolled", wallet=viewer.wallet, ip=client_ip(request))
+            await api_store.audit(conn, "totp_enrolled", wallet=viewer.wallet, ip=client_ip(request), request_id=request_id(request))
         return {"ok": True}
 
     return r

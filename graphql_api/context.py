@@ -10,11 +10,12 @@ from graphql_api.state import ApiState
 
 
 class Context(BaseContext):
-    def __init__(self, state: ApiState, viewer: str | None, request_id: str) -> None:
+    def __init__(self, state: ApiState, viewer: str | None, request_id: str, ip: str | None = None) -> None:
         super().__init__()
         self.state = state
         self.viewer = viewer
         self.request_id = request_id
+        self.ip = ip  # the client's address: the rate key of an anonymous viewer (``ask``)
         self.loaders = Loaders(state.pool, viewer, state.settings.mirror_program_id)
 
     def set_viewer(self, viewer: str | None) -> None:

@@ -26,6 +26,6 @@ def field(
     return made
 
 
-def subscription(*, description: str | None = None) -> StrawberryField:
-    made: StrawberryField = strawberry.subscription(description=description)
+def subscription(*, description: str | None = None, permission_classes: list[type[BasePermission]] | None = None) -> StrawberryField:
+    made: StrawberryField = strawberry.subscription(description=description, permission_classes=permission_classes)
     return made

@@ -128,6 +128,8 @@ class EventHub:
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._kick.wait(), self.poll_s)
+            if not self._kick.is_set() and not self.subscribers:
+                continue  # a quiet poll with nobody listening: nothing to do (a later read catches up from last_id)
             self._kick.clear()
             try:
                 await self.read()

@@ -61,7 +61,7 @@ class Order:
         if not isinstance(values, list) or len(values) != len(self.types):
             raise PaginationError("invalid cursor")
         for value, kind in zip(values, self.types, strict=True):
-            if isinstance(value, bool) or not isinstance(value, kind):
+            if isinstance(value, bool) or not isinstance(value, kind) or (isinstance(value, str) and "\x00" in value):
                 raise PaginationError("invalid cursor")
             if kind is int and isinstance(value, int) and not -(2**63) <= value < 2**63:
                 raise PaginationError("invalid cursor")

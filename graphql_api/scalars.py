@@ -40,7 +40,7 @@ def _parser(name: str, lo: int, hi: int) -> Callable[[object], int]:
             raise BadValue(f"{name} must be a decimal string or an integer")
         if isinstance(value, str):
             text = value.strip()
-            if not text.lstrip("-").isdigit() or len(text) > 21:
+            if not (text.isascii() and text.lstrip("-").isdigit()) or len(text) > 21:  # str.isdigit() also takes "²", which int() refuses
                 raise BadValue(f"{name} must be a decimal integer, got {value[:40]!r}")
             number = int(text)
         elif isinstance(value, int):

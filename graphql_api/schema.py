@@ -8,32 +8,31 @@ in SQL and by the permission classes (``permissions.py``). The schema is committ
 from __future__ import annotations
 
 import sys
-from collections.abc import AsyncGenerator, Awaitable, Callable
+import time
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from enum import Enum
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import httpx
 import strawberry
-from graphql import ASTValidationRule
-from strawberry.extensions import (
-    AddValidationRules,
-    DisableIntrospection,
-    MaskErrors,
-    MaxAliasesLimiter,
-    MaxTokensLimiter,
-    ParserCache,
-    QueryDepthLimiter,
-    SchemaExtension,
-    ValidationCache,
-)
+from graphql import ASTValidationRule, DocumentNode, GraphQLError, NoSchemaIntrospectionCustomRule, parse
+from strawberry.extensions import MaskErrors
+from strawberry.schema.config import StrawberryConfig
+from strawberry.schema.name_converter import NameConverter
+from strawberry.schema.schema import validate_document
 from strawberry.types import Info
+from strawberry.utils.str_converters import to_camel_case
 
 from graphql_api.errors import BadValue
 from graphql_api.fields import field, subscription
+from graphql_api.inference import Answer, Ask, CanInfer, service
 from graphql_api.pagination import Connection, PageArgs, connection
 from graphql_api.permissions import SignedIn
-from graphql_api.protection import cost_rule, should_mask
+from graphql_api.protection import limits_rule, should_mask
 from graphql_api.scalars import I64, Address
 from graphql_api.store import chain, events, grants, jobs, mirrors, models
 from graphql_api.subscriptions import gapless_events, row_changes
@@ -54,6 +53,7 @@ from graphql_api.types import (
     parse_global_id,
 )
 from mirror_common.config import Settings
+from trainer.serving import Sampling
 
 SCHEMA_FILE = Path(__file__).with_name("schema.graphql")
 
@@ -110,8 +110,8 @@ class EventFilter:
 
     def query(self, after: int | None = None) -> events.EventFilter:
         names = tuple(self.names) if self.names is not None else None
-        if names is not None and (len(names) > 50 or any(len(n) > 64 for n in names)):
-            raise BadValue("names: at most 50 event names of 64 characters")
+        if names is not None and (len(names) > 50 or any(len(n) > 64 or "\x00" in n for n in names)):
+            raise BadValue("names: at most 50 event names of 64 characters (no U+0000)")
         return events.EventFilter(self.mirror, names, self.from_slot, self.to_slot, after)
 
 
@@ -131,8 +131,8 @@ async def _run(info: Info, fn: Callable[[Any], Awaitable[Any]]) -> Any:
 def _mirror_filter(f: MirrorFilter | None) -> mirrors.MirrorFilter:
     if f is None:
         return mirrors.MirrorFilter()
-    if f.name_contains is not None and len(f.name_contains) > 64:
-        raise BadValue("nameContains: at most 64 characters")
+    if f.name_contains is not None and (len(f.name_contains) > 64 or "\x00" in f.name_contains):
+        raise BadValue("nameContains: at most 64 characters (no U+0000)")
     return mirrors.MirrorFilter(
         f.owner, f.creator, f.status.value if f.status else None, f.visibility.value if f.visibility else None, f.name_contains
     )
@@ -180,7 +180,7 @@ def _node_loader(name: str, loader: str, build: Callable[[Any], Any], key: Calla
 
 
 def _event_key(value: str) -> int:
-    if not value.isdigit() or len(value) > 19:
+    if not (value.isascii() and value.isdigit()) or len(value) > 19 or int(value) >= 2**63:
         raise BadValue("invalid id")
     return int(value)
 
@@ -305,6 +305,23 @@ class Query:
     def me(self, info: Info) -> Me:
         return Me(wallet=info.context.viewer)
 
+    @field(
+        description="The mirror's latest model's answer to `prompt`: public mirrors for anyone, private ones "
+        "for the owner and effective INFER grantees. `maxTokens` counts bytes; temperature 0 or a `seed` makes it repeatable.",
+        permission_classes=[CanInfer],
+    )
+    async def ask(
+        self,
+        info: Info,
+        mirror: Address,
+        prompt: str,
+        max_tokens: int = 64,
+        temperature: float = 0.8,
+        top_k: int | None = 40,
+        seed: I64 | None = None,
+    ) -> Answer | None:
+        return await service(info).answer(info, Ask(mirror, prompt, Sampling(max_tokens, temperature, top_k, seed)))
+
     @strawberry.field
     async def indexer_status(self, info: Info) -> IndexerStatus:
         state = info.context.state
@@ -341,6 +358,24 @@ class Subscription:
                 previous = snapshot
                 yield current
 
+    @subscription(
+        description="`ask`, streamed: an empty first piece naming the model version once it is loaded, then the text as it is "
+        "generated (the pieces join to `ask`'s text for the same seed).",
+        permission_classes=[CanInfer],
+    )
+    async def ask_stream(
+        self,
+        info: Info,
+        mirror: Address,
+        prompt: str,
+        max_tokens: int = 64,
+        temperature: float = 0.8,
+        top_k: int | None = 40,
+        seed: I64 | None = None,
+    ) -> AsyncGenerator[Answer, None]:
+        async for piece in service(info).stream(info, Ask(mirror, prompt, Sampling(max_tokens, temperature, top_k, seed))):
+            yield piece
+
     @subscription(description="The training job now, then after each event that touches it.")
     async def training_job(self, info: Info, address: Address) -> AsyncGenerator[TrainingJob | None, None]:
         row = await info.context.loaders.job.load(address)
@@ -365,15 +400,45 @@ def _mirror_snapshot(mirror: Mirror | None) -> Any:
     return (mirror.row["owner"], mirror.row["visibility"])
 
 
-class OperationMetrics(SchemaExtension):
-    """Counts each operation by name and outcome, and times it."""
+@dataclass(eq=False)
+class _Prepared:
+    """A parsed document and its validation errors, by the rules they were checked against."""
 
-    def on_operation(self) -> Any:
-        import time
+    document: DocumentNode
+    errors: dict[tuple[Any, ...], list[GraphQLError]] = dataclass_field(default_factory=dict)
 
-        start = time.perf_counter()
-        yield
+
+@lru_cache(maxsize=1000)
+def _prepare(query: str, max_tokens: int) -> _Prepared:
+    return _Prepared(parse(query, max_tokens=max_tokens))
+
+
+class OperationGuard(MaskErrors):
+    """Every operation's guards in one extension (Strawberry runs each extension's hooks through a context
+    manager built per request and stage, a cost paid per extension, so fewer is faster):
+
+    - the token limit (parse); the depth, alias and cost limits (``protection.limits_rule``) and, outside
+      dev, no introspection (validation), in the place of Strawberry's MaxTokensLimiter,
+      AddValidationRules and DisableIntrospection;
+    - a document is parsed and validated once per text (ParserCache and ValidationCache did the same,
+      but the latter hashed the whole document tree on every lookup); one that fails to parse is not
+      cached: Strawberry parses it again and reports the error;
+    - errors masked (MaskErrors, with ``protection.should_mask``), subscription results included;
+    - each operation counted by name and outcome, and timed.
+    """
+
+    def __init__(self, max_tokens: int, rules: tuple[type[ASTValidationRule], ...]) -> None:
+        super().__init__(should_mask_error=should_mask)
+        self.max_tokens = max_tokens
+        self.rules = rules
+        self.prepared: _Prepared | None = None
+
+    def on_operation(self) -> Iterator[None]:
         ctx = self.execution_context
+        ctx.parse_options["max_tokens"] = self.max_tokens
+        ctx.validation_rules = ctx.validation_rules + self.rules
+        start = time.perf_counter()
+        yield from super().on_operation()  # masks the result's errors once the operation is done
         state = getattr(ctx.context, "state", None)
         if state is None:
             return
@@ -383,22 +448,56 @@ class OperationMetrics(SchemaExtension):
         state.metrics.requests.labels(name, outcome).inc()
         state.metrics.latency.labels(name).observe(time.perf_counter() - start)
 
+    def on_parse(self) -> Iterator[None]:
+        ctx = self.execution_context
+        if ctx.query and ctx.graphql_document is None:
+            try:
+                self.prepared = _prepare(ctx.query, self.max_tokens)
+                ctx.graphql_document = self.prepared.document
+            except GraphQLError:
+                pass
+        yield
+
+    def on_validate(self) -> Iterator[None]:
+        ctx = self.execution_context
+        prepared = self.prepared
+        if prepared is not None and ctx.graphql_document is prepared.document and ctx.pre_execution_errors is None:
+            key = (ctx.schema._schema, ctx.validation_rules)
+            errors = prepared.errors.get(key)
+            if errors is None:
+                errors = prepared.errors[key] = validate_document(ctx.schema._schema, prepared.document, ctx.validation_rules)
+            ctx.pre_execution_errors = errors
+        yield
+
+    def _process_result(self, result: object) -> None:
+        # MaskErrors asks a runtime Protocol here (isinstance walks its attributes): 50 µs a request.
+        errors = getattr(result, "errors", None)
+        if errors:
+            result.errors = self._process_errors(errors)  # type: ignore[attr-defined]
+
+
+_camel_case = lru_cache(maxsize=None)(to_camel_case)  # schema names only: a bounded set
+
+
+class CachedNames(NameConverter):
+    """Strawberry converts every argument's name again on every call of its field (100 mirrors'
+    ``grants(first, after, last, before)``: 400 conversions a request); the names never change."""
+
+    def apply_naming_config(self, name: str) -> str:
+        return _camel_case(name) if self.auto_camel_case else name
+
 
 def build_schema(settings: Settings) -> strawberry.Schema:
-    rules: list[type[ASTValidationRule]] = [cost_rule(settings.api_max_cost)]
-    extensions: list[Any] = [
-        lambda: MaxTokensLimiter(settings.api_max_tokens),
-        lambda: QueryDepthLimiter(max_depth=settings.api_max_depth),
-        lambda: MaxAliasesLimiter(settings.api_max_aliases),
-        lambda: AddValidationRules(rules),
-        lambda: ParserCache(maxsize=1000),
-        lambda: ValidationCache(maxsize=1000),
-        lambda: MaskErrors(should_mask_error=should_mask),
-        OperationMetrics,
-    ]
+    # Depth, aliases and cost in one linear pass (protection.py), not Strawberry's limiters: those are exponential on fragment bombs.
+    rules: tuple[type[ASTValidationRule], ...] = (limits_rule(settings.api_max_depth, settings.api_max_aliases, settings.api_max_cost),)
     if not settings.api_dev:
-        extensions.append(DisableIntrospection)
-    return strawberry.Schema(query=Query, subscription=Subscription, extensions=extensions)
+        rules += (NoSchemaIntrospectionCustomRule,)
+    return strawberry.Schema(
+        query=Query,
+        subscription=Subscription,
+        extensions=[lambda: OperationGuard(settings.api_max_tokens, rules)],
+        config=StrawberryConfig(name_converter=CachedNames()),
+    )
 
 
 def schema_text() -> str:

@@ -7,7 +7,7 @@ import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis.asyncio as aioredis
 import structlog
@@ -16,6 +16,9 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from graphql_api.hub import EventHub
 from mirror_common.config import Settings
 from mirror_common.pg import Pool
+
+if TYPE_CHECKING:
+    from graphql_api.inference import Inference
 
 log = structlog.get_logger("graphql_api")
 
@@ -53,6 +56,7 @@ class ApiState:
     jwt_secret: str
     hub: EventHub  # the subscriptions' shared reader of new events
     metrics: Metrics = field(default_factory=Metrics)
+    inference: Inference | None = None  # ``ask``: set in the app's lifespan
     extra: dict[str, Any] = field(default_factory=dict)
 
 

@@ -43,7 +43,7 @@ def parse_global_id(value: str) -> tuple[str, str]:
     except (binascii.Error, UnicodeDecodeError, ValueError) as e:
         raise BadValue("invalid id") from e
     type_name, sep, key = text.partition(":")
-    if not sep or not key:
+    if not sep or not key or "\x00" in key:
         raise BadValue("invalid id")
     return type_name, key
 

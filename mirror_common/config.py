@@ -46,6 +46,7 @@ class Settings(BaseSettings):
     # graphql_api
     api_host: str = "127.0.0.1"
     api_port: int = 59102
+    api_workers: int = 1  # uvicorn worker processes; each has its own pool, event hub and models (bench/api/README.md)
     api_dev: bool = False  # GraphiQL and introspection; never in production
     api_jwt_secret: str = ""  # empty: a random secret kept in MIRROR_DATA_DIR/api-jwt-secret (dev only)
     api_jwt_ttl: int = 3600  # seconds

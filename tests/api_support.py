@@ -1,6 +1,6 @@
 """The API as a real process (`python -m graphql_api`), a GraphQL client (gql), signing in
-with a real ed25519 keypair, and read-model rows written straight into PostgreSQL for
-tests that need many of them."""
+with a real ed25519 keypair; ``seed`` (read-model rows written straight into PostgreSQL, for
+tests that need many of them) lives in ``bench.api.seed``, which the API benchmark shares."""
 
 from __future__ import annotations
 
@@ -23,6 +23,8 @@ from gql import Client, gql
 from gql.transport.httpx import HTTPXAsyncTransport
 from solders.keypair import Keypair
 
+from bench.api.seed import address as address  # re-exported: the tests take both from here
+from bench.api.seed import seed as seed
 from mirror_common.config import REPO_ROOT
 from mirror_common.services import free_port
 
@@ -52,9 +54,11 @@ class ApiProcess:
 
     @property
     def url(self) -> str:
-        return f"{self.scheme}://127.0.0.1:{self.port}"
+        host = self.env.get("API_HOST", "127.0.0.1")
+        return f"{self.scheme}://{f'[{host}]' if ':' in host else host}:{self.port}"
 
-    def start(self, timeout: float = 20.0, verify: Any = True) -> ApiProcess:
+    def start(self, timeout: float = 20.0, verify: Any = True, ready: tuple[int, ...] = (200, 503)) -> ApiProcess:
+        """Waits until /healthz answers one of ``ready`` (403 too for an API whose IP lists refuse this host)."""
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen([sys.executable, "-m", "graphql_api"], cwd=REPO_ROOT, env=self.env, stdout=log, stderr=log)
         deadline = time.monotonic() + timeout
@@ -62,7 +66,7 @@ class ApiProcess:
             if self.process.poll() is not None:
                 raise RuntimeError(f"API exited: {self.log()}")
             try:
-                if httpx.get(f"{self.url}/healthz", timeout=1, verify=verify).status_code in (200, 503):
+                if httpx.get(f"{self.url}/healthz", timeout=1, verify=verify).status_code in ready:
                     return self
             except httpx.HTTPError:
                 time.sleep(0.1)
@@ -132,80 +136,6 @@ def sign_in(api: ApiProcess, kp: Keypair, totp: str | None = None) -> str:
     assert r.status_code == 200, r.text
     token: str = r.json()["token"]
     return token
-
-
-def address() -> str:
-    return str(Keypair().pubkey())
-
-
-async def seed(
-    conn: Any, *, mirrors: int, owner: str, grantee: str | None = None, private_every: int = 0, jobs: int = 1, t0: int = 1_700_000_000
-) -> list[str]:
-    """Read-model rows as the indexer would write them: ``mirrors`` mirrors of ``owner``,
-    each with ``jobs`` completed jobs and their model versions, a VIEW grant to
-    ``grantee`` and one event. Returns the mirror addresses, newest first."""
-    out = []
-    for i in range(mirrors):
-        m = address()
-        visibility = "Private" if private_every and i % private_every == 0 else "Public"
-        await conn.execute(
-            """INSERT INTO mirrors (address, creator, owner, mirror_id, name, metadata_uri, visibility, status, model_version, job_count,
-                                    created_at, updated_at, created_slot, created_signature, last_slot, created_at_unix, updated_at_unix)
-               VALUES ($1, $2, $2, $3, $4, $5, $6, 'Active', $7::bigint, $7::bigint::numeric, to_timestamp($8), to_timestamp($8),
-                       10, 'sig', 10, $8, $8)""",
-            m,
-            owner,
-            i,
-            f"mirror {i}",
-            f"ipfs://m{i}",
-            visibility,
-            jobs,
-            t0 + i,
-        )
-        for j in range(jobs):
-            job, model = address(), address()
-            await conn.execute(
-                """INSERT INTO training_jobs (address, mirror, job_id, requester, dataset_cid, epochs, seq_len, batch_size,
-                       learning_rate_micros, status, requested_at, last_slot, requested_at_unix, model_cid, weights_sha256,
-                       final_loss_micros, tokens_trained)
-                   VALUES ($1, $2, $3, $4, 'bafy', 1, 64, 8, 3000, 'Completed', to_timestamp($5), 11, $5, 'bafymodel', 'ab',
-                           1500000, 4096)""",
-                job,
-                m,
-                j,
-                owner,
-                t0 + i,
-            )
-            await conn.execute(
-                """INSERT INTO model_versions (address, mirror, version, job, model_cid, weights_sha256, final_loss_micros, tokens_trained,
-                       created_at, last_slot, created_at_unix)
-                   VALUES ($1, $2, $3, $4, 'bafymodel', 'ab', 1500000, 4096, to_timestamp($5), 12, $5)""",
-                model,
-                m,
-                j + 1,
-                job,
-                t0 + i,
-            )
-        if grantee:
-            await conn.execute(
-                """INSERT INTO access_grants (address, mirror, grantee, permissions, granted_by, granted_at, updated_at, last_slot,
-                       expires_at_unix, granted_at_unix, updated_at_unix)
-                   VALUES ($1, $2, $3, 1, $4, to_timestamp($5), to_timestamp($5), 13, 0, $5, $5)""",
-                address(),
-                m,
-                grantee,
-                owner,
-                t0 + i,
-            )
-        await conn.execute(
-            """INSERT INTO chain_events (signature, event_index, slot, program_id, name, payload, block_time_unix)
-               VALUES ($1, 0, 10, 'p', 'MirrorCreated', $2, $3)""",
-            f"sig-{m}",
-            {"mirror": m, "owner": owner},
-            t0 + i,
-        )
-        out.append(m)
-    return out[::-1]
 
 
 async def create_database(admin_url: str) -> str:

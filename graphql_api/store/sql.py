@@ -6,6 +6,7 @@ Private, only to its owner and to a wallet holding an *effective* VIEW grant: no
 revoked, not expired (``expires_at_unix`` 0 means never; the chain's rule is
 ``now >= expires_at`` expires, compared on the raw i64 seconds), and made by the current
 owner (``granted_by = owner``: a sale does not carry the seller's grants).
+Asking a mirror's model (``infer_allowed``) follows the same rule with the INFER bit.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from graphql_api.pagination import Order, PageArgs, keyset
 from mirror_common.pg import Connection
 
 VIEW = 1
+INFER = 2  # PERM_INFER: ask the mirror's model (``infer_allowed``)
 
 NOW_UNIX = "extract(epoch FROM statement_timestamp())::bigint"
 
@@ -31,10 +33,20 @@ def effective(grant: str, owner: str) -> str:
 
 def visible(mirror: str, viewer: str) -> str:
     """SQL boolean: mirror row alias ``mirror`` may be shown in full to ``viewer`` (a placeholder; NULL = anonymous)."""
+    return _allowed(mirror, viewer, VIEW, "vg")
+
+
+def infer_allowed(mirror: str, viewer: str) -> str:
+    """SQL boolean: ``viewer`` may ask mirror row ``mirror``'s model: the VIEW rule with the INFER bit
+    (Public, owner, or an effective grant holding INFER; a VIEW-only grant is not enough)."""
+    return _allowed(mirror, viewer, INFER, "ig")
+
+
+def _allowed(mirror: str, viewer: str, bit: int, alias: str) -> str:
     return (
         f"({mirror}.visibility = 'Public' OR coalesce({mirror}.owner = {viewer}, false) OR EXISTS ("
-        f"SELECT 1 FROM access_grants vg WHERE vg.mirror = {mirror}.address AND vg.grantee = {viewer} "
-        f"AND vg.permissions & {VIEW} <> 0 AND {effective('vg', mirror + '.owner')}))"
+        f"SELECT 1 FROM access_grants {alias} WHERE {alias}.mirror = {mirror}.address AND {alias}.grantee = {viewer} "
+        f"AND {alias}.permissions & {bit} <> 0 AND {effective(alias, mirror + '.owner')}))"
     )
 
 

@@ -1,0 +1,3 @@
+module mirror-reality/bench/api/loadgen
+
+go 1.22

@@ -1,0 +1,610 @@
+"""API benchmark: requests per second and latency of `mirror(address)` and of the nested
+100-mirror query beside a plain FastAPI route, and subscription fan-out.
+
+    python -m bench.api                  # 5 s per point at 1, 16 and 64 clients, 1,000 subscribers
+    python -m bench.api --quick          # 1 s per point, 200 subscribers
+    python -m bench.api --seconds 2 --clients 1,16 --subscribers 100 --json out.json
+
+Prints figures; asserts nothing about time. See bench/api/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import platform
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # `python bench/api/run.py`
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+import asyncpg
+import httpx
+import orjson
+import redis.asyncio as aioredis
+import uvloop
+import websockets
+
+from bench.api.seed import address, seed
+from indexer.publish import CHANNEL, message
+from mirror_common.config import REPO_ROOT
+from mirror_common.services import Postgres, Redis, free_port
+
+GOAL_MIRROR_RPS = 1_500
+GOAL_MIRROR_P99_MS = 25.0
+GOAL_RATIO = 0.5
+GOAL_FANOUT_P99_MS = 100.0
+LOADGEN_DIR = REPO_ROOT / "bench" / "api" / "loadgen"
+LOADGEN_BIN = Path.home() / ".cache" / "mirror-reality" / "bench-api" / "loadgen"
+
+MIRROR_QUERY = """query MirrorByAddress($address: Address!) { mirror(address: $address) {
+  id address owner visibility name metadataUri status modelVersion jobCount createdAt updatedAt } }"""
+# tests/test_api_dataloaders.py's NESTED, with n = 100
+NESTED_QUERY = """query NestedMirrors($n: Int) { mirrors(first: $n) { totalCount edges { node { address name
+  grants { totalCount edges { node { grantee effective } } }
+  trainingJobs { edges { node { status modelVersion { version } } } }
+  latestModel { version modelCid } } } } }"""
+SUBSCRIPTION = "subscription Fanout($mirror: Address!) { events(filter: {mirror: $mirror}) { eventId name slot data } }"
+
+
+def say(*parts: object) -> None:
+    print(*parts, file=sys.stderr, flush=True)
+
+
+def pct(values: Sequence[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    s = sorted(values)
+    return s[min(len(s) - 1, max(0, round(q / 100 * (len(s) - 1))))]
+
+
+def conditions() -> dict[str, Any]:
+    return {
+        "cpus": os.cpu_count(),
+        "loadavg": [round(x, 2) for x in os.getloadavg()],
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+    }
+
+
+def api_version() -> str:
+    def git(*a: str) -> str:
+        r = subprocess.run(["git", *a], cwd=REPO_ROOT, capture_output=True, text=True)
+        return r.stdout.strip() if r.returncode == 0 else ""
+
+    head = git("rev-parse", "--short", "HEAD") or "unknown"
+    dirty = git("status", "--porcelain", "--", "graphql_api", "mirror_common", "bench/api")
+    return head + (" + uncommitted changes to graphql_api/mirror_common/bench/api" if dirty else "")
+
+
+# --- the load generator -------------------------------------------------------------
+
+
+def go_binary() -> str | None:
+    go = shutil.which("go") or "/usr/local/go/bin/go"
+    return go if Path(go).exists() else None
+
+
+def build_loadgen() -> Path:
+    """``go build`` into a cache outside the checkout, again only when a source is newer."""
+    sources = [LOADGEN_DIR / "main.go", LOADGEN_DIR / "go.mod"]
+    if LOADGEN_BIN.exists() and all(s.stat().st_mtime <= LOADGEN_BIN.stat().st_mtime for s in sources):
+        return LOADGEN_BIN
+    go = go_binary()
+    if go is None:
+        raise RuntimeError("go not found: the load generator is Go (standard library only); install Go 1.22+")
+    LOADGEN_BIN.parent.mkdir(parents=True, exist_ok=True)
+    say(f"building the load generator into {LOADGEN_BIN}")
+    env = {**os.environ, "GOFLAGS": "-mod=mod", "GOPROXY": "off"}  # no modules: nothing to download
+    subprocess.run([go, "build", "-o", str(LOADGEN_BIN), "."], cwd=LOADGEN_DIR, env=env, check=True)
+    return LOADGEN_BIN
+
+
+def loadgen(binary: Path, url: str, body: Path, clients: int, seconds: float, warmup: float, expect: str) -> dict[str, Any]:
+    r = subprocess.run(
+        [str(binary), "-url", url, "-body", str(body), "-c", str(clients), "-d", f"{seconds}s", "-warmup", f"{warmup}s", "-expect", expect],
+        capture_output=True,
+        text=True,
+        timeout=seconds + warmup + 60,
+    )
+    if r.returncode != 0:
+        raise RuntimeError(f"loadgen failed: {r.stderr.strip()}")
+    out: dict[str, Any] = json.loads(r.stdout)
+    return out
+
+
+# --- the servers ----------------------------------------------------------------------
+
+
+class Server:
+    """A server as a child process, logging to a file; up once ``health`` answers."""
+
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], port: int, health: str, work: Path) -> None:
+        self.name, self.argv, self.port, self.health = name, argv, port, health
+        self.env = {**os.environ, **env}
+        self.log_path = work / f"{name}.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> Server:
+        log = open(self.log_path, "ab")
+        self.process = subprocess.Popen(self.argv, cwd=REPO_ROOT, env=self.env, stdout=log, stderr=log)
+        return self
+
+    def wait_up(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process is None or self.process.poll() is not None:
+                raise RuntimeError(f"{self.name} exited; log {self.log_path}:\n{self.log()[-3000:]}")
+            try:
+                httpx.request("GET" if self.health.startswith("/healthz") else "POST", self.url + self.health, timeout=1)
+                return
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        raise RuntimeError(f"{self.name} not up after {timeout}s; log {self.log_path}")
+
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) of the server and its worker processes so far."""
+        if self.process is None:
+            return 0.0
+        tick = os.sysconf("SC_CLK_TCK")
+        total = 0.0
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            pid, ppid = int(stat.parent.name), int(fields[1])
+            if self.process.pid in (pid, ppid):
+                total += (int(fields[11]) + int(fields[12])) / tick
+        return total
+
+    def rss_mb(self) -> float:
+        """Resident memory of the server and its worker processes, MiB."""
+        if self.process is None:
+            return 0.0
+        total = 0
+        for status in Path("/proc").glob("[0-9]*/status"):
+            try:
+                fields = dict(line.split(":", 1) for line in status.read_text().splitlines() if ":" in line)
+            except OSError:
+                continue
+            if self.process.pid in (int(status.parent.name), int(fields.get("PPid", "0"))) and "VmRSS" in fields:
+                total += int(fields["VmRSS"].split()[0])
+        return total / 1024
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def api_server(database_url: str, redis_url: str, work: Path, workers: int) -> Server:
+    port = free_port()
+    env = {
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "MIRROR_RPC_URL": "http://127.0.0.1:9",  # no node: /healthz's lag is null, queries do not need one
+        "MIRROR_DATA_DIR": str(work),
+        "API_PORT": str(port),
+        "API_LOG_JSON": "true",
+        "API_JWT_SECRET": "bench-secret-" + "x" * 40,
+        "API_RATE_IP": "0",  # rate limits off: one client IP sends everything
+        "API_RATE_WALLET": "0",
+        "API_WORKERS": str(workers),
+    }
+    return Server("api", [sys.executable, "-m", "graphql_api"], env, port, "/healthz", work)
+
+
+def baseline_server(database_url: str, work: Path, workers: int) -> Server:
+    port = free_port()
+    env = {"DATABASE_URL": database_url, "BASELINE_PORT": str(port), "API_WORKERS": str(workers)}
+    return Server("baseline", [sys.executable, "-m", "bench.api.baseline"], env, port, "/graphql", work)
+
+
+async def create_database(pg: Postgres, mirrors: int) -> tuple[str, list[str]]:
+    """A fresh, migrated database with ``mirrors`` public mirrors (2 jobs and models, a grant, an event each)."""
+    from indexer.migrate import migrate
+    from mirror_common.pg import init_connection
+
+    admin = await asyncpg.connect(pg.url)
+    try:
+        await admin.execute('DROP DATABASE IF EXISTS "bench_api" WITH (FORCE)')
+        await admin.execute('CREATE DATABASE "bench_api"')
+    finally:
+        await admin.close()
+    url = pg.url.rsplit("/", 1)[0] + "/bench_api"
+    await migrate(url)
+    conn = await asyncpg.connect(url)
+    try:
+        await init_connection(conn)
+        async with conn.transaction():
+            addresses = await seed(conn, mirrors=mirrors, owner=address(), grantee=address(), jobs=2)
+        await conn.execute("ANALYZE")
+    finally:
+        await conn.close()
+    return url, addresses
+
+
+# --- 1. requests per second -------------------------------------------------------------
+
+
+def body_file(work: Path, name: str, query: str, operation: str, variables: dict[str, Any]) -> Path:
+    path = work / f"{name}.json"
+    path.write_bytes(orjson.dumps({"query": query, "operationName": operation, "variables": variables}))
+    return path
+
+
+def same_json(api: Server, baseline: Server, body: Path) -> dict[str, Any]:
+    """Both answer the body with the same JSON (parsed, so key order and spacing do not count)."""
+    a = httpx.post(api.url + "/graphql", content=body.read_bytes(), headers={"content-type": "application/json"}, timeout=30)
+    b = httpx.post(baseline.url + "/graphql", content=body.read_bytes(), headers={"content-type": "application/json"}, timeout=30)
+    ja, jb = a.json(), b.json()
+    if a.status_code != 200 or "errors" in ja or ja != jb:
+        raise RuntimeError(
+            f"the API and the baseline disagree on {body.name}: API {a.status_code} {a.text[:600]} / "
+            f"baseline {b.status_code} {b.text[:600]}"
+        )
+    return {"bytes_api": len(a.content), "bytes_baseline": len(b.content)}
+
+
+def throughput(args: argparse.Namespace, binary: Path, api: Server, baseline: Server | None, work: Path, first: str) -> dict[str, Any]:
+    queries = {
+        "mirror": body_file(work, "mirror", MIRROR_QUERY, "MirrorByAddress", {"address": first}),
+        "nested": body_file(work, "nested", NESTED_QUERY, "NestedMirrors", {"n": 100}),
+    }
+    expect = {"mirror": f'"address":"{first}"', "nested": '"latestModel":{"version":"2"'}
+    out: dict[str, Any] = {}
+    for name, body in queries.items():
+        entry: dict[str, Any] = {"points": []}
+        if baseline is not None:
+            entry["check"] = same_json(api, baseline, body)
+        for clients in args.clients:
+            point: dict[str, Any] = {"clients": clients}
+            targets = [("api", api)] + ([("baseline", baseline)] if baseline is not None else [])
+            for label, server in targets:
+                cpu = server.cpu_seconds()
+                point[label] = p = loadgen(binary, server.url + "/graphql", body, clients, args.seconds, args.warmup, expect[name])
+                # the server's CPU per request, warm-up included: less sensitive than req/s to what else runs on the machine
+                p["server_cpu_ms"] = 1000 * (server.cpu_seconds() - cpu) / max(1, p["requests"] + p["warmup_requests"])
+            if baseline is not None and point["baseline"]["rps"]:
+                point["ratio"] = point["api"]["rps"] / point["baseline"]["rps"]
+            say(f"  {name:6} {clients:3} clients: " + "; ".join(f"{label} {fmt_point(point[label])}" for label, _ in targets))
+            entry["points"].append(point)
+        out[name] = entry
+    return out
+
+
+def fmt_point(p: dict[str, Any]) -> str:
+    errors = f", {p['errors']} errors ({p.get('first_error', '')[:80]})" if p["errors"] else ""
+    return f"{p['rps']:,.0f} req/s p50 {p['p50_ms']:.1f} p99 {p['p99_ms']:.1f} ms, server CPU {p['server_cpu_ms']:.2f} ms/req{errors}"
+
+
+# --- 2. subscription fan-out -------------------------------------------------------------
+
+
+class Awaited:
+    """The event a round waits for: how many subscribers have it, and a flag once all do."""
+
+    def __init__(self, subscribers: int) -> None:
+        self.subscribers = subscribers
+        self.after = 1 << 62
+        self.count = 0
+        self.all = asyncio.Event()
+
+    def expect_after(self, event_id: int) -> None:
+        """The next event is the first past ``event_id`` (one event a round; it may arrive before its PUBLISH
+        returns: the hub also reads PostgreSQL on a timer)."""
+        self.after, self.count = event_id, 0
+        self.all.clear()
+
+    def arrived(self, event_id: int) -> None:
+        if event_id > self.after:
+            self.count += 1
+            if self.count == self.subscribers:
+                self.all.set()
+
+
+class Subscriber:
+    """One graphql-transport-ws connection with one ``events`` subscription, written by hand."""
+
+    def __init__(self, url: str, mirror: str, awaited: Awaited) -> None:
+        self.url, self.mirror, self.awaited = url, mirror, awaited
+        self.received: dict[int, float] = {}  # event id -> perf_counter at arrival
+        self.error: str | None = None
+
+    async def run(self, connected: asyncio.Semaphore, ready: list[int]) -> None:
+        try:
+            async with connected:
+                ws = await websockets.connect(self.url, subprotocols=[websockets.Subprotocol("graphql-transport-ws")], max_queue=None)
+                await ws.send('{"type":"connection_init","payload":{}}')
+                ack = orjson.loads(await ws.recv())
+                if ack.get("type") != "connection_ack":
+                    raise RuntimeError(f"no connection_ack: {ack}")
+                payload = {"query": SUBSCRIPTION, "variables": {"mirror": self.mirror}}
+                await ws.send(orjson.dumps({"id": "1", "type": "subscribe", "payload": payload}).decode())
+                ready[0] += 1
+            async with ws:
+                async for raw in ws:
+                    now = time.perf_counter()
+                    msg = orjson.loads(raw)
+                    kind = msg.get("type")
+                    if kind == "next":
+                        if "errors" in msg["payload"]:
+                            raise RuntimeError(f"subscription error: {msg['payload']['errors']}")
+                        event_id = int(msg["payload"]["data"]["events"]["eventId"])
+                        self.received[event_id] = now
+                        self.awaited.arrived(event_id)
+                    elif kind == "ping":
+                        await ws.send('{"type":"pong"}')
+                    elif kind in ("error", "complete"):
+                        raise RuntimeError(f"subscription ended: {msg}")
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:  # noqa: BLE001 - reported in the figures
+            self.error = f"{type(e).__name__}: {e}"
+
+
+async def commit_and_publish(conn: asyncpg.Connection, redis: aioredis.Redis, mirror: str, n: int) -> tuple[int, float]:
+    """What the indexer does for one event: the row in a transaction, COMMIT, then the Redis
+    messages on ``mirror:events`` and ``mirror:events:<mirror>`` (indexer/publish.py's shape).
+    Returns the event id and the time just after COMMIT."""
+    async with conn.transaction():
+        row = await conn.fetchrow(
+            """INSERT INTO chain_events (signature, event_index, slot, program_id, name, payload, block_time_unix)
+               VALUES ($1, 0, $2, 'bench', 'MirrorUpdated', $3, $4)
+               RETURNING id, signature, event_index, slot, block_time_unix, name, payload""",
+            f"bench-{time.time_ns()}-{n}",
+            1_000 + n,
+            {"mirror": mirror, "n": n},
+            1_700_000_000 + n,
+        )
+    t0 = time.perf_counter()
+    assert row is not None
+    text = orjson.dumps(message(row)).decode()
+    pipe = redis.pipeline(transaction=False)
+    pipe.publish(CHANNEL, text)
+    pipe.publish(f"{CHANNEL}:{mirror}", text)
+    await pipe.execute()
+    return int(row["id"]), t0
+
+
+async def fanout(api: Server, database_url: str, redis_url: str, mirror: str, subscribers: int, rounds: int) -> dict[str, Any]:
+    from mirror_common.pg import init_connection
+
+    url = api.url.replace("http://", "ws://") + "/graphql"
+    awaited = Awaited(subscribers)
+    subs = [Subscriber(url, mirror, awaited) for _ in range(subscribers)]
+    ready = [0]
+    connecting = asyncio.Semaphore(50)  # connection handshakes in flight at once
+    started = time.perf_counter()
+    tasks = [asyncio.create_task(s.run(connecting, ready)) for s in subs]
+    conn = await asyncpg.connect(database_url)
+    await init_connection(conn)
+    redis = aioredis.from_url(redis_url)
+    out: dict[str, Any] = {"subscribers": subscribers, "rounds": []}
+    try:
+        while ready[0] < subscribers:
+            if all(t.done() for t in tasks) or time.perf_counter() - started > 120:
+                break
+            await asyncio.sleep(0.05)
+        out["connect_s"] = time.perf_counter() - started
+        # Live: a subscription registers with the hub a moment after `subscribe`; warm-up events
+        # until every subscriber has received one, so that every measured event reaches all.
+        warm, last_id = 0, 0
+        while True:
+            failed = [s.error for s in subs if s.error]
+            if failed:
+                raise RuntimeError(f"{len(failed)} subscribers failed, first: {failed[0]}")
+            if all(s.received for s in subs):
+                break
+            if time.perf_counter() - started > 120:
+                raise RuntimeError(f"only {sum(1 for s in subs if s.received)} of {subscribers} subscribers live after 120 s")
+            last_id, _ = await commit_and_publish(conn, redis, mirror, warm)
+            warm += 1
+            await asyncio.sleep(0.5)
+        out["live_s"] = time.perf_counter() - started
+        out["server_rss_mb"] = api.rss_mb()
+        out["warmup_events"] = warm
+        await asyncio.sleep(0.5)
+        all_ms: list[float] = []
+        for n in range(rounds):
+            cpu0, client0 = api.cpu_seconds(), time.process_time()
+            awaited.expect_after(last_id)
+            event_id, t0 = await commit_and_publish(conn, redis, mirror, 1_000 + n)
+            last_id = event_id
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(awaited.all.wait(), 10)
+            cpu1, client1 = api.cpu_seconds(), time.process_time()
+            ms = [1000 * (s.received[event_id] - t0) for s in subs if event_id in s.received]
+            all_ms += ms
+            rnd = {
+                "event_id": event_id,
+                "delivered": len(ms),
+                "missing": subscribers - len(ms),
+                "p50_ms": pct(ms, 50),
+                "p99_ms": pct(ms, 99),
+                "max_ms": max(ms) if ms else float("nan"),
+                "server_cpu_ms": 1000 * (cpu1 - cpu0),  # the API's CPU time until the last delivery
+                "client_cpu_ms": 1000 * (client1 - client0),  # this process's: 1,000 websocket clients
+            }
+            out["rounds"].append(rnd)
+            say(
+                f"  event {n + 1}/{rounds}: delivered to {len(ms)}/{subscribers}, p50 {rnd['p50_ms']:.1f} p99 {rnd['p99_ms']:.1f} "
+                f"last {rnd['max_ms']:.1f} ms; CPU: API {rnd['server_cpu_ms']:.0f} ms, clients {rnd['client_cpu_ms']:.0f} ms"
+            )
+            await asyncio.sleep(0.3)
+        out["all"] = {"p50_ms": pct(all_ms, 50), "p99_ms": pct(all_ms, 99), "max_ms": max(all_ms) if all_ms else float("nan")}
+        out["last_delivery_ms"] = {
+            "median": statistics.median(r["max_ms"] for r in out["rounds"]),
+            "max": max(r["max_ms"] for r in out["rounds"]),
+        }
+        out["missing"] = sum(r["missing"] for r in out["rounds"])
+        return out
+    finally:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await redis.aclose()
+        await conn.close()
+
+
+# --- report -------------------------------------------------------------------------------
+
+
+def report(result: dict[str, Any]) -> str:
+    c0, c1 = result["conditions_start"], result["conditions_end"]
+    lines = [
+        "== API benchmark ==",
+        f"API {result['api_version']}; {c0['cpus']} CPUs ({c0['machine']}), Python {c0['python']}, load average "
+        f"{c0['loadavg'][0]} at the start, {c1['loadavg'][0]} at the end; uvicorn workers: {result['workers']} (API and baseline)",
+        f"data: {result['mirrors']} public mirrors, each with a VIEW grant, 2 completed jobs, 2 model versions; anonymous viewer;",
+        "rate limits OFF (API_RATE_IP=0, API_RATE_WALLET=0): every request comes from one IP",
+        f"load: closed loop, Go (bench/api/loadgen), {result['seconds']} s per point after {result['warmup']} s warm-up, one keep-alive "
+        "connection per client, on the same 2 cores as the servers; CPU ms: the server's CPU time per request",
+    ]
+    titles = {"mirror": "mirror(address)", "nested": "nested: mirrors(first: 100) with grants, jobs and their models, latest model"}
+    for name, entry in result.get("throughput", {}).items():
+        lines.append(f"{titles[name]}  (response {entry.get('check', {}).get('bytes_api', '?')} bytes; same JSON as the baseline: checked)")
+        lines.append(
+            f"  {'clients':>7}  {'API req/s':>10} {'p50 ms':>7} {'p99 ms':>7} {'CPU ms':>7}   "
+            f"{'baseline req/s':>14} {'p50 ms':>7} {'p99 ms':>7} {'CPU ms':>7}   ratio"
+        )
+        for p in entry["points"]:
+            a = p["api"]
+            row = f"  {p['clients']:>7}  {a['rps']:>10,.0f} {a['p50_ms']:>7.1f} {a['p99_ms']:>7.1f} {a['server_cpu_ms']:>7.2f}"
+            if "baseline" in p:
+                b = p["baseline"]
+                row += f"   {b['rps']:>14,.0f} {b['p50_ms']:>7.1f} {b['p99_ms']:>7.1f} {b['server_cpu_ms']:>7.2f}   {p['ratio']:.2f}"
+            errors = a["errors"] + p.get("baseline", {}).get("errors", 0)
+            if errors:
+                row += f"   ERRORS: {errors} ({a.get('first_error') or p['baseline'].get('first_error')})"
+            lines.append(row)
+    f = result.get("fanout")
+    if f:
+        lines.append(
+            f"fan-out: {f['subscribers']:,} graphql-transport-ws subscribers to events(filter: {{mirror}}) (connected in "
+            f"{f['connect_s']:.1f} s; API memory {f['server_rss_mb']:.0f} MiB), {len(f['rounds'])} events, each: INSERT + COMMIT, "
+            "then PUBLISH as the indexer does"
+        )
+        lines.append(
+            f"  commit -> delivery, all deliveries: p50 {f['all']['p50_ms']:.1f} ms  p99 {f['all']['p99_ms']:.1f} ms  "
+            f"max {f['all']['max_ms']:.1f} ms; commit -> last delivery per event: median {f['last_delivery_ms']['median']:.1f} ms, "
+            f"worst {f['last_delivery_ms']['max']:.1f} ms; missing {f['missing']}"
+        )
+    lines.append("goals (this 2-core machine):")
+    m16 = next((p for p in result.get("throughput", {}).get("mirror", {}).get("points", []) if p["clients"] == 16), None)
+    if m16:
+        a = m16["api"]
+        lines.append(
+            f"  mirror(address) at 16 clients: {a['rps']:,.0f} req/s (goal >= {GOAL_MIRROR_RPS:,}: {met(a['rps'] >= GOAL_MIRROR_RPS)}), "
+            f"p99 {a['p99_ms']:.1f} ms (goal < {GOAL_MIRROR_P99_MS:.0f}: {met(a['p99_ms'] < GOAL_MIRROR_P99_MS)})"
+            + (f", ratio {m16['ratio']:.2f} (goal >= {GOAL_RATIO}: {met(m16['ratio'] >= GOAL_RATIO)})" if "ratio" in m16 else "")
+        )
+    if f:
+        p99 = f["all"]["p99_ms"]
+        lines.append(f"  fan-out p99 {p99:.1f} ms (goal < {GOAL_FANOUT_P99_MS:.0f}: {met(p99 < GOAL_FANOUT_P99_MS)})")
+    return "\n".join(lines)
+
+
+def met(ok: bool) -> str:
+    return "met" if ok else "NOT met"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.api", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="1 s per point, 200 subscribers, 2 events")
+    ap.add_argument("--seconds", type=float, default=None, help="measured seconds per point (default 5, quick 1)")
+    ap.add_argument("--warmup", type=float, default=None, help="unmeasured seconds before each point (default 1, quick 0.3)")
+    ap.add_argument("--clients", default="1,16,64", help="concurrent clients, comma-separated (default 1,16,64)")
+    ap.add_argument("--mirrors", type=int, default=200, help="mirrors in the database (default 200; the nested query reads 100)")
+    ap.add_argument("--workers", type=int, default=1, help="uvicorn workers of the API and of the baseline (API_WORKERS; default 1)")
+    ap.add_argument("--subscribers", type=int, default=None, help="fan-out subscribers (default 1,000, quick 200; 0: no fan-out)")
+    ap.add_argument("--events", type=int, default=None, help="fan-out events, one at a time (default 5, quick 2)")
+    ap.add_argument("--no-baseline", action="store_true", help="the API alone")
+    ap.add_argument("--no-requests", action="store_true", help="fan-out only")
+    ap.add_argument("--json", type=Path, help="also write the figures as JSON here")
+    ap.add_argument("--keep", action="store_true", help="keep the working directory (server logs)")
+    args = ap.parse_args(argv)
+    args.seconds = args.seconds if args.seconds is not None else (1.0 if args.quick else 5.0)
+    args.warmup = args.warmup if args.warmup is not None else (0.3 if args.quick else 1.0)
+    args.subscribers = args.subscribers if args.subscribers is not None else (200 if args.quick else 1_000)
+    args.events = args.events if args.events is not None else (2 if args.quick else 5)
+    args.clients = [int(c) for c in args.clients.split(",") if c.strip()]
+
+    result: dict[str, Any] = {
+        "api_version": api_version(),
+        "conditions_start": conditions(),
+        "workers": args.workers,
+        "mirrors": args.mirrors,
+        "seconds": args.seconds,
+        "warmup": args.warmup,
+    }
+    work = Path(tempfile.mkdtemp(prefix="bench-api-"))
+    pg: Postgres | None = None
+    rd: Redis | None = None
+    servers: list[Server] = []
+    try:
+        binary = build_loadgen()
+        say("services: throwaway PostgreSQL and Redis")
+        pg = Postgres().start()
+        rd = Redis().start()
+        database_url, addresses = asyncio.run(create_database(pg, max(args.mirrors, 100)))
+        say(f"data: {len(addresses)} mirrors seeded")
+        api = api_server(database_url, rd.url, work, args.workers).start()
+        servers.append(api)
+        baseline = None if args.no_baseline or args.no_requests else baseline_server(database_url, work, args.workers).start()
+        if baseline is not None:
+            servers.append(baseline)
+        for s in servers:
+            s.wait_up()
+        if not args.no_requests:
+            say(f"requests: {', '.join(map(str, args.clients))} clients, {args.seconds} s each")
+            result["throughput"] = throughput(args, binary, api, baseline, work, addresses[0])
+        if baseline is not None:
+            baseline.stop()  # its idle process must not share the cores with the fan-out
+        if args.subscribers > 0:
+            say(f"fan-out: {args.subscribers} subscribers, {args.events} events")
+            result["fanout"] = uvloop.run(fanout(api, database_url, rd.url, addresses[0], args.subscribers, args.events))
+        result["conditions_end"] = conditions()
+        print(report(result), flush=True)
+        if args.json:
+            args.json.write_text(json.dumps(result, indent=1, default=str))
+        return 0
+    finally:
+        for s in servers:
+            s.stop()
+        if rd:
+            rd.stop(remove=True)
+        if pg:
+            pg.stop(remove=True)
+        if args.keep:
+            say(f"kept {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
