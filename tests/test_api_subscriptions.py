@@ -23,7 +23,7 @@ from tests.api_support import ApiProcess, full_stack, sign_in
 from tests.conftest import funded
 from tests.indexer_support import MirrorLife, eventually
 
-SUB = gql("subscription($m: Address, $after: I64) { events(filter: {mirror: $m}, after: $after) { eventId name signature } }")
+EVENTS = "subscription($m: Address, $after: I64) { events(filter: {mirror: $m}, after: $after) { eventId name } }"
 
 
 def ws_client(api: ApiProcess, token: str | None = None) -> Client:
@@ -69,13 +69,6 @@ class Subscribed:
         return self.items
 
 
-async def collect(api: ApiProcess, out: list[dict[str, Any]], variables: dict[str, Any], ready: asyncio.Event) -> None:
-    async with ws_client(api) as session:
-        ready.set()
-        async for item in session.subscribe(SUB, variable_values=variables):
-            out.append(item["events"])
-
-
 async def test_live_then_reconnect_with_a_cursor_gets_each_event_once(
     rpc: AsyncClient, localnet: Localnet, trainer: Keypair, database: str, redis_server: Redis, tmp_path: Path
 ) -> None:
@@ -87,47 +80,27 @@ async def test_live_then_reconnect_with_a_cursor_gets_each_event_once(
         await eventually(lambda: db.fetchval("SELECT count(*) FROM mirrors WHERE address = $1", str(mirror)), what="mirror indexed")
 
         # Connected before the transaction: the event arrives once the indexer commits it.
-        got: list[dict[str, Any]] = []
-        ready = asyncio.Event()
-        task = asyncio.create_task(collect(api, got, {"m": str(mirror)}, ready))
-        await ready.wait()
-        await asyncio.sleep(1.0)  # the subscription is open before the transaction
-        await life.update(owner, mirror, "Live 2")
-        await eventually(lambda: _true(got), what="live MirrorUpdated", timeout=30)
-        assert [e["name"] for e in got] == ["MirrorUpdated"]
-        task.cancel()
+        async with Subscribed(api, EVENTS, m=str(mirror)) as live:
+            await life.update(owner, mirror, "Live 2")
+            got = [e["events"] for e in await live.count(1, "live MirrorUpdated")]
+            assert [e["name"] for e in got] == ["MirrorUpdated"]
         cursor = int(got[-1]["eventId"])
 
         # Disconnected while events keep coming, then back with the cursor: each once, in order.
         for i in range(3):
             await life.update(owner, mirror, f"Live {i + 3}")
         expected = [r["id"] for r in await eventually(lambda: _at_least(db, str(mirror), cursor, 3), what="3 more events indexed")]
-        again: list[dict[str, Any]] = []
-        ready = asyncio.Event()
-        task = asyncio.create_task(collect(api, again, {"m": str(mirror), "after": str(cursor)}, ready))
-        await ready.wait()
-        await life.update(owner, mirror, "Live 9")
-        await eventually(lambda: _len(again, 4), what="replay then live", timeout=30)
-        await asyncio.sleep(1.0)
-        ids = [int(e["eventId"]) for e in again]
-        assert ids[:3] == expected and len(ids) == 4 and len(set(ids)) == 4 and ids == sorted(ids), ids
-        task.cancel()
-
-
-async def _true(items: list[Any]) -> bool:
-    return bool(items)
-
-
-async def _len(items: list[Any], n: int) -> bool:
-    return len(items) >= n
+        async with Subscribed(api, EVENTS, m=str(mirror), after=str(cursor)) as again:
+            await life.update(owner, mirror, "Live 9")
+            await again.count(4, "replay then live")
+            await asyncio.sleep(1.0)
+            ids = [int(e["events"]["eventId"]) for e in again.items]
+            assert ids[:3] == expected and len(ids) == 4 and len(set(ids)) == 4 and ids == sorted(ids), ids
 
 
 async def _at_least(db: asyncpg.Connection, mirror: str, after: int, n: int) -> list[Any]:
     rows = await db.fetch("SELECT id FROM chain_events WHERE payload->>'mirror' = $1 AND id > $2 ORDER BY id", mirror, after)
     return list(rows) if len(rows) >= n else []  # empty: not yet, and `eventually` polls again
-
-
-EVENTS = "subscription($m: Address, $after: I64) { events(filter: {mirror: $m}, after: $after) { eventId name } }"
 
 
 async def test_redis_restarted_mid_stream_loses_nothing(
