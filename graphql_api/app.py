@@ -172,7 +172,10 @@ class GraphQLPost:
             await self.app(scope, receive, send)
 
 
-_POST_OPERATIONS = OperationType.from_http("POST")
+# Over HTTP: queries and mutations. Strawberry's POST also takes subscriptions and runs their resolver as a field,
+# which fails as a masked "Unexpected error."; they are served over the WebSocket instead.
+_HTTP_OPERATIONS = {OperationType.QUERY, OperationType.MUTATION}
+SUBSCRIPTION_OVER_HTTP = "subscriptions are served over WebSocket (graphql-transport-ws) at /graphql"
 _STREAMING = ("multipart/mixed", "text/event-stream")  # Accept values that ask Strawberry's view for a streamed answer
 
 
@@ -210,6 +213,37 @@ def _has_float(value: object) -> bool:
     if isinstance(value, list):
         return any(_has_float(v) for v in value)
     return False
+
+
+async def execute_http(
+    schema: Any,
+    query: str | None,
+    variables: dict[str, Any] | None,
+    ctx: Any,
+    operation_name: str | None,
+    extensions: Any,
+    root_value: Any = None,
+) -> ExecutionResult:
+    """One GraphQL operation over HTTP, for the direct path and the view alike: an operation that cannot run
+    here is an ``HTTPException`` 400 with the view's wording (subscriptions: where they are served)."""
+    try:
+        result: ExecutionResult = await schema.execute(
+            query,
+            variables,
+            context_value=ctx,
+            root_value=root_value,
+            operation_name=operation_name,
+            allowed_operation_types=_HTTP_OPERATIONS,
+            operation_extensions=extensions,
+        )
+    except CannotGetOperationTypeError as e:
+        raise HTTPException(400, e.as_http_error_reason()) from e
+    except InvalidOperationTypeError as e:
+        subscription = e.operation_type == OperationType.SUBSCRIPTION
+        raise HTTPException(400, SUBSCRIPTION_OVER_HTTP if subscription else e.as_http_error_reason("POST")) from e
+    except MissingQueryError as e:
+        raise HTTPException(400, "No GraphQL query found in the request") from e
+    return result
 
 
 def encode_json(data: object) -> bytes:
@@ -348,6 +382,14 @@ def create_app(settings: Settings) -> FastAPI:
             except HTTPException as e:
                 return _json(e.status_code, {"errors": [{"message": e.reason}]})
 
+        async def execute_single(
+            self, request: Any, request_adapter: Any, sub_response: Any, context: Any, root_value: Any, request_data: Any
+        ) -> Any:
+            if request_adapter.method != "POST":
+                return await super().execute_single(request, request_adapter, sub_response, context, root_value, request_data)
+            data = request_data
+            return await execute_http(self.schema, data.query, data.variables, context, data.operation_name, data.extensions, root_value)
+
         async def on_ws_connect(self, context: Context) -> Any:
             params = context.connection_params if isinstance(context.connection_params, dict) else {}
             header = params.get("Authorization") or params.get("authorization")
@@ -378,19 +420,13 @@ def create_app(settings: Settings) -> FastAPI:
             # The view's own steps for an ordinary POST, without its request adapter, content-type parser and
             # JSON module; anything else (and the errors the view words itself) is the view's.
             try:
-                result = await graphql.schema.execute(
-                    plain["query"],
-                    plain.get("variables"),
-                    context_value=ctx,
-                    operation_name=plain.get("operationName"),
-                    allowed_operation_types=_POST_OPERATIONS,
-                    operation_extensions=plain.get("extensions"),
+                result = await execute_http(
+                    graphql.schema, plain["query"], plain.get("variables"), ctx, plain.get("operationName"), plain.get("extensions")
                 )
-            except (CannotGetOperationTypeError, InvalidOperationTypeError, MissingQueryError):
-                pass  # raised before anything ran: the view meets it again and answers it
-            else:
-                if isinstance(result, ExecutionResult):
-                    return Response(encode_json(process_result(result)), media_type="application/json")
+            except HTTPException as e:  # raised before anything ran
+                return _json(e.status_code, {"errors": [{"message": e.reason}]})
+            if isinstance(result, ExecutionResult):
+                return Response(encode_json(process_result(result)), media_type="application/json")
         response: Response = await graphql.run(request, context=ctx, root_value=None)
         return response
 

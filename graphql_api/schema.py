@@ -28,6 +28,7 @@ from strawberry.types import Info
 from strawberry.utils.str_converters import to_camel_case
 
 from graphql_api.errors import BadValue
+from graphql_api.fanout import SharedEventExecutor
 from graphql_api.fields import field, subscription
 from graphql_api.inference import Answer, Ask, CanInfer, service
 from graphql_api.pagination import Connection, PageArgs, connection
@@ -497,6 +498,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         subscription=Subscription,
         extensions=[lambda: OperationGuard(settings.api_max_tokens, rules)],
         config=StrawberryConfig(name_converter=CachedNames()),
+        execution_context_class=SharedEventExecutor,
     )
 
 

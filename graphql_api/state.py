@@ -13,6 +13,7 @@ import redis.asyncio as aioredis
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from graphql_api.fanout import SharedResults
 from graphql_api.hub import EventHub
 from mirror_common.config import Settings
 from mirror_common.pg import Pool
@@ -40,6 +41,13 @@ class Metrics:
         )
         self.subscriptions = Gauge("mirror_api_subscriptions_active", "Open subscriptions", registry=self.registry)
         self.refusals = Counter("mirror_api_refusals", "Refused requests by reason", ["reason"], registry=self.registry)
+        results = Counter(
+            "mirror_api_subscription_results",
+            "Subscription results per event: executed for a subscriber, or shared from one with the same inputs (fanout.py)",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.results_executed, self.results_shared = results.labels("executed"), results.labels("shared")
         self.degraded = Counter(
             "mirror_api_degraded",
             "Requests served without one of their checks (the rate limit while Redis is down)",
@@ -56,6 +64,7 @@ class ApiState:
     jwt_secret: str
     hub: EventHub  # the subscriptions' shared reader of new events
     metrics: Metrics = field(default_factory=Metrics)
+    shared_results: SharedResults = field(default_factory=SharedResults)  # fan-out: one execution per event and inputs
     inference: Inference | None = None  # ``ask``: set in the app's lifespan
     extra: dict[str, Any] = field(default_factory=dict)
 

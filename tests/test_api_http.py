@@ -81,3 +81,17 @@ async def test_a_bad_token_is_refused_before_anything_runs(api: tuple[ApiProcess
     proc, first = api
     r = post(proc, json.dumps({"query": MIRROR, "variables": {"a": first}}).encode(), authorization="Bearer not-a-token")
     assert r.status_code == 401 and r.json()["error"] == "token_invalid"
+
+
+async def test_a_subscription_over_post_is_told_where_subscriptions_are_served(api: tuple[ApiProcess, str]) -> None:
+    """Not a masked "Unexpected error.": the client sent a subscription to the HTTP endpoint, and is told so."""
+    proc, first = api
+    body = {"query": "subscription($m: Address!) { events(filter: {mirror: $m}) { eventId } }", "variables": {"m": first}}
+    answers = [
+        post(proc, json.dumps(body).encode()),  # the direct path
+        post(proc, json.dumps(body).encode(), accept="application/graphql-response+json"),
+        post(proc, json.dumps(body).encode("utf-16")),  # the view
+    ]
+    for r in answers:
+        assert r.status_code == 400, r.text
+        assert r.json()["errors"][0]["message"] == "subscriptions are served over WebSocket (graphql-transport-ws) at /graphql", r.text

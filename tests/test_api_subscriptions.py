@@ -7,10 +7,12 @@ chain seen by the grantee's live subscriptions."""
 from __future__ import annotations
 
 import asyncio
+import re
 from pathlib import Path
 from typing import Any
 
 import asyncpg
+import httpx
 from gql import Client, gql
 from gql.transport.websockets import WebsocketsTransport
 from solana.rpc.async_api import AsyncClient
@@ -225,3 +227,56 @@ async def test_a_grant_revoked_on_chain_ends_the_grantee_s_live_view(
             assert [e["events"]["name"] for e in viewers.items] == ["MirrorUpdated"]
             assert anonymous.items == []
             assert len(viewer_row.items) == 3
+
+
+def subscription_results(api: ApiProcess) -> dict[str, float]:
+    """The API's ``mirror_api_subscription_results`` counters by outcome (executed, shared)."""
+    text = httpx.get(f"{api.url}/metrics", timeout=10).text
+    return {m[0]: float(m[1]) for m in re.findall(r'^mirror_api_subscription_results_total\{outcome="(\w+)"\} (\S+)$', text, re.M)}
+
+
+async def test_an_event_is_executed_once_per_document_variables_and_viewer(
+    rpc: AsyncClient, localnet: Localnet, trainer: Keypair, database: str, redis_server: Redis, tmp_path: Path
+) -> None:
+    """Fan-out (graphql_api/fanout.py): subscribers with the same document, variables and viewer share one
+    execution per event and get equal results; a different document, different variables or another
+    viewer is executed apart, and what each receives is what it would get alone."""
+    async with full_stack(localnet.rpc_url, database, redis_server.url, tmp_path) as stack:
+        api, db = stack.api, stack.db
+        life = MirrorLife(rpc, trainer)
+        owner = await funded(rpc, 5)
+        public = await life.create(owner, 7, "Shared", "Public")
+        secret = await life.create(owner, 8, "Secret", "Private")
+        await eventually(lambda: db.fetchval("SELECT count(*) FROM mirrors WHERE address = $1", str(secret)), what="mirrors indexed")
+        token = sign_in(api, owner)
+        nested = "subscription($m: Address) { events(filter: {mirror: $m}) { eventId name mirror { name visibility } } }"
+        async with (
+            Subscribed(api, nested, m=str(public)) as a1,
+            Subscribed(api, nested, m=str(public)) as a2,
+            Subscribed(api, nested, m=str(public)) as a3,
+            Subscribed(api, nested, token, m=str(public)) as owner_same_doc,
+            Subscribed(api, EVENTS, m=str(public)) as other_doc,
+            Subscribed(api, nested) as every_mirror,  # other variables: no filter
+            Subscribed(api, nested, token) as owner_every_mirror,
+        ):
+            before = subscription_results(api)
+            await life.update(owner, public, "Shared 2")
+            for sub in (a1, a2, a3, owner_same_doc, other_doc, every_mirror, owner_every_mirror):
+                await sub.count(1, "the update")
+            after = subscription_results(api)
+            # Five groups of (viewer, document, variables): the three anonymous nested/{m} subscribers, and each of
+            # the other four alone. Seven subscribers: five executions, two shared.
+            delta = {k: after.get(k, 0) - before.get(k, 0) for k in ("executed", "shared")}
+            assert delta == {"executed": 5, "shared": 2}, (before, after)
+            expected = {"name": "MirrorUpdated", "mirror": {"name": "Shared 2", "visibility": "PUBLIC"}}
+            for sub in (a1, a2, a3, owner_same_doc, every_mirror, owner_every_mirror):
+                assert {k: v for k, v in sub.items[0]["events"].items() if k != "eventId"} == expected
+            assert other_doc.items[0]["events"]["name"] == "MirrorUpdated" and "mirror" not in other_doc.items[0]["events"]
+
+            # The private mirror's event: its owner gets it, with the name; the anonymous subscribers
+            # of the same document and variables do not (the row is filtered for each viewer before execution).
+            await life.update(owner, secret, "Secret 2", visibility=None)
+            items = await owner_every_mirror.count(2, "the owner sees the private update")
+            assert items[1]["events"]["mirror"] == {"name": "Secret 2", "visibility": "PRIVATE"}
+            await asyncio.sleep(1.5)
+            assert len(every_mirror.items) == 1 and len(a1.items) == 1
