@@ -38,6 +38,9 @@ from strawberry.fastapi import GraphQLRouter
 from strawberry.http import process_result
 from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.subscriptions.protocols import graphql_transport_ws, graphql_ws
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
+from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 
@@ -265,6 +268,54 @@ class TextFrames(ASGIWebSocketAdapter):
             raise WebSocketDisconnected from exc
 
 
+async def operation_limited(ctx: Context) -> int | None:
+    """An operation started on a WebSocket counts as a request does over HTTP: against its address's
+    limit and, signed in, its wallet's. The seconds to wait when one is spent, else None."""
+    state = ctx.state
+    checks: list[tuple[str, int, str | None]] = [(_rate_key(ctx.ip), state.settings.api_rate_ip, None)]
+    if ctx.viewer is not None:
+        checks.append((f"wallet:{ctx.viewer}", state.settings.api_rate_wallet, ctx.viewer))
+    for key, limit, wallet in checks:
+        try:
+            await hit(state, key, limit)
+        except RateLimited as e:
+            await audit_rate_limited(state, key, e.retry_after, ctx.ip, ctx.request_id, wallet)
+            state.metrics.refusals.labels("rate_limited").inc()
+            return e.retry_after
+    return None
+
+
+def _rate_limited_error(retry_after: int) -> Any:
+    return {"message": f"rate limited: retry after {retry_after} s", "extensions": {"code": "rate_limited", "retryAfter": retry_after}}
+
+
+class TransportWS(BaseGraphQLTransportWSHandler[Context, None]):
+    """graphql-transport-ws with each ``subscribe`` rate-limited (an error for that operation; the connection stays)."""
+
+    async def handle_subscribe(self, message: Any) -> None:
+        if self.connection_acknowledged and message["id"] not in self.operations:
+            retry_after = await operation_limited(self.context)
+            if retry_after is not None:
+                error = graphql_transport_ws.types.ErrorMessage(id=message["id"], type="error", payload=[_rate_limited_error(retry_after)])
+                await self.send_message(error)
+                return
+        await super().handle_subscribe(message)
+
+
+class LegacyWS(BaseGraphQLWSHandler[Context, None]):
+    """The older graphql-ws protocol, with each ``start`` rate-limited as above."""
+
+    async def handle_start(self, message: Any) -> None:
+        if self.connection_acknowledged:
+            retry_after = await operation_limited(self.context)
+            if retry_after is not None:
+                await self.send_message(
+                    graphql_ws.types.ErrorMessage(id=message["id"], type="error", payload=_rate_limited_error(retry_after))
+                )
+                return
+        await super().handle_start(message)
+
+
 class _BodyTooLarge(Exception):
     pass
 
@@ -352,6 +403,8 @@ def create_app(settings: Settings) -> FastAPI:
 
     class Router(GraphQLRouter[Context, None]):
         websocket_adapter_class = TextFrames
+        graphql_transport_ws_handler_class = TransportWS
+        graphql_ws_handler_class = LegacyWS
 
         def encode_json(self, data: object) -> bytes:
             return encode_json(data)

@@ -312,3 +312,38 @@ async def test_the_request_id_is_echoed_logged_and_audited_and_a_bad_one_replace
         await db.execute("ALTER TABLE mirrors RENAME COLUMN metadata_uri_gone TO metadata_uri")
     assert r.json()["errors"][0]["message"] == "Unexpected error." and r.headers["x-request-id"] == "masked-1"
     assert "metadata_uri" in log_line(api, event="unexpected_error", request_id="masked-1")["error"]
+
+
+async def test_operations_on_a_websocket_count_against_the_wallet_and_address_limits(
+    start: Callable[..., ApiProcess], db: asyncpg.Connection
+) -> None:
+    """One connection must not be a way around the limits: each ``subscribe`` counts as a request of its
+    wallet (and address). Past the limit that operation gets an error naming the wait; the connection stays."""
+    limit = 3
+    api = start(API_RATE_IP="0", API_RATE_WALLET=str(limit))
+    wallet = Keypair()
+    token = sign_in(api, wallet)
+    doc = {"query": "subscription { events { eventId } }"}
+    async with websockets.connect(api.url.replace("http", "ws") + "/graphql", subprotocols=["graphql-transport-ws"]) as ws:  # type: ignore[list-item]
+        await ws.send(json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}}))
+        assert json.loads(await ws.recv())["type"] == "connection_ack"
+        for i in range(limit + 1):
+            await ws.send(json.dumps({"id": str(i), "type": "subscribe", "payload": doc}))
+        refused = json.loads(await asyncio.wait_for(ws.recv(), 10))
+        assert refused["id"] == str(limit) and refused["type"] == "error", refused
+        error = refused["payload"][0]
+        assert error["extensions"]["code"] == "rate_limited" and 1 <= error["extensions"]["retryAfter"] <= 60, error
+        await ws.send(json.dumps({"type": "ping"}))  # the connection and its three subscriptions go on
+        assert json.loads(await asyncio.wait_for(ws.recv(), 10))["type"] == "pong"
+    assert_rate_limited(post_me(api, token))  # the same counter as the wallet's HTTP requests
+    row = await db.fetchrow("SELECT * FROM api_audit WHERE action = 'rate_limited' AND wallet = $1", str(wallet.pubkey()))
+    assert row is not None and json.loads(row["detail"]) == {"scope": "wallet"}
+
+    anonymous = start(API_RATE_IP="2")  # the handshake is one request of the address, each subscribe another
+    async with websockets.connect(anonymous.url.replace("http", "ws") + "/graphql", subprotocols=["graphql-transport-ws"]) as ws:  # type: ignore[list-item]
+        await ws.send(json.dumps({"type": "connection_init"}))
+        assert json.loads(await ws.recv())["type"] == "connection_ack"
+        await ws.send(json.dumps({"id": "a", "type": "subscribe", "payload": doc}))
+        await ws.send(json.dumps({"id": "b", "type": "subscribe", "payload": doc}))
+        refused = json.loads(await asyncio.wait_for(ws.recv(), 10))
+        assert refused["id"] == "b" and refused["payload"][0]["extensions"]["code"] == "rate_limited", refused
