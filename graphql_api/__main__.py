@@ -21,8 +21,19 @@ def uvicorn_options() -> dict[str, Any]:
     """What the API runs under (bench.api.baseline runs the plain route under the same): uvloop and
     the httptools parser, named so that a missing one fails at start instead of falling back. No
     permessage-deflate on WebSockets: a subscription's messages are a few hundred bytes, and each
-    connection's zlib state held about 40 KiB (1,000 subscribers: 209 MiB, without it 167 MiB)."""
-    return {"loop": "uvloop", "http": "httptools", "ws": "websockets-sansio", "ws_per_message_deflate": False, "log_level": "warning"}
+    connection's zlib state held about 40 KiB (1,000 subscribers: 209 MiB, without it 167 MiB).
+    X-Forwarded-For is believed from API_FORWARDED_ALLOW_IPS only (the rate limits and IP lists
+    judge the address it names); with none, the peer's address is the client's."""
+    trusted = settings().api_forwarded_allow_ips.strip()
+    return {
+        "loop": "uvloop",
+        "http": "httptools",
+        "ws": "websockets-sansio",
+        "ws_per_message_deflate": False,
+        "log_level": "warning",
+        "proxy_headers": bool(trusted),
+        "forwarded_allow_ips": trusted or None,
+    }
 
 
 def tune_gc() -> None:

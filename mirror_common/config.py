@@ -57,6 +57,7 @@ class Settings(BaseSettings):
     api_cors_origins: str = ""  # comma-separated; empty: no cross-origin access
     api_ip_allow: str = ""  # comma-separated CIDRs; empty: everyone not denied
     api_ip_deny: str = ""  # comma-separated CIDRs
+    api_forwarded_allow_ips: str = "127.0.0.1"  # proxies whose X-Forwarded-For names the client (comma-separated, "*": any); empty: none
     api_rate_ip: int = 300  # requests per minute and IP
     api_rate_wallet: int = 600  # requests per minute and signed-in wallet
     api_max_body: int = 100_000  # bytes

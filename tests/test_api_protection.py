@@ -347,3 +347,16 @@ async def test_operations_on_a_websocket_count_against_the_wallet_and_address_li
         await ws.send(json.dumps({"id": "b", "type": "subscribe", "payload": doc}))
         refused = json.loads(await asyncio.wait_for(ws.recv(), 10))
         assert refused["id"] == "b" and refused["payload"][0]["extensions"]["code"] == "rate_limited", refused
+
+
+def test_x_forwarded_for_is_believed_only_from_the_configured_proxies(start: Callable[..., ApiProcess]) -> None:
+    """API_FORWARDED_ALLOW_IPS (default 127.0.0.1) names the proxies whose X-Forwarded-For is believed; with
+    none, a client cannot pick the address it is judged by (here: to get a fresh rate limit per request)."""
+    with ThreadPoolExecutor() as pool:
+        trusting = pool.submit(start, API_RATE_IP="2")
+        direct = pool.submit(start, API_RATE_IP="2", API_FORWARDED_ALLOW_IPS="")
+        behind_proxy, exposed = trusting.result(), direct.result()
+    # Behind the trusted proxy each client behind it has its own counter.
+    assert [post(behind_proxy, headers={"X-Forwarded-For": f"198.51.100.{i}"}).status_code for i in range(4)] == [200] * 4
+    # No trusted proxy: the peer is the client, whatever the header says.
+    assert [post(exposed, headers={"X-Forwarded-For": f"198.51.100.{i}"}).status_code for i in range(3)] == [200, 200, 429]
