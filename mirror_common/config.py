@@ -42,7 +42,12 @@ class Settings(BaseSettings):
     trainer_poll_s: float = 5.0  # seconds between reads of the job table when Redis is quiet
     trainer_log_json: bool = False
     trainer_threads: int = 0  # torch intra-op threads; 0: torch's default (one per core)
-    mirror_inference_keypair: Path = REPO_ROOT / "keys" / "dev" / "localnet-inference-keypair.json"  # private artifacts are sealed to it
+    mirror_inference_keypair: Path = (
+        REPO_ROOT / "keys" / "dev" / "localnet-inference-keypair.json"
+    )  # the API and ask open private models with it
+    # The inference service's public key (base58), to which the trainer seals private artifacts; empty: the public half
+    # of MIRROR_INFERENCE_KEYPAIR (dev). A trainer in production gets this and never the inference service's secret key.
+    mirror_inference_pubkey: str = ""
     # graphql_api
     api_host: str = "127.0.0.1"
     api_port: int = 59102

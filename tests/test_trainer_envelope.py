@@ -4,7 +4,12 @@ never another exception. The dev trainer's key on chain is the one x25519_keypai
 
 from __future__ import annotations
 
+import json
+import os
 import struct
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -12,6 +17,7 @@ from hypothesis import strategies as st
 from nacl.public import PrivateKey
 from solana.rpc.async_api import AsyncClient
 from solders.keypair import Keypair
+from solders.pubkey import Pubkey
 
 from mirror_common import codec
 from mirror_common.wallet import Wallet
@@ -148,3 +154,28 @@ async def test_the_dev_trainers_published_key_is_its_montgomery_form(rpc: AsyncC
     signing = SigningKey(bytes(trainer)[:32])
     assert public == bytes(signing.verify_key.to_curve25519_public_key())
     assert private == bytes(signing.to_curve25519_private_key())
+
+
+def test_the_inference_key_comes_from_its_public_key_setting_or_the_dev_keypair(tmp_path: Path) -> None:
+    """A trainer needs only the inference service's public key (MIRROR_INFERENCE_PUBKEY); the dev default
+    reads the public half of the dev keypair. Both give the key the inference service opens with."""
+    from mirror_common.config import Settings
+    from trainer.daemon import inference_public_key
+
+    dev = Settings()
+    keypair = Keypair.from_bytes(bytes(json.loads(Path(dev.mirror_inference_keypair).read_text())))
+    public, private = x25519_keypair_from_solana(keypair)
+    assert inference_public_key(dev) == public
+    assert inference_public_key(Settings(mirror_inference_pubkey=str(keypair.pubkey()))) == public
+    assert (
+        open_sealed(seal(b"weights", [inference_public_key(Settings(mirror_inference_pubkey=str(keypair.pubkey())))]), private)
+        == b"weights"
+    )
+    for bad in ("not base58 0OIl", "1" * 50, str(Pubkey(bytes(32)))):
+        with pytest.raises(ValueError, match="MIRROR_INFERENCE_PUBKEY"):
+            inference_public_key(Settings(mirror_inference_pubkey=bad))
+    # And the daemon refuses to start on one, saying so, instead of sealing models to nobody.
+    env = {**os.environ, "MIRROR_INFERENCE_PUBKEY": "1" * 50, "MIRROR_DATA_DIR": str(tmp_path), "TRAINER_METRICS_PORT": "0"}
+    done = subprocess.run([sys.executable, "-m", "trainer", "--max-jobs", "0"], env=env, capture_output=True, text=True, timeout=120)
+    out = done.stdout + done.stderr
+    assert done.returncode == 2 and "trainer_keys_unusable" in out and "MIRROR_INFERENCE_PUBKEY" in out, out

@@ -44,7 +44,11 @@ async def run(max_jobs: int | None) -> int:
         import torch
 
         torch.set_num_threads(s.trainer_threads)
-    keys = load_keys(s)
+    try:
+        keys = load_keys(s)
+    except (OSError, ValueError) as e:  # a key file or setting that cannot be used: say which, do not start
+        log.error("trainer_keys_unusable", error=str(e))
+        return 2
     held = lock(s, str(keys.authority.pubkey()))
     pool = await retry(
         lambda: create_pool(s.database_url, max_size=4),

@@ -49,7 +49,7 @@ from mirror_common.pg import Pool
 from mirror_common.retry import REDIS, Backoff
 from mirror_common.wallet import WalletError
 from trainer.chain import ChainJob, ChainMirror, TrainerChain
-from trainer.envelope import EnvelopeError, is_envelope, open_sealed, seal, x25519_keypair_from_solana
+from trainer.envelope import EnvelopeError, is_envelope, open_sealed, seal, x25519_keypair_from_solana, x25519_public_from_solana
 from trainer.failures import FailCode, JobAbandoned, JobFailed
 from trainer.metrics import TrainerMetrics
 from trainer.model import ModelConfig
@@ -357,8 +357,21 @@ def _event_name(data: Any) -> str | None:
 def load_keys(settings: Settings) -> Keys:
     authority = _read_keypair(settings.mirror_trainer_keypair)
     public, private = x25519_keypair_from_solana(authority)
-    inference_public, _ = x25519_keypair_from_solana(_read_keypair(settings.mirror_inference_keypair))
-    return Keys(authority, public, private, inference_public)
+    return Keys(authority, public, private, inference_public_key(settings))
+
+
+def inference_public_key(settings: Settings) -> bytes:
+    """The X25519 key private artifacts are sealed to: MIRROR_INFERENCE_PUBKEY, or (dev) the public half of
+    MIRROR_INFERENCE_KEYPAIR. ``ValueError`` naming the setting when it is not a usable key."""
+    if not settings.mirror_inference_pubkey:
+        public, _ = x25519_keypair_from_solana(_read_keypair(settings.mirror_inference_keypair))
+        return public
+    from solders.pubkey import Pubkey
+
+    try:
+        return x25519_public_from_solana(bytes(Pubkey.from_string(settings.mirror_inference_pubkey.strip())))
+    except ValueError as e:
+        raise ValueError(f"MIRROR_INFERENCE_PUBKEY {settings.mirror_inference_pubkey!r}: {e}") from e
 
 
 def _read_keypair(path: Path) -> Keypair:

@@ -135,8 +135,18 @@ def x25519_keypair_from_solana(keypair: Keypair) -> tuple[bytes, bytes]:
     publishes the public one for the dev trainer (localnet/src/bootstrap.rs)."""
     secret = bytes(keypair)  # seed (32) + ed25519 public key (32), libsodium's layout (solders checks they agree)
     private = nacl.bindings.crypto_sign_ed25519_sk_to_curve25519(secret)
-    public = nacl.bindings.crypto_sign_ed25519_pk_to_curve25519(bytes(keypair.pubkey()))
-    return public, private
+    return x25519_public_from_solana(bytes(keypair.pubkey())), private
+
+
+def x25519_public_from_solana(pubkey: bytes) -> bytes:
+    """The X25519 public key of a Solana (ed25519) public key, as ``x25519_keypair_from_solana`` gives it;
+    ``ValueError`` for 32 bytes that are not a usable ed25519 point."""
+    if len(pubkey) != KEY_BYTES:
+        raise ValueError(f"a Solana public key is {KEY_BYTES} bytes, got {len(pubkey)}")
+    try:
+        return bytes(nacl.bindings.crypto_sign_ed25519_pk_to_curve25519(bytes(pubkey)))
+    except nacl.exceptions.CryptoError as e:
+        raise ValueError("not an ed25519 public key (it has no X25519 form)") from e
 
 
 def _body_key(content_key: bytes, header: bytes) -> bytes:
