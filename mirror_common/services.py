@@ -1,4 +1,5 @@
-"""Throwaway PostgreSQL, Redis and Kubo (IPFS) servers for tests and the local stack.
+"""Throwaway PostgreSQL, Redis and Kubo (IPFS) servers for tests and the local stack, and
+our own services (``python -m indexer``, …) as child processes of tests and benchmarks.
 
 PostgreSQL and Redis run from the Debian packages (``scripts/setup`` installs them),
 Kubo from the binary ``scripts/build-kubo`` builds, all as child processes on
@@ -10,14 +11,20 @@ directory it owns.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any, Self
+
+from mirror_common.config import REPO_ROOT
 
 PG_BIN_CANDIDATES = [Path("/usr/lib/postgresql") / v / "bin" for v in ("17", "16", "15")]
 KUBO_VERSION = "v0.42.0"  # scripts/build-kubo builds it; v0.43.1 needs a go-libp2p fork the module proxy lacks
@@ -25,6 +32,75 @@ KUBO_VERSION = "v0.42.0"  # scripts/build-kubo builds it; v0.43.1 needs a go-lib
 
 class ServiceError(RuntimeError):
     pass
+
+
+class ChildProcess:
+    """One of our programs run by a test or a benchmark: ``argv`` from the repository root, with ``env``
+    over this process's environment, its output appended to ``log_path`` (a restart keeps what the last
+    run wrote). ``stop`` sends ``stop_signal`` and waits 10 s before SIGKILL; ``kill`` is SIGKILL at
+    once: no cleanup, no flush."""
+
+    def __init__(self, argv: Sequence[str], env: Mapping[str, str], log_path: Path, stop_signal: int = signal.SIGTERM) -> None:
+        self.argv = list(argv)
+        self.env = {**os.environ, **env}
+        self.log_path = log_path
+        self.stop_signal = stop_signal
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, *args: str) -> Self:
+        with open(self.log_path, "ab") as log:  # the child has its own descriptor
+            self.process = subprocess.Popen([*self.argv, *args], cwd=REPO_ROOT, env=self.env, stdout=log, stderr=log)
+        return self
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def kill(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait()
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(self.stop_signal)
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def json_lines(self) -> list[dict[str, Any]]:
+        """The log's JSON lines (a structured log), skipping anything else (a traceback, a warning)."""
+        lines = []
+        for line in self.log().splitlines():
+            try:
+                value = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(value, dict):
+                lines.append(value)
+        return lines
+
+
+class IndexerProcess(ChildProcess):
+    """``python -m indexer`` (migrate, catch up, follow live, publish, finality) against a node, a database and a Redis."""
+
+    def __init__(self, rpc_url: str, database_url: str, redis_url: str, log_path: Path, stop_signal: int = signal.SIGTERM) -> None:
+        env = {
+            "MIRROR_RPC_URL": rpc_url,
+            "MIRROR_WS_URL": "",
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis_url,
+            "INDEXER_METRICS_PORT": "0",
+            "INDEXER_LOG_JSON": "true",
+        }
+        super().__init__([sys.executable, "-m", "indexer"], env, log_path, stop_signal)
+
+    def is_live(self) -> bool:
+        return '"event": "live"' in self.log()  # a substring, not a parse: polled while the log grows
 
 
 def free_port() -> int:

@@ -4,9 +4,6 @@ tests that need many of them) lives in ``bench.api.seed``, which the API benchma
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -25,31 +22,33 @@ from solders.keypair import Keypair
 
 from bench.api.seed import address as address  # re-exported: the tests take both from here
 from bench.api.seed import seed as seed
-from mirror_common.config import REPO_ROOT
-from mirror_common.services import free_port
+from mirror_common.services import ChildProcess, free_port
 
 DOMAIN = "localhost:59102"
 URI = "http://localhost:59102"
 
 
-class ApiProcess:
+class ApiProcess(ChildProcess):
+    """``python -m graphql_api`` on a free port, against a database and a Redis."""
+
     def __init__(self, database_url: str, redis_url: str, tmp: Path, rpc_url: str = "http://127.0.0.1:9", **env: str) -> None:
         self.port = free_port()
-        self.log_path = tmp / "api.log"
-        self.env = {
-            **os.environ,
-            "DATABASE_URL": database_url,
-            "REDIS_URL": redis_url,
-            "MIRROR_RPC_URL": rpc_url,
-            "MIRROR_DATA_DIR": str(tmp),
-            "API_PORT": str(self.port),
-            "API_DOMAIN": DOMAIN,
-            "API_URI": URI,
-            "API_LOG_JSON": "true",
-            "API_JWT_SECRET": "test-secret-" + "x" * 40,
-            **env,
-        }
-        self.process: subprocess.Popen[bytes] | None = None
+        super().__init__(
+            [sys.executable, "-m", "graphql_api"],
+            {
+                "DATABASE_URL": database_url,
+                "REDIS_URL": redis_url,
+                "MIRROR_RPC_URL": rpc_url,
+                "MIRROR_DATA_DIR": str(tmp),
+                "API_PORT": str(self.port),
+                "API_DOMAIN": DOMAIN,
+                "API_URI": URI,
+                "API_LOG_JSON": "true",
+                "API_JWT_SECRET": "test-secret-" + "x" * 40,
+                **env,
+            },
+            tmp / "api.log",
+        )
         self.scheme = "https" if "API_TLS_CERT" in env else "http"
 
     @property
@@ -59,11 +58,10 @@ class ApiProcess:
 
     def start(self, timeout: float = 20.0, verify: Any = True, ready: tuple[int, ...] = (200, 503)) -> ApiProcess:
         """Waits until /healthz answers one of ``ready`` (403 too for an API whose IP lists refuse this host)."""
-        log = open(self.log_path, "ab")
-        self.process = subprocess.Popen([sys.executable, "-m", "graphql_api"], cwd=REPO_ROOT, env=self.env, stdout=log, stderr=log)
+        super().start()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.process.poll() is not None:
+            if not self.alive():
                 raise RuntimeError(f"API exited: {self.log()}")
             try:
                 if httpx.get(f"{self.url}/healthz", timeout=1, verify=verify).status_code in ready:
@@ -71,18 +69,6 @@ class ApiProcess:
             except httpx.HTTPError:
                 time.sleep(0.1)
         raise RuntimeError(f"API not up after {timeout}s: {self.log()}")
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def client(self, token: str | None = None) -> Client:
         headers = {"Authorization": f"Bearer {token}"} if token else {}

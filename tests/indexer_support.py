@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -17,54 +13,11 @@ from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 
 from mirror_common import codec
-from mirror_common.config import REPO_ROOT
+from mirror_common.services import IndexerProcess
 from mirror_common.wallet import Wallet
 from tests.test_localnet_mirror_flow import DATASET_CID, MODEL_CID, PARAMS
 
 T = TypeVar("T")
-
-
-class IndexerProcess:
-    """`python -m indexer` against a localnet, a database and a Redis."""
-
-    def __init__(self, rpc_url: str, database_url: str, redis_url: str, log_path: Path) -> None:
-        self.env = {
-            **os.environ,
-            "MIRROR_RPC_URL": rpc_url,
-            "MIRROR_WS_URL": "",
-            "DATABASE_URL": database_url,
-            "REDIS_URL": redis_url,
-            "INDEXER_METRICS_PORT": "0",
-            "INDEXER_LOG_JSON": "true",
-        }
-        self.log_path = log_path
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self, *args: str) -> IndexerProcess:
-        log = open(self.log_path, "ab")
-        self.process = subprocess.Popen([sys.executable, "-m", "indexer", *args], cwd=REPO_ROOT, env=self.env, stdout=log, stderr=log)
-        return self
-
-    def kill(self) -> None:
-        """SIGKILL: no cleanup, no flush."""
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait()
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-    def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
 
 
 async def eventually(check: Callable[[], Awaitable[T]], timeout: float = 30.0, what: str = "condition") -> T:

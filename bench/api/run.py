@@ -17,7 +17,6 @@ import json
 import os
 import platform
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -40,7 +39,7 @@ import websockets
 from bench.api.seed import address, seed
 from indexer.publish import CHANNEL, message
 from mirror_common.config import REPO_ROOT
-from mirror_common.services import Postgres, Redis, free_port
+from mirror_common.services import ChildProcess, Postgres, Redis, free_port
 
 GOAL_MIRROR_RPS = 1_500
 GOAL_MIRROR_P99_MS = 25.0
@@ -128,23 +127,16 @@ def loadgen(binary: Path, url: str, body: Path, clients: int, seconds: float, wa
 # --- the servers ----------------------------------------------------------------------
 
 
-class Server:
+class Server(ChildProcess):
     """A server as a child process, logging to a file; up once ``health`` answers."""
 
     def __init__(self, name: str, argv: list[str], env: dict[str, str], port: int, health: str, work: Path) -> None:
-        self.name, self.argv, self.port, self.health = name, argv, port, health
-        self.env = {**os.environ, **env}
-        self.log_path = work / f"{name}.log"
-        self.process: subprocess.Popen[bytes] | None = None
+        super().__init__(argv, env, work / f"{name}.log")
+        self.name, self.port, self.health = name, port, health
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> Server:
-        log = open(self.log_path, "ab")
-        self.process = subprocess.Popen(self.argv, cwd=REPO_ROOT, env=self.env, stdout=log, stderr=log)
-        return self
 
     def wait_up(self, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
@@ -187,18 +179,6 @@ class Server:
             if self.process.pid in (int(status.parent.name), int(fields.get("PPid", "0"))) and "VmRSS" in fields:
                 total += int(fields["VmRSS"].split()[0])
         return total / 1024
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
 
 
 def api_server(database_url: str, redis_url: str, work: Path, workers: int) -> Server:

@@ -35,7 +35,7 @@ import websockets
 from bench.indexer.load import LoadPlan, Progress, Sender, live_transactions, load
 from mirror_common.config import MIRROR_PROGRAM_ID, REPO_ROOT, default_cargo_target_dir
 from mirror_common.localnet import Localnet, LocalnetError
-from mirror_common.services import Postgres, Redis
+from mirror_common.services import IndexerProcess, Postgres, Redis
 
 GOAL_BACKFILL_EVENTS_PER_S = 5_000
 GOAL_LIVE_P99_MS = 50.0
@@ -321,43 +321,6 @@ async def check_complete(database_url: str, plan: LoadPlan) -> dict[str, Any]:
 # --- 3. live latency --------------------------------------------------------------
 
 
-class IndexerProcess:
-    """``python -m indexer`` (migrate, catch up, follow live, publish, finality) as a child process."""
-
-    def __init__(self, rpc_url: str, database_url: str, redis_url: str, log_path: Path) -> None:
-        self.env = {
-            **os.environ,
-            "MIRROR_RPC_URL": rpc_url,
-            "MIRROR_WS_URL": "",
-            "DATABASE_URL": database_url,
-            "REDIS_URL": redis_url,
-            "INDEXER_METRICS_PORT": "0",
-            "INDEXER_LOG_JSON": "true",
-        }
-        self.log_path = log_path
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> IndexerProcess:
-        log = open(self.log_path, "ab")
-        self.process = subprocess.Popen([sys.executable, "-m", "indexer"], cwd=REPO_ROOT, env=self.env, stdout=log, stderr=log)
-        return self
-
-    def is_live(self) -> bool:
-        return '"event": "live"' in self.log_path.read_text(errors="replace")
-
-    def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-
 async def wait_for(what: str, check: Any, timeout: float, proc: IndexerProcess, already: float = 0.0) -> float | None:
     """Seconds since the process started (``already`` of them spent before this call)."""
     started = time.monotonic() - already
@@ -381,7 +344,7 @@ async def live(
     work: Path,
     stat_statements: bool = False,
 ) -> dict[str, Any]:
-    proc = IndexerProcess(node.rpc_url, database_url, redis_url, work / "indexer.log").start()
+    proc = IndexerProcess(node.rpc_url, database_url, redis_url, work / "indexer.log", stop_signal=signal.SIGINT).start()
     conn = await asyncpg.connect(database_url)
     out: dict[str, Any] = {"rate": rate, "seconds": seconds}
     try:
