@@ -34,7 +34,6 @@ import httpx
 import orjson
 import redis.asyncio as aioredis
 import uvloop
-import websockets
 
 from bench.api.seed import address, seed
 from indexer.publish import CHANNEL, message
@@ -98,7 +97,7 @@ def go_binary() -> str | None:
 
 def build_loadgen() -> Path:
     """``go build`` into a cache outside the checkout, again only when a source is newer."""
-    sources = [LOADGEN_DIR / "main.go", LOADGEN_DIR / "go.mod"]
+    sources = [*LOADGEN_DIR.glob("*.go"), LOADGEN_DIR / "go.mod"]
     if LOADGEN_BIN.exists() and all(s.stat().st_mtime <= LOADGEN_BIN.stat().st_mtime for s in sources):
         return LOADGEN_BIN
     go = go_binary()
@@ -285,72 +284,67 @@ def fmt_point(p: dict[str, Any]) -> str:
 # --- 2. subscription fan-out -------------------------------------------------------------
 
 
-class Awaited:
-    """The event a round waits for: how many subscribers have it, and a flag once all do."""
+class FanoutClients:
+    """``loadgen fanout`` (bench/api/loadgen/fanout.go): the subscribers, in Go, as a child process that
+    says on stdout when all are subscribed, when all are live, and when each event reached all."""
 
-    def __init__(self, subscribers: int) -> None:
-        self.subscribers = subscribers
-        self.after = 1 << 62
-        self.count = 0
-        self.all = asyncio.Event()
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+        self.ready = asyncio.Event()
+        self.live = asyncio.Event()
+        self.complete: dict[str, asyncio.Event] = {}
+        self.final: dict[str, Any] | None = None
+        self.reader = asyncio.create_task(self._read())
 
-    def expect_after(self, event_id: int) -> None:
-        """The next event is the first past ``event_id`` (one event a round; it may arrive before its PUBLISH
-        returns: the hub also reads PostgreSQL on a timer)."""
-        self.after, self.count = event_id, 0
-        self.all.clear()
+    @classmethod
+    async def start(cls, binary: Path, url: str, subscribers: int, mirror: str) -> FanoutClients:
+        variables = json.dumps({"mirror": mirror})
+        argv = [str(binary), "fanout", "-url", url, "-n", str(subscribers), "-query", SUBSCRIPTION, "-variables", variables]
+        pipes = {"stdin": asyncio.subprocess.PIPE, "stdout": asyncio.subprocess.PIPE}
+        process = await asyncio.create_subprocess_exec(*argv, **pipes, limit=1 << 26)  # the last line holds every arrival
+        return cls(process)
 
-    def arrived(self, event_id: int) -> None:
-        if event_id > self.after:
-            self.count += 1
-            if self.count == self.subscribers:
-                self.all.set()
+    def delivered(self, event_id: int | str) -> asyncio.Event:
+        return self.complete.setdefault(str(event_id), asyncio.Event())
 
+    async def _read(self) -> None:
+        assert self.process.stdout is not None
+        async for line in self.process.stdout:
+            report = orjson.loads(line)
+            if "ready" in report:
+                self.ready.set()
+            elif "live" in report:
+                self.live.set()
+            elif "complete" in report:
+                self.delivered(report["complete"]).set()
+            elif "arrivals" in report:
+                self.final = report
 
-class Subscriber:
-    """One graphql-transport-ws connection with one ``events`` subscription, written by hand."""
-
-    def __init__(self, url: str, mirror: str, awaited: Awaited) -> None:
-        self.url, self.mirror, self.awaited = url, mirror, awaited
-        self.received: dict[int, float] = {}  # event id -> perf_counter at arrival
-        self.error: str | None = None
-
-    async def run(self, connected: asyncio.Semaphore, ready: list[int]) -> None:
-        try:
-            async with connected:
-                ws = await websockets.connect(self.url, subprotocols=[websockets.Subprotocol("graphql-transport-ws")], max_queue=None)
-                await ws.send('{"type":"connection_init","payload":{}}')
-                ack = orjson.loads(await ws.recv())
-                if ack.get("type") != "connection_ack":
-                    raise RuntimeError(f"no connection_ack: {ack}")
-                payload = {"query": SUBSCRIPTION, "variables": {"mirror": self.mirror}}
-                await ws.send(orjson.dumps({"id": "1", "type": "subscribe", "payload": payload}).decode())
-                ready[0] += 1
-            async with ws:
-                async for raw in ws:
-                    now = time.perf_counter()
-                    msg = orjson.loads(raw)
-                    kind = msg.get("type")
-                    if kind == "next":
-                        if "errors" in msg["payload"]:
-                            raise RuntimeError(f"subscription error: {msg['payload']['errors']}")
-                        event_id = int(msg["payload"]["data"]["events"]["eventId"])
-                        self.received[event_id] = now
-                        self.awaited.arrived(event_id)
-                    elif kind == "ping":
-                        await ws.send('{"type":"pong"}')
-                    elif kind in ("error", "complete"):
-                        raise RuntimeError(f"subscription ended: {msg}")
-        except asyncio.CancelledError:
-            raise
-        except Exception as e:  # noqa: BLE001 - reported in the figures
-            self.error = f"{type(e).__name__}: {e}"
+    async def finish(self) -> dict[str, Any]:
+        """Closes the clients' stdin: they report every arrival and exit."""
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        await asyncio.wait_for(self.process.wait(), 30)
+        await self.reader
+        if self.final is None:
+            raise RuntimeError(f"loadgen fanout exited {self.process.returncode} without its report")
+        return self.final
 
 
-async def commit_and_publish(conn: asyncpg.Connection, redis: aioredis.Redis, mirror: str, n: int) -> tuple[int, float]:
+async def wait_or_fail(event: asyncio.Event, clients: FanoutClients, what: str, timeout: float) -> None:
+    """Waits for ``event``; if it does not come, the clients' own errors say why."""
+    try:
+        await asyncio.wait_for(event.wait(), timeout)
+    except TimeoutError:
+        report = await clients.finish()
+        errors = report["errors"]
+        raise RuntimeError(f"{what}: not after {timeout:.0f} s; {len(errors)} client errors, first: {errors[:1]}") from None
+
+
+async def commit_and_publish(conn: asyncpg.Connection, redis: aioredis.Redis, mirror: str, n: int) -> tuple[int, int]:
     """What the indexer does for one event: the row in a transaction, COMMIT, then the Redis
     messages on ``mirror:events`` and ``mirror:events:<mirror>`` (indexer/publish.py's shape).
-    Returns the event id and the time just after COMMIT."""
+    Returns the event id and the wall-clock time just after COMMIT, in ns (the clients stamp with the same clock)."""
     async with conn.transaction():
         row = await conn.fetchrow(
             """INSERT INTO chain_events (signature, event_index, slot, program_id, name, payload, block_time_unix)
@@ -361,7 +355,7 @@ async def commit_and_publish(conn: asyncpg.Connection, redis: aioredis.Redis, mi
             {"mirror": mirror, "n": n},
             1_700_000_000 + n,
         )
-    t0 = time.perf_counter()
+    t0 = time.time_ns()
     assert row is not None
     text = orjson.dumps(message(row)).decode()
     pipe = redis.pipeline(transaction=False)
@@ -371,54 +365,46 @@ async def commit_and_publish(conn: asyncpg.Connection, redis: aioredis.Redis, mi
     return int(row["id"]), t0
 
 
-async def fanout(api: Server, database_url: str, redis_url: str, mirror: str, subscribers: int, rounds: int) -> dict[str, Any]:
+async def fanout(
+    api: Server, binary: Path, database_url: str, redis_url: str, mirror: str, subscribers: int, rounds: int
+) -> dict[str, Any]:
     from mirror_common.pg import init_connection
 
-    url = api.url.replace("http://", "ws://") + "/graphql"
-    awaited = Awaited(subscribers)
-    subs = [Subscriber(url, mirror, awaited) for _ in range(subscribers)]
-    ready = [0]
-    connecting = asyncio.Semaphore(50)  # connection handshakes in flight at once
     started = time.perf_counter()
-    tasks = [asyncio.create_task(s.run(connecting, ready)) for s in subs]
+    clients = await FanoutClients.start(binary, api.url.replace("http://", "ws://") + "/graphql", subscribers, mirror)
     conn = await asyncpg.connect(database_url)
     await init_connection(conn)
     redis = aioredis.from_url(redis_url)
     out: dict[str, Any] = {"subscribers": subscribers, "rounds": []}
     try:
-        while ready[0] < subscribers:
-            if all(t.done() for t in tasks) or time.perf_counter() - started > 120:
-                break
-            await asyncio.sleep(0.05)
+        await wait_or_fail(clients.ready, clients, "every subscriber subscribed", 120)
         out["connect_s"] = time.perf_counter() - started
-        # Live: a subscription registers with the hub a moment after `subscribe`; warm-up events
-        # until every subscriber has received one, so that every measured event reaches all.
-        warm, last_id = 0, 0
-        while True:
-            failed = [s.error for s in subs if s.error]
-            if failed:
-                raise RuntimeError(f"{len(failed)} subscribers failed, first: {failed[0]}")
-            if all(s.received for s in subs):
-                break
+        # A subscription registers with the hub a moment after `subscribe`: warm-up events until every
+        # subscriber has received one, so that every measured event reaches all.
+        warm = 0
+        while not clients.live.is_set():
             if time.perf_counter() - started > 120:
-                raise RuntimeError(f"only {sum(1 for s in subs if s.received)} of {subscribers} subscribers live after 120 s")
-            last_id, _ = await commit_and_publish(conn, redis, mirror, warm)
+                await wait_or_fail(clients.live, clients, "every subscriber live", 0.1)
+            await commit_and_publish(conn, redis, mirror, warm)
             warm += 1
-            await asyncio.sleep(0.5)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(clients.live.wait(), 0.5)
         out["live_s"] = time.perf_counter() - started
         out["server_rss_mb"] = api.rss_mb()
         out["warmup_events"] = warm
         await asyncio.sleep(0.5)
-        all_ms: list[float] = []
+        measured: list[tuple[int, int, float]] = []  # event id, commit time (ns, wall clock: the clients' clock), API CPU ms
         for n in range(rounds):
-            cpu0, client0 = api.cpu_seconds(), time.process_time()
-            awaited.expect_after(last_id)
-            event_id, t0 = await commit_and_publish(conn, redis, mirror, 1_000 + n)
-            last_id = event_id
+            cpu0 = api.cpu_seconds()
+            event_id, t0_ns = await commit_and_publish(conn, redis, mirror, 1_000 + n)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(awaited.all.wait(), 10)
-            cpu1, client1 = api.cpu_seconds(), time.process_time()
-            ms = [1000 * (s.received[event_id] - t0) for s in subs if event_id in s.received]
+                await asyncio.wait_for(clients.delivered(event_id).wait(), 10)
+            measured.append((event_id, t0_ns, 1000 * (api.cpu_seconds() - cpu0)))
+            await asyncio.sleep(0.3)
+        report = await clients.finish()
+        all_ms: list[float] = []
+        for event_id, t0_ns, cpu_ms in measured:
+            ms = [(t - t0_ns) / 1e6 for t in report["arrivals"].get(str(event_id), [])]
             all_ms += ms
             rnd = {
                 "event_id": event_id,
@@ -427,15 +413,15 @@ async def fanout(api: Server, database_url: str, redis_url: str, mirror: str, su
                 "p50_ms": pct(ms, 50),
                 "p99_ms": pct(ms, 99),
                 "max_ms": max(ms) if ms else float("nan"),
-                "server_cpu_ms": 1000 * (cpu1 - cpu0),  # the API's CPU time until the last delivery
-                "client_cpu_ms": 1000 * (client1 - client0),  # this process's: 1,000 websocket clients
+                "server_cpu_ms": cpu_ms,  # the API's CPU time until the last delivery
             }
             out["rounds"].append(rnd)
             say(
-                f"  event {n + 1}/{rounds}: delivered to {len(ms)}/{subscribers}, p50 {rnd['p50_ms']:.1f} p99 {rnd['p99_ms']:.1f} "
-                f"last {rnd['max_ms']:.1f} ms; CPU: API {rnd['server_cpu_ms']:.0f} ms, clients {rnd['client_cpu_ms']:.0f} ms"
+                f"  event {len(out['rounds'])}/{rounds}: delivered to {len(ms)}/{subscribers}, p50 {rnd['p50_ms']:.1f} "
+                f"p99 {rnd['p99_ms']:.1f} last {rnd['max_ms']:.1f} ms; API CPU {cpu_ms:.0f} ms"
             )
-            await asyncio.sleep(0.3)
+        out["client_errors"] = report["errors"][:5]
+        out["client_cpu_s"] = report["cpu_seconds"]
         out["all"] = {"p50_ms": pct(all_ms, 50), "p99_ms": pct(all_ms, 99), "max_ms": max(all_ms) if all_ms else float("nan")}
         out["last_delivery_ms"] = {
             "median": statistics.median(r["max_ms"] for r in out["rounds"]),
@@ -444,9 +430,10 @@ async def fanout(api: Server, database_url: str, redis_url: str, mirror: str, su
         out["missing"] = sum(r["missing"] for r in out["rounds"])
         return out
     finally:
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        if clients.process.returncode is None:
+            clients.process.kill()
+            await clients.process.wait()
+        clients.reader.cancel()
         await redis.aclose()
         await conn.close()
 
@@ -567,7 +554,7 @@ def main(argv: list[str] | None = None) -> int:
             baseline.stop()  # its idle process must not share the cores with the fan-out
         if args.subscribers > 0:
             say(f"fan-out: {args.subscribers} subscribers, {args.events} events")
-            result["fanout"] = uvloop.run(fanout(api, database_url, rd.url, addresses[0], args.subscribers, args.events))
+            result["fanout"] = uvloop.run(fanout(api, binary, database_url, rd.url, addresses[0], args.subscribers, args.events))
         result["conditions_end"] = conditions()
         print(report(result), flush=True)
         if args.json:

@@ -1,7 +1,8 @@
 // Closed-loop HTTP load generator for bench/api: N goroutines, each with its own keep-alive
 // connection, POST the same JSON body back to back for a fixed duration (or request count)
 // and record each request's latency. Prints one JSON object: requests, errors, rps, p50/p99/max ms.
-// Standard library only, so the bench needs no module download.
+// Standard library only, so the bench needs no module download. `loadgen fanout` (fanout.go):
+// WebSocket subscribers for the fan-out measurement.
 package main
 
 import (
@@ -45,6 +46,9 @@ func pct(sorted []time.Duration, q float64) float64 {
 }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "fanout" {
+		os.Exit(fanout(os.Args[2:]))
+	}
 	url := flag.String("url", "", "URL to POST to")
 	bodyFile := flag.String("body", "", "file holding the JSON body")
 	clients := flag.Int("c", 1, "concurrent clients (each one connection)")
