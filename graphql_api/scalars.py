@@ -17,10 +17,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from decimal import Decimal
-from typing import TYPE_CHECKING, NewType
+from typing import NewType
 
 import strawberry
 from solders.pubkey import Pubkey
+from strawberry.types.scalar import ScalarDefinition
 
 from graphql_api.errors import BadValue
 
@@ -54,29 +55,12 @@ def _parser(name: str, lo: int, hi: int) -> Callable[[object], int]:
     return parse
 
 
-_UnixTime = strawberry.scalar(
-    NewType("UnixTime", int),
-    name="UnixTime",
-    description="Unix seconds as the chain holds them (i64), as a decimal string: lossless beyond year 9999 and 2^53.",
-    serialize=_serialize,
-    parse_value=_parser("UnixTime", I64_MIN, I64_MAX),
-)
-
-_U64 = strawberry.scalar(
-    NewType("U64", int),
-    name="U64",
-    description="An unsigned 64-bit integer, as a decimal string.",
-    serialize=_serialize,
-    parse_value=_parser("U64", 0, U64_MAX),
-)
-
-_I64 = strawberry.scalar(
-    NewType("I64", int),
-    name="I64",
-    description="A signed 64-bit integer (slots, event ids), as a decimal string.",
-    serialize=_serialize,
-    parse_value=_parser("I64", I64_MIN, I64_MAX),
-)
+# Python types that Strawberry maps to the scalars below (``SCALARS``, given to the schema's
+# config): to mypy they are plain ints and strs.
+UnixTime = NewType("UnixTime", int)
+U64 = NewType("U64", int)
+I64 = NewType("I64", int)
+Address = NewType("Address", str)
 
 
 def parse_address(value: object) -> str:
@@ -88,20 +72,29 @@ def parse_address(value: object) -> str:
         raise BadValue("Address must be a base58 public key") from e
 
 
-_Address = strawberry.scalar(
-    NewType("Address", str),
-    name="Address",
-    description="A Solana public key, base58.",
-    serialize=str,
-    parse_value=parse_address,
-)
-
-
-# mypy sees the Python values each scalar carries; Strawberry sees the scalars.
-if TYPE_CHECKING:
-    UnixTime = int
-    U64 = int
-    I64 = int
-    Address = str
-else:
-    UnixTime, U64, I64, Address = _UnixTime, _U64, _I64, _Address
+SCALARS: dict[object, ScalarDefinition] = {
+    UnixTime: strawberry.scalar(
+        name="UnixTime",
+        description="Unix seconds as the chain holds them (i64), as a decimal string: lossless beyond year 9999 and 2^53.",
+        serialize=_serialize,
+        parse_value=_parser("UnixTime", I64_MIN, I64_MAX),
+    ),
+    U64: strawberry.scalar(
+        name="U64",
+        description="An unsigned 64-bit integer, as a decimal string.",
+        serialize=_serialize,
+        parse_value=_parser("U64", 0, U64_MAX),
+    ),
+    I64: strawberry.scalar(
+        name="I64",
+        description="A signed 64-bit integer (slots, event ids), as a decimal string.",
+        serialize=_serialize,
+        parse_value=_parser("I64", I64_MIN, I64_MAX),
+    ),
+    Address: strawberry.scalar(
+        name="Address",
+        description="A Solana public key, base58.",
+        serialize=str,
+        parse_value=parse_address,
+    ),
+}

@@ -34,7 +34,7 @@ from graphql_api.inference import Answer, Ask, CanInfer, service
 from graphql_api.pagination import Connection, PageArgs, connection
 from graphql_api.permissions import SignedIn
 from graphql_api.protection import limits_rule, should_mask
-from graphql_api.scalars import I64, Address
+from graphql_api.scalars import I64, SCALARS, Address
 from graphql_api.store import chain, events, grants, jobs, mirrors, models
 from graphql_api.subscriptions import gapless_events, row_changes
 from graphql_api.types import (
@@ -329,7 +329,8 @@ class Query:
         cursors = await info.context.loaders.cursors()
         chain_slot = await node_slot(state.settings.mirror_rpc_url)
         lag = chain_slot - cursors["confirmed"] if chain_slot is not None else None
-        return IndexerStatus(cursor_slot=cursors["confirmed"], finalized_slot=cursors["finalized"], chain_slot=chain_slot, lag=lag)
+        chain = I64(chain_slot) if chain_slot is not None else None
+        return IndexerStatus(cursor_slot=cursors["confirmed"], finalized_slot=cursors["finalized"], chain_slot=chain, lag=lag)
 
 
 async def node_slot(rpc_url: str) -> int | None:
@@ -497,7 +498,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         query=Query,
         subscription=Subscription,
         extensions=[lambda: OperationGuard(settings.api_max_tokens, rules)],
-        config=StrawberryConfig(name_converter=CachedNames()),
+        config=StrawberryConfig(name_converter=CachedNames(), scalar_map=SCALARS),
         execution_context_class=SharedEventExecutor,
     )
 
