@@ -16,7 +16,7 @@ from typing import Any
 import asyncpg
 import base58
 import httpx
-from gql import Client, gql
+from gql import Client, GraphQLRequest
 from gql.transport.httpx import HTTPXAsyncTransport
 from solders.keypair import Keypair
 
@@ -79,7 +79,7 @@ class ApiProcess(ChildProcess):
     async def query(self, text: str, token: str | None = None, **variables: Any) -> dict[str, Any]:
         """Runs a query through gql and returns its data (raises on GraphQL errors)."""
         async with self.client(token) as session:
-            result: dict[str, Any] = await session.execute(gql(text), variable_values=variables or None)
+            result: dict[str, Any] = await session.execute(GraphQLRequest(text, variable_values=variables or None))
             return result
 
     def post(self, text: str, token: str | None = None, **variables: Any) -> httpx.Response:

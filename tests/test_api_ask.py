@@ -34,7 +34,7 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 import torch
-from gql import Client, gql
+from gql import Client, GraphQLRequest
 from gql.transport.exceptions import TransportQueryError
 from gql.transport.websockets import WebsocketsTransport
 from solders.keypair import Keypair
@@ -230,7 +230,7 @@ def ws_client(api: ApiProcess, token: str | None = None) -> Client:
 
 async def stream(api: ApiProcess, token: str | None = None, **variables: Any) -> list[dict[str, Any]]:
     async with ws_client(api, token) as session:
-        return [item["askStream"] async for item in session.subscribe(gql(STREAM), variable_values=variables)]
+        return [item["askStream"] async for item in session.subscribe(GraphQLRequest(STREAM, variable_values=variables))]
 
 
 async def test_a_public_mirror_answers_with_its_latest_model_and_the_stream_matches(world: World) -> None:
@@ -257,7 +257,7 @@ async def test_a_public_mirror_answers_with_its_latest_model_and_the_stream_matc
 async def test_concurrent_asks_share_the_worker_without_mixing_and_a_dropped_stream_frees_it(world: World) -> None:
     api = world.api
     async with ws_client(api) as session:  # a subscriber that leaves after the first piece of text
-        async for item in session.subscribe(gql(STREAM), variable_values={"m": world.public, "p": PROMPT, "n": 100, "t": 0.9}):
+        async for item in session.subscribe(GraphQLRequest(STREAM, variable_values={"m": world.public, "p": PROMPT, "n": 100, "t": 0.9})):
             if item["askStream"]["text"]:
                 break
     seeds = (11, 12, 13)

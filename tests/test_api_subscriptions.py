@@ -13,7 +13,7 @@ from typing import Any
 
 import asyncpg
 import httpx
-from gql import Client, gql
+from gql import Client, GraphQLRequest, gql
 from gql.transport.websockets import WebsocketsTransport
 from solana.rpc.async_api import AsyncClient
 from solders.keypair import Keypair
@@ -47,7 +47,7 @@ class Subscribed:
         try:
             async with ws_client(api, token) as session:
                 self._ready.set()
-                async for item in session.subscribe(document, variable_values=variables or None):
+                async for item in session.subscribe(GraphQLRequest(document, variable_values=variables or None)):
                     self.items.append(item)
         except Exception as e:  # noqa: BLE001 - the test reads it from .error
             self.error = e
