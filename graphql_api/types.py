@@ -270,6 +270,9 @@ class TrainingJob(Node):
     seq_len: int
     batch_size: int
     learning_rate_micros: I64
+    start_fresh: bool = strawberry.field(
+        description="The requester asked for a model trained from scratch rather than a continuation of the mirror's latest version."
+    )
     status: JobStatus
     trainer: Address | None = strawberry.field(description="The trainer authority that started it.")
     model_cid: str | None
@@ -295,6 +298,7 @@ class TrainingJob(Node):
             seq_len=row["seq_len"],
             batch_size=row["batch_size"],
             learning_rate_micros=row["learning_rate_micros"],
+            start_fresh=row["start_fresh"],
             status=JobStatus(row["status"]),
             trainer=row["trainer"],
             model_cid=row["model_cid"],

@@ -337,6 +337,7 @@ def _job_requested(ev: Event) -> tuple[Any, ...]:
         p["seq_len"],
         p["batch_size"],
         p["learning_rate_micros"],
+        p["start_fresh"],
         f["timestamp"],
         ev.slot,
     )
@@ -344,8 +345,8 @@ def _job_requested(ev: Event) -> tuple[Any, ...]:
 
 job_requested = Handler(
     """INSERT INTO training_jobs (address, mirror, job_id, requester, dataset_cid, epochs, seq_len, batch_size,
-                                     learning_rate_micros, status, requested_at, requested_at_unix, last_slot)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'Requested', chain_time($10), $10, $11)
+                                     learning_rate_micros, start_fresh, status, requested_at, requested_at_unix, last_slot)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'Requested', chain_time($11), $11, $12)
            ON CONFLICT (address) DO NOTHING""",
     _job_requested,
 )

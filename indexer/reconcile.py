@@ -107,6 +107,7 @@ def _job(f: dict[str, Any]) -> dict[str, Any]:
         "seq_len": p["seq_len"],
         "batch_size": p["batch_size"],
         "learning_rate_micros": p["learning_rate_micros"],
+        "start_fresh": p["start_fresh"],
         "status": status,
         "trainer": None if f["trainer"] == DEFAULT_PUBKEY else f["trainer"],
         "model_cid": f["model_cid"] if done else None,

@@ -74,11 +74,11 @@ class MirrorLife:
         grant = codec.grant_pda(mirror, grantee)
         await self.wallet.send("revoke_access", {}, {"mirror": mirror, "grant": grant, "owner": owner.pubkey()}, owner)
 
-    async def request(self, owner: Keypair, mirror: Pubkey, job_id: int) -> Pubkey:
+    async def request(self, owner: Keypair, mirror: Pubkey, job_id: int, *, start_fresh: bool = False) -> Pubkey:
         job = codec.job_pda(mirror, job_id)
         await self.wallet.send(
             "request_training",
-            {"dataset_cid": DATASET_CID, "params": PARAMS},
+            {"dataset_cid": DATASET_CID, "params": {**PARAMS, "start_fresh": start_fresh}},
             {"config": self.config, "mirror": mirror, "job": job, "requester": owner.pubkey()},
             owner,
         )

@@ -270,6 +270,18 @@ def test_invalid_values_inside_valid_lengths(c: Codec) -> None:
     with pytest.raises(DecodeError, match="invalid bool"):
         c.decode_event(bad_bool)
 
+    # TrainRequested.params.start_fresh is the byte before the i64 timestamp: both values
+    # decode (the fixture holds a continuation and a fresh start), any other byte is refused.
+    requested = [i for i in EVENTS if i["name"] == "TrainRequested"]
+    assert {i["expected"]["params"]["start_fresh"] for i in requested} == {False, True}
+    for item in requested:
+        flag = len(item["data"]) - 9
+        assert item["data"][flag] == int(item["expected"]["params"]["start_fresh"])
+        assert c.decode_event(item["data"]).fields == item["expected"]
+        for bad in (2, 0x80, 0xFF):
+            with pytest.raises(DecodeError, match=f"invalid bool byte {bad}"):
+                c.decode_event(item["data"][:flag] + bytes([bad]) + item["data"][flag + 1 :])
+
     created = _event("MirrorCreated")
     data = created["data"]
     vis = len(data) - 9  # visibility byte before the i64 timestamp
@@ -351,7 +363,7 @@ def test_encode_wrong_types_are_clear_errors(c: Codec, args: dict[str, Any], mes
 
 
 def test_encode_nested_and_other_type_errors(c: Codec) -> None:
-    params = {"epochs": 70000, "seq_len": 64, "batch_size": 8, "learning_rate_micros": 3000}
+    params = {"epochs": 70000, "seq_len": 64, "batch_size": 8, "learning_rate_micros": 3000, "start_fresh": False}
     with pytest.raises(EncodeError) as err:
         c.encode_instruction("request_training", {"dataset_cid": "x", "params": params})
     assert err.value.path == ["params", "epochs"]

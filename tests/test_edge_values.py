@@ -177,6 +177,7 @@ valid_params = st.fixed_dictionaries(
         "seq_len": u16_in(MAX_SEQ_LEN),
         "batch_size": u16_in(MAX_BATCH_SIZE),
         "learning_rate_micros": st.sampled_from([1, U32_MAX]) | st.integers(1, U32_MAX),
+        "start_fresh": st.booleans(),
     }
 )
 any_params = st.fixed_dictionaries(
@@ -185,6 +186,7 @@ any_params = st.fixed_dictionaries(
         "seq_len": u16_around(MAX_SEQ_LEN),
         "batch_size": u16_around(MAX_BATCH_SIZE),
         "learning_rate_micros": st.sampled_from([0, 1, U32_MAX]) | st.integers(0, U32_MAX),
+        "start_fresh": st.booleans(),
     }
 )
 
@@ -561,7 +563,7 @@ PLAIN = Case()
         expires_at=I64_MIN,
         reason_code=0,
         encryption_key="00" * 32,
-        params={"epochs": 0, "seq_len": U16_MAX, "batch_size": 0, "learning_rate_micros": 0},
+        params={"epochs": 0, "seq_len": U16_MAX, "batch_size": 0, "learning_rate_micros": 0, "start_fresh": False},
         update=(None, None, None),
     )
 )
@@ -572,7 +574,13 @@ PLAIN = Case()
         weights_sha256="ff" * 32,
         reason_code=U16_MAX,
         encryption_key="ff" * 32,
-        params={"epochs": MAX_EPOCHS, "seq_len": MAX_SEQ_LEN, "batch_size": MAX_BATCH_SIZE, "learning_rate_micros": U32_MAX},
+        params={
+            "epochs": MAX_EPOCHS,
+            "seq_len": MAX_SEQ_LEN,
+            "batch_size": MAX_BATCH_SIZE,
+            "learning_rate_micros": U32_MAX,
+            "start_fresh": True,
+        },
         dataset_cid="z" * CID_MAX,
         model_cid="1",
     )

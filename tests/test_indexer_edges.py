@@ -145,6 +145,38 @@ async def test_other_programs_frames_and_bad_payloads(rpc: AsyncClient, trainer:
         assert await conn.fetchval("SELECT count(*) FROM chain_events WHERE signature = $1", tx.signature) == 0
 
 
+async def test_a_start_fresh_byte_other_than_0_or_1_is_a_decode_error(rpc: AsyncClient, trainer: Keypair, indexer: Indexer) -> None:
+    """TrainRequested.params.start_fresh is a Borsh bool: a log whose byte says 2 is recorded
+    as decode_error (with the payload, for --retry-skipped) and applies nothing, like any
+    other undecodable value; the real transaction is applied with the flag it carries."""
+    life = MirrorLife(rpc, trainer)
+    owner = await funded(rpc, 2)
+    mirror = await life.create(owner, 44, "Fresh")
+    job = await life.request(owner, mirror, 0, start_fresh=True)
+    sig = (await rpc.get_signatures_for_address(job, commitment=Confirmed)).value[0].signature
+    tx = await raw_tx(indexer, sig)
+    logs = list(tx.logs or [])
+    [at] = [i for i, line in enumerate(logs) if line.startswith("Program data: ")]
+    payload = base64.b64decode(logs[at].split()[2])
+    assert codec.decode_event(payload).fields["params"]["start_fresh"] is True
+    flag = len(payload) - 9  # the bool before the i64 timestamp
+    assert payload[flag] == 1
+    forged = payload[:flag] + b"\x02" + payload[flag + 1 :]
+    forged_line = f"Program data: {base64.b64encode(forged).decode()}"
+    edited = RawTx("forged" + tx.signature[6:], tx.slot, None, [*logs[:at], forged_line, *logs[at + 1 :]])
+    await indexer.process([edited])
+    async with indexer.pool.acquire() as conn:
+        skip = await conn.fetchrow("SELECT * FROM skipped_items WHERE signature = $1", edited.signature)
+        assert skip["reason"] == "decode_error" and "invalid bool byte 2" in skip["detail"], dict(skip)
+        assert base64.b64decode(skip["raw"]) == forged
+        assert await conn.fetchval("SELECT count(*) FROM chain_events WHERE signature = $1", edited.signature) == 0
+        assert await conn.fetchval("SELECT count(*) FROM training_jobs WHERE address = $1", str(job)) == 0
+
+    await indexer.process([tx])
+    async with indexer.pool.acquire() as conn:
+        assert await conn.fetchval("SELECT start_fresh FROM training_jobs WHERE address = $1", str(job)) is True
+
+
 async def test_the_same_event_from_live_and_backfill_is_applied_once(rpc: AsyncClient, trainer: Keypair, indexer: Indexer) -> None:
     life = MirrorLife(rpc, trainer)
     owner = await funded(rpc, 2)

@@ -27,7 +27,7 @@ from tests.test_localnet_rpc import raw
 PROGRAM_ID = Pubkey.from_string(MIRROR_PROGRAM_ID)
 DATASET_CID = "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy"
 MODEL_CID = "bafkreidvbhs33ighmljlvr7zbv2ywwzcmp5adtf4kqvlly67cy56bdtmve"
-PARAMS = {"epochs": 1, "seq_len": 32, "batch_size": 4, "learning_rate_micros": 1000}
+PARAMS = {"epochs": 1, "seq_len": 32, "batch_size": 4, "learning_rate_micros": 1000, "start_fresh": False}
 
 
 class EventStream:

@@ -132,7 +132,11 @@ async def test_every_readme_query_runs_on_indexed_data(
     job1 = await life.request(owner, mirror, 1)
     await life.start(mirror, job1)
     await life.fail(job1, 3)
-    await life.request(owner, mirror, 2)
+    fresh = await life.request(owner, mirror, 2, start_fresh=True)
+    await life.start(mirror, fresh)
+    await life.complete(mirror, fresh, 2, loss=1_200_000)
+    await life.train(owner, mirror, 3, 3)  # continues from version 2
+    await life.request(owner, mirror, 4)
 
     indexer = Indexer(IndexerConfig(localnet.rpc_url, localnet.ws_url, MIRROR_PROGRAM_ID, database, redis_server.url))
     from mirror_common.pg import create_pool
@@ -164,7 +168,13 @@ async def test_every_readme_query_runs_on_indexed_data(
         # Every query ran; on a database holding a mirror's life, all but the skips one return rows.
         assert all("skipped_items WHERE resolved_at IS NULL ORDER BY" in q for q in empty), empty
         lineage = await conn.fetch("SELECT * FROM analytics.model_lineage WHERE mirror = $1", str(mirror))
-        assert [r["version"] for r in lineage] == [1] and lineage[0]["dataset_cid"]
+        lineage = sorted(lineage, key=lambda r: r["version"])
+        assert [r["version"] for r in lineage] == [1, 2, 3] and lineage[0]["dataset_cid"]
+        # Version 2 was trained from scratch: it has no parent, and its change in loss is against version 1.
+        assert [(r["start_fresh"], r["parent_version"]) for r in lineage] == [(False, None), (True, None), (False, 2)]
+        assert lineage[1]["parent_model_cid"] is None and lineage[2]["parent_model_cid"] == lineage[1]["model_cid"]
+        assert lineage[1]["loss_delta_micros"] == -300_000
+        assert await conn.fetchval("SELECT start_fresh FROM training_jobs WHERE address = $1", str(fresh)) is True
         rate = await conn.fetchrow("SELECT sum(completed) c, sum(failed) f FROM analytics.training_success_rate")
         assert rate["c"] >= 1 and rate["f"] >= 1
         grants = await conn.fetchrow("SELECT * FROM analytics.grants_per_mirror WHERE mirror = $1", str(mirror))

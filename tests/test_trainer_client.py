@@ -86,7 +86,8 @@ async def test_request_lands_on_chain_sealed_to_every_active_trainer(
     job = await wallet.account(done.job, "TrainingJob")
     assert done.job == str(codec.job_pda(mirror, 0)) and done.job_id == 0
     assert job["dataset_cid"] == done.dataset_cid and job["status"] == "Requested"
-    assert job["params"] == {"epochs": 2, "seq_len": 64, "batch_size": 4, "learning_rate_micros": 3_000}
+    assert job["params"] == {"epochs": 2, "seq_len": 64, "batch_size": 4, "learning_rate_micros": 3_000, "start_fresh": False}
+    assert (await client.job(done.job)).params["start_fresh"] is False
     assert job["requester"] == str(owner.pubkey()) and job["mirror"] == str(mirror)
 
     # In the store: an envelope that the dev trainer's X25519 key (the Montgomery form of its
@@ -143,6 +144,8 @@ async def test_bad_requests_are_refused_before_anything_is_sent(rpc: AsyncClient
         await client.request_training(mirror, b"\xff\xfe", TrainingParams())
     with pytest.raises(ClientError, match="epochs"):
         TrainingParams(epochs=0)
+    with pytest.raises(ClientError, match="start_fresh must be True or False, not 1"):
+        TrainingParams(start_fresh=1)  # type: ignore[arg-type]
     with pytest.raises(ClientError, match="base58"):
         await client.request_training("not-an-address", b"data", TrainingParams())
     assert (await client.wallet.account(mirror, "Mirror"))["job_count"] == 0
@@ -187,6 +190,7 @@ async def test_the_command_line(rpc: AsyncClient, localnet: Localnet, trainer: K
     assert follower.stdout is not None
     summary = json.loads(await asyncio.to_thread(follower.stdout.readline))
     assert summary["anonymised"]["EMAIL"] == 3 and summary["params"]["epochs"] == 3 and summary["params"]["seq_len"] == 32
+    assert summary["params"]["start_fresh"] is False
     job = Pubkey.from_string(summary["job"])
     wallet = Wallet(rpc)
     assert (await wallet.account(job))["dataset_cid"] == summary["dataset_cid"]
@@ -200,8 +204,8 @@ async def test_the_command_line(rpc: AsyncClient, localnet: Localnet, trainer: K
     code, out, err = await finished(follower)
     assert code == 0 and out.startswith("Completed: model "), err
 
-    # request --follow prints the summary, then follows until the owner cancels: exit 1.
-    follower = cli([*request, "--follow"], localnet, tmp_path)
+    # request --fresh --follow prints the summary, then follows until the owner cancels: exit 1.
+    follower = cli([*request, "--fresh", "--follow"], localnet, tmp_path)
     assert "Requested: waiting for a trainer" in await next_line(follower)
     second = codec.job_pda(mirror, 1)
     code, out, err = await finished(cli(["cancel", "--keypair", str(keypair), "--job", str(second)], localnet, tmp_path))
@@ -209,6 +213,8 @@ async def test_the_command_line(rpc: AsyncClient, localnet: Localnet, trainer: K
     code, out, err = await finished(follower)
     assert code == 1 and out.strip().endswith("Cancelled"), (out, err)
     assert "anonymised: 3 EMAIL, 3 IP, 3 CARD, 3 PHONE" in out and f"job {second} (#1 of mirror {mirror})" in out
+    assert "start fresh: the trainer will not continue" in out
+    assert (await wallet.account(second))["params"]["start_fresh"] is True and (await wallet.account(job))["params"]["start_fresh"] is False
 
     # A job the trainer failed: exit 1 with the reason code's name. A refusal (cancelling an ended
     # job) and a missing keypair: exit 2 with the error.

@@ -7,7 +7,10 @@ embedded content store, with `python -m trainer` as a process (the "tiny" model 
 - poisoned inputs each end Failed on chain with their code while the daemon goes on;
 - SIGKILL during training → resumed from the checkpoint, completed exactly once;
 - a cancel while running → abandoned within seconds, the daemon goes on;
-- two trainers, one job → one run.
+- two trainers, one job → one run;
+- a job that asks to start fresh: trained from scratch (the latest model is not even
+  fetched), published as the next version with no parent in its lineage, shown by the
+  indexer and the API; the next job continues from it.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from typing import Any
 
 import asyncpg
 import pytest
+import torch
 from solana.rpc.async_api import AsyncClient
 from solana.rpc.commitment import Confirmed
 from solders.keypair import Keypair
@@ -38,14 +42,16 @@ from mirror_common.ipfs.unixfs import compute_cid
 from mirror_common.localnet import Localnet
 from mirror_common.services import Redis
 from mirror_common.wallet import Wallet
+from tests.api_support import ApiProcess
 from tests.conftest import dev_keypair, funded
 from tests.indexer_support import IndexerProcess, eventually
 from trainer.envelope import open_sealed, seal, x25519_keypair_from_solana
 from trainer.failures import FailCode
 
 TEXT = ("Mirror Reality keeps my words. " * 40 + "\n").encode()
-SHORT = {"epochs": 2, "seq_len": 32, "batch_size": 4, "learning_rate_micros": 3000}
-LONG = {"epochs": 150, "seq_len": 64, "batch_size": 64, "learning_rate_micros": 1000}  # ~45 steps: seconds of training
+SHORT = {"epochs": 2, "seq_len": 32, "batch_size": 4, "learning_rate_micros": 3000, "start_fresh": False}
+# ~45 steps: seconds of training
+LONG = {"epochs": 150, "seq_len": 64, "batch_size": 64, "learning_rate_micros": 1000, "start_fresh": False}
 
 
 @pytest.fixture(scope="module")
@@ -130,7 +136,7 @@ class Owner:
         return mirror
 
     async def request(
-        self, mirror: Pubkey, *, data: bytes = TEXT, to: list[bytes] | None = None, cid: str | None = None, **params: int
+        self, mirror: Pubkey, *, data: bytes = TEXT, to: list[bytes] | None = None, cid: str | None = None, **params: int | bool
     ) -> Pubkey:
         if cid is None:
             cid = await self.store.put(seal(data, to or [self.trainer_key]))
@@ -215,6 +221,7 @@ async def test_requested_to_trained_to_published_and_continued(stack: Stack) -> 
         model2 = await model_of(stack, mirror, 2)
         art2 = artifacts.load_artifact(await owner.store.get(model2["model_cid"], 1 << 26), model2["weights_sha256"])
         assert art2.lineage["parent_sha256"] == model["weights_sha256"] and art2.lineage["fine_tuned"]
+        assert art.lineage["start_fresh"] is False and art2.lineage["start_fresh"] is False
 
         # A private mirror's model is sealed to its owner and to the inference service.
         private = await owner.mirror(2, "Private")
@@ -231,14 +238,11 @@ async def test_requested_to_trained_to_published_and_continued(stack: Stack) -> 
         daemon.stop()
 
 
-async def test_poisoned_inputs_fail_with_their_code_and_the_daemon_goes_on(stack: Stack) -> None:
-    owner = stack.owner
+async def tampered_mirror(owner: Owner, mirror_id: int) -> Pubkey:
+    """A mirror whose version 1 names a file that is not the weights its sha256 says (published
+    by the trainer key by hand; call it before a daemon runs, or the daemon claims the job)."""
     trainer = dev_keypair("trainer")
-    mirror = await owner.mirror(3)
-
-    # A mirror whose latest model's sha256 on chain does not match its file (published by the
-    # trainer key before the daemon starts).
-    tampered = await owner.mirror(4)
+    tampered = await owner.mirror(mirror_id)
     job0 = await owner.request(tampered)
     await owner.wallet.send(
         "start_training",
@@ -270,6 +274,16 @@ async def test_poisoned_inputs_fail_with_their_code_and_the_daemon_goes_on(stack
         },
         trainer,
     )
+    return tampered
+
+
+async def test_poisoned_inputs_fail_with_their_code_and_the_daemon_goes_on(stack: Stack) -> None:
+    owner = stack.owner
+    mirror = await owner.mirror(3)
+
+    # A mirror whose latest model's sha256 on chain does not match its file (published by the
+    # trainer key before the daemon starts).
+    tampered = await tampered_mirror(owner, 4)
 
     other_key, _ = x25519_keypair_from_solana(Keypair())
     cases = {
@@ -293,6 +307,76 @@ async def test_poisoned_inputs_fail_with_their_code_and_the_daemon_goes_on(stack
         assert daemon.process is not None and daemon.process.poll() is None  # still serving
     finally:
         daemon.stop()
+
+
+async def test_a_job_that_asks_to_start_fresh_trains_from_scratch(stack: Stack) -> None:
+    owner = stack.owner
+    # Version 1 of this mirror is a file that fails its sha256: continuing from it cannot work,
+    # so a fresh start that completes shows the latest model was not even fetched.
+    mirror = await tampered_mirror(owner, 6)
+    continued = await owner.request(mirror)
+    daemon = stack.trainer().start()
+    try:
+        failed = await stack.ended(continued)
+        assert (failed["status"], failed["failure_code"]) == ("Failed", int(FailCode.TRAINING_ERROR)), failed
+
+        async def failure_logged() -> list[dict[str, Any]]:
+            return daemon.logged("job_failed", str(continued))
+
+        assert (await eventually(failure_logged, what="the failure logged"))[0]["reason"] == "base_model_invalid"
+
+        fresh = await owner.request(mirror, start_fresh=True)
+        assert (await owner.job(fresh))["params"]["start_fresh"] is True
+        job = await stack.ended(fresh)
+        assert job["status"] == "Completed", (job, daemon.lines()[-5:])
+        assert (await owner.wallet.account(mirror))["model_version"] == 2  # the next version, as any job
+        model2 = await model_of(stack, mirror, 2)
+        assert model2["job"] == str(fresh) and model2["weights_sha256"] == job["weights_sha256"]
+        art2 = artifacts.load_artifact(await owner.store.get(model2["model_cid"], 1 << 26), model2["weights_sha256"])
+        assert art2.lineage == {"parent_sha256": None, "start_fresh": True, "job": str(fresh), "fine_tuned": False}
+        assert not daemon.logged("job_failed", str(fresh))
+
+        # The next job (no start_fresh) continues from the fresh model; its weights are not the fresh ones.
+        following = await owner.request(mirror)
+        assert (await stack.ended(following))["status"] == "Completed"
+        model3 = await model_of(stack, mirror, 3)
+        art3 = artifacts.load_artifact(await owner.store.get(model3["model_cid"], 1 << 26), model3["weights_sha256"])
+        assert art3.lineage == {"parent_sha256": model2["weights_sha256"], "start_fresh": False, "job": str(following), "fine_tuned": True}
+        assert art3.config == art2.config and set(art3.weights) == set(art2.weights)
+        assert any(not torch.equal(art2.weights[k], art3.weights[k]) for k in art2.weights)
+    finally:
+        daemon.stop()
+
+    # The read side: the indexer stored the flag, the lineage view shows no parent for the
+    # fresh version, and the API answers startFresh.
+    async def indexed() -> bool:
+        n = await stack.db.fetchval("SELECT count(*) FROM model_versions WHERE mirror = $1", str(mirror))
+        return bool(n == 3)
+
+    await eventually(indexed, what="the three versions indexed")
+    flags = await stack.db.fetch("SELECT address, start_fresh FROM training_jobs WHERE mirror = $1", str(mirror))
+    assert {r["address"]: r["start_fresh"] for r in flags} == {
+        str(codec.job_pda(mirror, 0)): False,
+        str(continued): False,
+        str(fresh): True,
+        str(following): False,
+    }
+    lineage = await stack.db.fetch(
+        "SELECT version, parent_version, start_fresh FROM analytics.model_lineage WHERE mirror = $1 ORDER BY version", str(mirror)
+    )
+    assert [tuple(r) for r in lineage] == [(1, None, False), (2, None, True), (3, 2, False)]
+    api = ApiProcess(stack.database, stack.redis_url, stack.data_dir).start()
+    try:
+        q = "query($m: Address!) { trainingJobs(filter: {mirror: $m}, first: 10) { edges { node { address startFresh status } } } }"
+        jobs = {e["node"]["address"]: e["node"] for e in (await api.query(q, m=str(mirror)))["trainingJobs"]["edges"]}
+        assert {a: (j["startFresh"], j["status"]) for a, j in jobs.items()} == {
+            str(codec.job_pda(mirror, 0)): (False, "COMPLETED"),
+            str(continued): (False, "FAILED"),
+            str(fresh): (True, "COMPLETED"),
+            str(following): (False, "COMPLETED"),
+        }
+    finally:
+        api.stop()
 
 
 async def test_sigkill_during_training_resumes_and_completes_exactly_once(stack: Stack) -> None:

@@ -21,6 +21,7 @@ class JobParams:
     seq_len: int
     batch_size: int
     learning_rate_micros: int
+    start_fresh: bool  # train from scratch, not from the mirror's latest model
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +46,9 @@ class ChainJob:
             job_id=int(fields["job_id"]),
             requester=str(fields["requester"]),
             dataset_cid=str(fields["dataset_cid"]),
-            params=JobParams(int(p["epochs"]), int(p["seq_len"]), int(p["batch_size"]), int(p["learning_rate_micros"])),
+            params=JobParams(
+                int(p["epochs"]), int(p["seq_len"]), int(p["batch_size"]), int(p["learning_rate_micros"]), bool(p["start_fresh"])
+            ),
             status=str(fields["status"]),
             trainer=_started_by(fields.get("trainer")),
         )

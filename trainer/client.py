@@ -61,16 +61,22 @@ class ClientError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class TrainingParams:
+    """The on-chain TrainingParams. ``start_fresh``: train from scratch rather than continue
+    from the mirror's latest model (the trainer records the choice in the artifact's lineage)."""
+
     epochs: int = 1
     seq_len: int = 128
     batch_size: int = 16
     learning_rate_micros: int = 1_000
+    start_fresh: bool = False
 
     def __post_init__(self) -> None:
         for name, high in PARAM_BOUNDS.items():
             value = getattr(self, name)
             if type(value) is not int or not 1 <= value <= high:
                 raise ClientError(f"{name} must be an integer in [1, {high}], not {value!r}")
+        if type(self.start_fresh) is not bool:
+            raise ClientError(f"start_fresh must be True or False, not {self.start_fresh!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +125,7 @@ class JobState:
     requested_at: int
     started_at: int
     finished_at: int
-    params: dict[str, int] = field(default_factory=dict)
+    params: dict[str, int | bool] = field(default_factory=dict)
 
     @staticmethod
     def of(address: str, fields: dict[str, Any]) -> JobState:
@@ -138,7 +144,7 @@ class JobState:
             requested_at=int(fields["requested_at"]),
             started_at=int(fields["started_at"]),
             finished_at=int(fields["finished_at"]),
-            params={k: int(v) for k, v in fields["params"].items()},
+            params={k: v if isinstance(v, bool) else int(v) for k, v in fields["params"].items()},
         )
 
     @property
@@ -383,6 +389,9 @@ def parser() -> argparse.ArgumentParser:
     request.add_argument("--seq-len", type=int, default=defaults.seq_len)
     request.add_argument("--batch-size", type=int, default=defaults.batch_size)
     request.add_argument("--lr-micros", type=int, default=defaults.learning_rate_micros, help="learning rate in millionths")
+    request.add_argument(
+        "--fresh", action="store_true", help="train from scratch instead of continuing from the mirror's latest model (start_fresh)"
+    )
     request.add_argument("--follow", action="store_true", help="then follow the job until it ends")
     request.add_argument("--json", action="store_true", help="print the request as one JSON object")
 
@@ -418,7 +427,7 @@ async def _request(client: OwnerClient, args: argparse.Namespace) -> int:
         dataset = await asyncio.to_thread(args.dataset.read_bytes)
     except OSError as e:
         raise ClientError(f"cannot read the dataset: {e}") from None
-    params = TrainingParams(args.epochs, args.seq_len, args.batch_size, args.lr_micros)
+    params = TrainingParams(args.epochs, args.seq_len, args.batch_size, args.lr_micros, start_fresh=args.fresh)
     done = await client.request_training(args.mirror, dataset, params, anonymise_it=args.anonymise)
     if args.json:
         print(json.dumps(done.summary(), sort_keys=True))
@@ -430,6 +439,8 @@ async def _request(client: OwnerClient, args: argparse.Namespace) -> int:
             print(f"skipped trainer {authority}: its published key cannot be sealed to", file=sys.stderr)
         print(f"dataset {done.dataset_cid} ({done.envelope_bytes} bytes)")
         print(f"job {done.job} (#{done.job_id} of mirror {done.mirror}), signature {done.signature}")
+        if done.params.start_fresh:
+            print("start fresh: the trainer will not continue from the mirror's current model")
     sys.stdout.flush()
     return await _follow(client, done.job, args.poll) if args.follow else 0
 

@@ -10,8 +10,10 @@ Read top to bottom, one job goes through:
 3. **fetch, open, validate** the dataset: from the content store (verified against its
    CID), decrypted with this trainer's X25519 key, checked (size, UTF-8, not empty).
 4. **train** in a worker thread, from the mirror's latest model when it has one (its
-   sha256 checked), with periodic checkpoints (a restart resumes from the last one) and
-   a watcher that stops within seconds once the job is no longer ours on chain.
+   sha256 checked) unless the job's params ask to ``start_fresh`` (then no base model is
+   fetched at all; the lineage records either choice), with periodic checkpoints (a
+   restart resumes from the last one) and a watcher that stops within seconds once the
+   job is no longer ours on chain.
 5. **publish**: the artifact (safetensors with config, metrics, lineage), sealed to the
    owner, the inference service and this trainer when the mirror is private, stored, then
    ``complete_training`` with its CID, sha256 and metrics.
@@ -204,7 +206,8 @@ class Daemon:
     async def process(self, job: ChainJob, bound: Any) -> str:
         text = await self.dataset(job)
         mirror = await self.chain.mirror(job.mirror)
-        base = await self.base_model(mirror)
+        # The requester asked for a model from scratch: the latest version is not even fetched.
+        base = None if job.params.start_fresh else await self.base_model(mirror)
         result, config, lineage = await self.train(job, text, base, bound)
         blob, sha256 = artifacts.build_artifact(result, config, job=job.address, lineage=lineage)
         if mirror.visibility != "Public":
@@ -252,7 +255,11 @@ class Daemon:
         self, job: ChainJob, text: str, base: artifacts.Artifact | None, bound: Any
     ) -> tuple[training.TrainResult, ModelConfig, dict[str, Any]]:
         config = base.config if base is not None else ModelConfig.named(self.settings.trainer_model_size)
-        lineage: dict[str, Any] = {"parent_sha256": base.sha256 if base is not None else None, "job": job.address}
+        lineage: dict[str, Any] = {
+            "parent_sha256": base.sha256 if base is not None else None,
+            "start_fresh": job.params.start_fresh,
+            "job": job.address,
+        }
         stop = threading.Event()
         ended: list[str] = []
         watcher = asyncio.create_task(self._watch(job, stop, ended))

@@ -40,10 +40,10 @@ async def seed(
             job, model = address(), address()
             await conn.execute(
                 """INSERT INTO training_jobs (address, mirror, job_id, requester, dataset_cid, epochs, seq_len, batch_size,
-                       learning_rate_micros, status, requested_at, last_slot, requested_at_unix, model_cid, weights_sha256,
-                       final_loss_micros, tokens_trained)
-                   VALUES ($1, $2, $3, $4, 'bafy', 1, 64, 8, 3000, 'Completed', to_timestamp($5), 11, $5, 'bafymodel', 'ab',
-                           1500000, 4096)""",
+                       learning_rate_micros, start_fresh, status, requested_at, last_slot, requested_at_unix, model_cid,
+                       weights_sha256, final_loss_micros, tokens_trained)
+                   VALUES ($1, $2, $3, $4, 'bafy', 1, 64, 8, 3000, false, 'Completed', to_timestamp($5), 11, $5, 'bafymodel',
+                           'ab', 1500000, 4096)""",
                 job,
                 m,
                 j,

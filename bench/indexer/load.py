@@ -46,7 +46,7 @@ from mirror_common.config import REPO_ROOT
 PACKET_DATA_SIZE = 1232  # bytes of a serialized transaction, as on Solana
 LAMPORTS_PER_SOL = 1_000_000_000
 DATASET_CID = "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy"
-PARAMS = {"epochs": 1, "seq_len": 32, "batch_size": 4, "learning_rate_micros": 1000}
+PARAMS = {"epochs": 1, "seq_len": 32, "batch_size": 4, "learning_rate_micros": 1000, "start_fresh": False}
 PHASES = ("create_mirror", "update_mirror", "grant_access", "request_training", "start_training")
 
 

@@ -33,7 +33,7 @@ import redis.asyncio as aioredis
 import websockets
 
 from bench.indexer.load import LoadPlan, Progress, Sender, live_transactions, load
-from mirror_common.config import MIRROR_PROGRAM_ID, REPO_ROOT, default_cargo_target_dir
+from mirror_common.config import MIRROR_PROGRAM_ID, REPO_ROOT, default_cargo_target_dir, settings
 from mirror_common.localnet import Localnet, LocalnetError
 from mirror_common.services import IndexerProcess, Postgres, Redis
 
@@ -48,6 +48,11 @@ def say(*parts: object) -> None:
 
 
 def default_binary() -> Path:
+    """MIRROR_LOCALNET_BIN when set (as for every other node the tests start), else the release
+    build if there is one, else debug."""
+    chosen = settings().mirror_localnet_bin
+    if chosen is not None:
+        return chosen
     target = default_cargo_target_dir()
     release = target / "release" / "mirror-localnet"
     return release if release.exists() else target / "debug" / "mirror-localnet"
@@ -589,7 +594,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--events", type=int, default=100_000, help="Mirror events to put on chain (default 100,000)")
     ap.add_argument("--quick", action="store_true", help="5,000 events and 5 s of live traffic")
     ap.add_argument(
-        "--binary", type=Path, default=None, help="mirror-localnet binary (default: the release build if there is one, else debug)"
+        "--binary",
+        type=Path,
+        default=None,
+        help="mirror-localnet binary (default: MIRROR_LOCALNET_BIN, else the release build if there is one, else debug)",
     )
     ap.add_argument(
         "--backfill-batch",

@@ -13,8 +13,8 @@ from mirror_common.pg import Connection
 
 COLUMNS = (
     "j.address, j.mirror, j.job_id, j.requester, j.dataset_cid, j.epochs, j.seq_len, j.batch_size, j.learning_rate_micros, "
-    "j.status, j.trainer, j.model_cid, j.weights_sha256, j.final_loss_micros, j.tokens_trained, j.failure_code, j.cancelled_by, "
-    "j.requested_at_unix, j.started_at_unix, j.finished_at_unix, j.last_slot"
+    "j.start_fresh, j.status, j.trainer, j.model_cid, j.weights_sha256, j.final_loss_micros, j.tokens_trained, j.failure_code, "
+    "j.cancelled_by, j.requested_at_unix, j.started_at_unix, j.finished_at_unix, j.last_slot"
 )
 
 

@@ -47,7 +47,7 @@ const EVENT_NAMES: [&str; 18] = [
 const CAPTURE_DATASET_CID: &str = "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy";
 const CAPTURE_MODEL_CID: &str = "bafkreidvbhs33ighmljlvr7zbv2ywwzcmp5adtf4kqvlly67cy56bdtmve";
 const CAPTURE_PARAMS: TrainingParams =
-    TrainingParams { epochs: 2, seq_len: 64, batch_size: 8, learning_rate_micros: 3_000 };
+    TrainingParams { epochs: 2, seq_len: 64, batch_size: 8, learning_rate_micros: 3_000, start_fresh: false };
 
 const ACCOUNT_NAMES: [&str; 6] = ["Config", "Trainer", "Mirror", "AccessGrant", "TrainingJob", "ModelVersion"];
 
@@ -65,8 +65,14 @@ fn variant(v: impl std::fmt::Debug) -> Value {
     Value::String(format!("{v:?}"))
 }
 fn params_json(p: &TrainingParams) -> Value {
-    let TrainingParams { epochs, seq_len, batch_size, learning_rate_micros } = *p;
-    json!({ "epochs": epochs, "seq_len": seq_len, "batch_size": batch_size, "learning_rate_micros": learning_rate_micros })
+    let TrainingParams { epochs, seq_len, batch_size, learning_rate_micros, start_fresh } = *p;
+    json!({
+        "epochs": epochs,
+        "seq_len": seq_len,
+        "batch_size": batch_size,
+        "learning_rate_micros": learning_rate_micros,
+        "start_fresh": start_fresh,
+    })
 }
 fn metrics_json(m: &TrainingMetrics) -> Value {
     let TrainingMetrics { final_loss_micros, tokens_trained } = *m;
@@ -521,10 +527,9 @@ fn run_scenario() -> Vec<Value> {
         );
     }
 
-    // Three jobs: bob's (through his grant) completes, alice's first fails, her second is cancelled.
-    let request = |cap: &mut Capture, requester: &Keypair, grant: Option<Pubkey>| -> Pubkey {
+    // Three jobs: bob's (through his grant) completes, alice's first fails, her second (from scratch) is cancelled.
+    let request = |cap: &mut Capture, requester: &Keypair, grant: Option<Pubkey>, p: TrainingParams| -> Pubkey {
         let job = job_pda(&mirror, cap.mirror(&mirror).job_count);
-        let p = CAPTURE_PARAMS;
         cap.send(
             "request_training",
             ix(
@@ -561,7 +566,7 @@ fn run_scenario() -> Vec<Value> {
         );
     };
 
-    let job0 = request(&mut cap, &bob, Some(grant_pda(&mirror, &bob.pubkey())));
+    let job0 = request(&mut cap, &bob, Some(grant_pda(&mirror, &bob.pubkey())), CAPTURE_PARAMS);
     start(&mut cap, job0);
     let version = cap.mirror(&mirror).model_version + 1;
     let model = model_pda(&mirror, version);
@@ -585,7 +590,7 @@ fn run_scenario() -> Vec<Value> {
         &[&trainer],
     );
 
-    let job1 = request(&mut cap, &alice, None);
+    let job1 = request(&mut cap, &alice, None, CAPTURE_PARAMS);
     start(&mut cap, job1);
     cap.send(
         "fail_training",
@@ -597,7 +602,7 @@ fn run_scenario() -> Vec<Value> {
         &[&trainer],
     );
 
-    let job2 = request(&mut cap, &alice, None);
+    let job2 = request(&mut cap, &alice, None, TrainingParams { start_fresh: true, ..CAPTURE_PARAMS });
     cap.send(
         "cancel_training",
         ix(accounts::CancelTraining { mirror, job: job2, authority: alice.pubkey() }, instruction::CancelTraining {}),

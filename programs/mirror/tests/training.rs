@@ -57,6 +57,23 @@ fn request_training_creates_a_requested_job() {
 }
 
 #[test]
+fn request_training_to_start_fresh_is_stored_and_emitted() {
+    let (mut env, alice, mirror, _) = setup();
+    let fresh = TrainingParams { start_fresh: true, ..params() };
+    let meta = env.request_training_with(&alice, &mirror, None, DATASET_CID, fresh).expect("request_training");
+    let job = env.job(&job_pda(&mirror, 0));
+    assert!(job.params.start_fresh);
+    assert_eq!(job.params, fresh);
+    let ev: TrainRequested = event(&meta);
+    assert!(ev.params.start_fresh);
+    assert_eq!(ev.params, fresh);
+    // The default continues: the flag is stored as asked, not forced either way.
+    let meta = env.request_training(&alice, &mirror, None).expect("request_training");
+    assert!(!env.job(&job_pda(&mirror, 1)).params.start_fresh);
+    assert!(!event::<TrainRequested>(&meta).params.start_fresh);
+}
+
+#[test]
 fn request_training_numbers_jobs_by_the_mirrors_job_count() {
     let (mut env, alice, mirror, _) = setup();
     env.request_training(&alice, &mirror, None).expect("job 0");
@@ -135,12 +152,13 @@ fn request_training_with_out_of_range_params_is_refused() {
 #[test]
 fn request_training_accepts_params_at_their_bounds() {
     let (mut env, alice, mirror, _) = setup();
-    let lowest = TrainingParams { epochs: 1, seq_len: 1, batch_size: 1, learning_rate_micros: 1 };
+    let lowest = TrainingParams { epochs: 1, seq_len: 1, batch_size: 1, learning_rate_micros: 1, start_fresh: false };
     let highest = TrainingParams {
         epochs: mirror::MAX_EPOCHS,
         seq_len: mirror::MAX_SEQ_LEN,
         batch_size: mirror::MAX_BATCH_SIZE,
         learning_rate_micros: u32::MAX,
+        start_fresh: true,
     };
     env.request_training_with(&alice, &mirror, None, DATASET_CID, lowest).expect("lowest params");
     env.request_training_with(&alice, &mirror, None, DATASET_CID, highest).expect("highest params");

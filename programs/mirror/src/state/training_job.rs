@@ -19,6 +19,9 @@ pub struct TrainingParams {
     pub seq_len: u16,
     pub batch_size: u16,
     pub learning_rate_micros: u32,
+    /// Train from scratch instead of continuing from the mirror's latest model
+    /// (the trainer records either choice in the artifact's lineage).
+    pub start_fresh: bool,
 }
 
 impl TrainingParams {

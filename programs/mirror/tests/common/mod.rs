@@ -88,7 +88,7 @@ pub fn bump_of(seeds: &[&[u8]]) -> u8 {
 // --- fixtures --------------------------------------------------------------
 
 pub fn params() -> TrainingParams {
-    TrainingParams { epochs: 2, seq_len: 64, batch_size: 8, learning_rate_micros: 3_000 }
+    TrainingParams { epochs: 2, seq_len: 64, batch_size: 8, learning_rate_micros: 3_000, start_fresh: false }
 }
 
 pub fn metrics() -> TrainingMetrics {
