@@ -17,9 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
-import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -40,7 +37,7 @@ from mirror_common.config import REPO_ROOT, Settings
 from mirror_common.ipfs import ContentStore, open_store
 from mirror_common.ipfs.unixfs import compute_cid
 from mirror_common.localnet import Localnet
-from mirror_common.services import Redis
+from mirror_common.services import ChildProcess, Redis
 from mirror_common.wallet import Wallet
 from tests.api_support import ApiProcess
 from tests.conftest import dev_keypair, funded
@@ -63,11 +60,11 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Localnet]:
     node.stop()
 
 
-class TrainerProcess:
+class TrainerProcess(ChildProcess):
+    """``python -m trainer`` (a tiny model, checkpoints every 0.2 s) against its own node."""
+
     def __init__(self, node: Localnet, database: str, redis_url: str, data_dir: Path, name: str = "trainer", **env: str) -> None:
-        self.log_path = data_dir / f"{name}.log"
-        self.env = {
-            **os.environ,
+        env = {
             "MIRROR_RPC_URL": node.rpc_url,
             "MIRROR_WS_URL": "",
             "DATABASE_URL": database,
@@ -81,35 +78,10 @@ class TrainerProcess:
             "TRAINER_THREADS": "1",
             **env,
         }
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> TrainerProcess:
-        log = open(self.log_path, "ab")
-        self.process = subprocess.Popen([sys.executable, "-m", "trainer"], cwd=REPO_ROOT, env=self.env, stdout=log, stderr=log)
-        return self
-
-    def kill(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait()
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        super().__init__([sys.executable, "-m", "trainer"], env, data_dir / f"{name}.log")
 
     def lines(self) -> list[dict[str, Any]]:
-        out = []
-        for line in self.log_path.read_text(errors="replace").splitlines() if self.log_path.exists() else []:
-            try:
-                out.append(json.loads(line))
-            except ValueError:
-                continue
-        return out
+        return self.json_lines()
 
     def logged(self, event: str, job: str) -> list[dict[str, Any]]:
         return [line for line in self.lines() if line.get("event") == event and line.get("job") == job]
