@@ -297,7 +297,13 @@ async def test_a_job_that_asks_to_start_fresh_trains_from_scratch(stack: Stack) 
 
         assert (await eventually(failure_logged, what="the failure logged"))[0]["reason"] == "base_model_invalid"
 
+        # Two jobs waiting when the daemon starts: the fresh start, then one without start_fresh. The daemon
+        # takes a mirror's jobs in the order they were asked for (job_id within a second), so the second
+        # continues from the fresh model, not from the broken one.
+        daemon.stop()
         fresh = await owner.request(mirror, start_fresh=True)
+        following = await owner.request(mirror)
+        daemon = stack.trainer().start()
         assert (await owner.job(fresh))["params"]["start_fresh"] is True
         job = await stack.ended(fresh)
         assert job["status"] == "Completed", (job, daemon.lines()[-5:])
@@ -308,8 +314,7 @@ async def test_a_job_that_asks_to_start_fresh_trains_from_scratch(stack: Stack) 
         assert art2.lineage == {"parent_sha256": None, "start_fresh": True, "job": str(fresh), "fine_tuned": False}
         assert not daemon.logged("job_failed", str(fresh))
 
-        # The next job (no start_fresh) continues from the fresh model; its weights are not the fresh ones.
-        following = await owner.request(mirror)
+        # The following job continued from the fresh model; its weights are not the fresh ones.
         assert (await stack.ended(following))["status"] == "Completed"
         model3 = await model_of(stack, mirror, 3)
         art3 = artifacts.load_artifact(await owner.store.get(model3["model_cid"], 1 << 26), model3["weights_sha256"])

@@ -107,12 +107,13 @@ class Daemon:
                 await listener
 
     async def _candidates(self, *, resume: bool) -> list[str]:
-        """Requested jobs, oldest first; with ``resume``, this trainer's Running ones before them."""
+        """Requested jobs, oldest first (a mirror's jobs of the same second in job_id order: the order its
+        owner asked for them, which its model versions follow); with ``resume``, this trainer's Running ones first."""
         async with self.pool.acquire() as conn:
             rows = await conn.fetch(
                 """SELECT address FROM training_jobs
                    WHERE status = 'Requested' OR ($2 AND status = 'Running' AND trainer = $1)
-                   ORDER BY status = 'Requested', requested_at_unix, address LIMIT 50""",
+                   ORDER BY status = 'Requested', requested_at_unix, mirror, job_id LIMIT 50""",
                 self.me,
                 resume,
             )
