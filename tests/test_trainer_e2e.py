@@ -274,7 +274,11 @@ async def test_poisoned_inputs_fail_with_their_code_and_the_daemon_goes_on(stack
         for what, (job, code) in cases.items():
             account = await stack.ended(job)
             assert (account["status"], account["failure_code"]) == ("Failed", int(code)), (what, account)
-            assert daemon.logged("job_failed", str(job)), what
+
+            async def failure_logged(job: Pubkey = job) -> list[dict[str, Any]]:
+                return daemon.logged("job_failed", str(job))  # written after the transaction: maybe a moment after
+
+            await eventually(failure_logged, what=f"{what}: job_failed logged")
         assert (await stack.ended(good))["status"] == "Completed"
         assert daemon.process is not None and daemon.process.poll() is None  # still serving
     finally:
