@@ -48,6 +48,6 @@ def test_bench_indexer_runs(tmp_path: Path) -> None:
     assert figures["copy"]["events"] == figures["backfill"]["events"]
 
     live = figures["live"]
-    assert live["sent"] == 100 and live["refused"] == 0
+    assert live["sent"] == 100 and live["refused"] == 0, live.get("first_refusal")
     assert live["reply_to_commit"]["missing"] == 0 and live["reply_to_redis"]["missing"] == 0
     assert live["indexer_alive"]

@@ -511,6 +511,7 @@ async def _live_traffic(
     return {
         "sent": count,
         "refused": len(errors),
+        "first_refusal": errors[0] if errors else None,  # the node's error, for a run that had any
         "achieved_tx_per_s": count / send_seconds,
         "send_reply_ms": {"p50": pct(rtt, 50), "p99": pct(rtt, 99)},
         "reply_to_commit": stats(committed_at, replied_at),
