@@ -12,6 +12,7 @@ import json
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -37,6 +38,29 @@ def ensure_node_modules() -> None:
     result = subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=JS_DIR, capture_output=True, text=True, timeout=600)
     if result.returncode != 0:
         pytest.fail(f"npm ci in {JS_DIR} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+
+
+def run_check(script: str, net: Localnet, timeout: float = 120) -> dict[str, Any]:
+    """Runs tests/js/<script> against `net`; its one-line JSON summary (asserted ok), or the test fails with its report."""
+    assert NODE is not None
+    ensure_node_modules()
+    try:
+        result = subprocess.run(
+            [NODE, str(JS_DIR / script), net.rpc_url, net.ws_url],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+    except subprocess.TimeoutExpired as e:
+        pytest.fail(f"{script} still running after {e.timeout}s:\n{e.stdout}\n{e.stderr}")
+    assert result.returncode == 0, f"{script} failed (exit {result.returncode}):\n{result.stderr}\n{result.stdout}"
+    lines = [line for line in result.stdout.splitlines() if line.strip()]
+    assert lines, f"{script} printed no summary; stderr:\n{result.stderr}"
+    summary: dict[str, Any] = json.loads(lines[-1])
+    assert summary["ok"] is True
+    assert summary["rpc"] == net.rpc_url and summary["ws"] == net.ws_url
+    return summary
 
 
 def test_web3js_client_against_localnet() -> None:
