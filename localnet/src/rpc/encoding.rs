@@ -1,0 +1,199 @@
+//! Encodings: wire transactions in (base58/base64 with Agave's limits) and
+//! accounts and transactions out, in the encodings a request asks for.
+
+use base64::prelude::{Engine, BASE64_STANDARD};
+use bincode::Options;
+use solana_account::Account;
+use solana_account_decoder_client_types::{UiAccount, UiAccountData, UiAccountEncoding, UiDataSliceConfig};
+use solana_pubkey::Pubkey;
+use solana_transaction::versioned::{TransactionVersion, VersionedTransaction};
+use solana_transaction_status_client_types::{
+    EncodedConfirmedTransactionWithStatusMeta, EncodedTransaction, EncodedTransactionWithStatusMeta,
+    TransactionBinaryEncoding, TransactionStatusMeta, UiAddressTableLookup, UiCompiledInstruction, UiMessage,
+    UiRawMessage, UiTransaction, UiTransactionEncoding, UiTransactionStatusMeta,
+};
+
+use crate::ledger::StoredTransaction;
+use crate::rpc_error::{self, RpcError, RpcResult};
+
+const MAX_BASE58_BYTES: usize = 128;
+const PACKET_DATA_SIZE: usize = 1232;
+
+/// Decodes a wire transaction with Agave's limits and messages.
+pub fn decode_transaction(encoded: &str, encoding: UiTransactionEncoding) -> RpcResult<VersionedTransaction> {
+    const TYPE: &str = "solana_transaction::versioned::VersionedTransaction";
+    let binary = encoding.into_binary_encoding().ok_or_else(|| {
+        RpcError::invalid_params(format!("unsupported encoding: {encoding}. Supported encodings: base58, base64"))
+    })?;
+    let (name, max_encoded) = match binary {
+        TransactionBinaryEncoding::Base58 => ("base58", 1683),
+        TransactionBinaryEncoding::Base64 => ("base64", 1644),
+    };
+    if encoded.len() > max_encoded {
+        return Err(RpcError::invalid_params(format!(
+            "{name} encoded {TYPE} too large: {} bytes (max: encoded/raw {max_encoded}/{PACKET_DATA_SIZE})",
+            encoded.len()
+        )));
+    }
+    let bytes = match binary {
+        TransactionBinaryEncoding::Base58 => bs58::decode(encoded).into_vec().map_err(|e| format!("{e:?}")),
+        TransactionBinaryEncoding::Base64 => BASE64_STANDARD.decode(encoded).map_err(|e| format!("{e:?}")),
+    }
+    .map_err(|e| RpcError::invalid_params(format!("invalid {name} encoding: {e}")))?;
+    if bytes.len() > PACKET_DATA_SIZE {
+        return Err(RpcError::invalid_params(format!(
+            "decoded {TYPE} too large: {} bytes (max: {PACKET_DATA_SIZE} bytes)",
+            bytes.len()
+        )));
+    }
+    let tx: VersionedTransaction = bincode::DefaultOptions::new()
+        .with_limit(PACKET_DATA_SIZE as u64)
+        .with_fixint_encoding()
+        .allow_trailing_bytes()
+        .deserialize_from(&bytes[..])
+        .map_err(|e| RpcError::invalid_params(format!("failed to deserialize {TYPE}: {e}")))?;
+    tx.sanitize().map_err(|e| RpcError::invalid_params(format!("invalid transaction: {e}")))?;
+    if tx.signatures.is_empty() {
+        return Err(RpcError::invalid_params("invalid transaction: no signatures"));
+    }
+    Ok(tx)
+}
+
+pub fn encode_account(
+    account: &Account,
+    encoding: Option<UiAccountEncoding>,
+    slice: Option<UiDataSliceConfig>,
+) -> RpcResult<UiAccount> {
+    let encoding = encoding.unwrap_or(UiAccountEncoding::Binary);
+    let data = match slice {
+        Some(UiDataSliceConfig { offset, length }) => {
+            let start = offset.min(account.data.len());
+            let end = offset.saturating_add(length).min(account.data.len());
+            &account.data[start..end]
+        }
+        None => &account.data[..],
+    };
+    let encoded = match encoding {
+        UiAccountEncoding::Binary | UiAccountEncoding::Base58 => {
+            if data.len() > MAX_BASE58_BYTES {
+                return Err(RpcError::invalid_params(format!(
+                    "Encoded binary (base 58) data should be less than {MAX_BASE58_BYTES} bytes, please use Base64 encoding."
+                )));
+            }
+            let text = bs58::encode(data).into_string();
+            if encoding == UiAccountEncoding::Binary {
+                UiAccountData::LegacyBinary(text)
+            } else {
+                UiAccountData::Binary(text, UiAccountEncoding::Base58)
+            }
+        }
+        // No parser for these accounts: jsonParsed falls back to base64 as Agave does.
+        UiAccountEncoding::Base64 | UiAccountEncoding::JsonParsed => {
+            UiAccountData::Binary(BASE64_STANDARD.encode(data), UiAccountEncoding::Base64)
+        }
+        UiAccountEncoding::Base64Zstd => {
+            let compressed = zstd::encode_all(data, 0).map_err(|e| RpcError::internal(format!("zstd: {e}")))?;
+            UiAccountData::Binary(BASE64_STANDARD.encode(compressed), UiAccountEncoding::Base64Zstd)
+        }
+    };
+    Ok(UiAccount {
+        lamports: account.lamports,
+        data: encoded,
+        owner: account.owner.to_string(),
+        executable: account.executable,
+        rent_epoch: account.rent_epoch,
+        space: Some(account.data.len() as u64),
+    })
+}
+
+pub fn ui_return_data(
+    (program_id, data): (Pubkey, Vec<u8>),
+) -> solana_transaction_status_client_types::UiTransactionReturnData {
+    solana_transaction_status_client_types::UiTransactionReturnData {
+        program_id: program_id.to_string(),
+        data: (BASE64_STANDARD.encode(data), solana_transaction_status_client_types::UiReturnDataEncoding::Base64),
+    }
+}
+
+pub fn encode_confirmed_transaction(
+    stored: &StoredTransaction,
+    encoding: UiTransactionEncoding,
+    max_supported_version: Option<u8>,
+) -> RpcResult<EncodedConfirmedTransactionWithStatusMeta> {
+    let tx = &stored.transaction;
+    let version = match (tx.version(), max_supported_version) {
+        (TransactionVersion::Legacy(_), None) => None,
+        (TransactionVersion::Legacy(_), Some(_)) => Some(TransactionVersion::LEGACY),
+        (TransactionVersion::Number(v), Some(max)) if v <= max => Some(TransactionVersion::Number(v)),
+        (TransactionVersion::Number(v), _) => {
+            return Err(RpcError::new(
+                rpc_error::UNSUPPORTED_TRANSACTION_VERSION,
+                format!("Transaction version ({v}) is not supported by the requesting client. Please try the request again with the following configuration parameter: \"maxSupportedTransactionVersion\": {v}"),
+            ))
+        }
+    };
+    let transaction = match encoding {
+        UiTransactionEncoding::Json | UiTransactionEncoding::JsonParsed => EncodedTransaction::Json(UiTransaction {
+            signatures: tx.signatures.iter().map(ToString::to_string).collect(),
+            message: UiMessage::Raw(UiRawMessage {
+                header: *tx.message.header(),
+                account_keys: tx.message.static_account_keys().iter().map(ToString::to_string).collect(),
+                recent_blockhash: tx.message.recent_blockhash().to_string(),
+                instructions: tx
+                    .message
+                    .instructions()
+                    .iter()
+                    .map(|ix| UiCompiledInstruction::from(ix, None))
+                    .collect(),
+                address_table_lookups: tx.message.address_table_lookups().map(|lookups| {
+                    lookups
+                        .iter()
+                        .map(|l| UiAddressTableLookup {
+                            account_key: l.account_key.to_string(),
+                            writable_indexes: l.writable_indexes.clone(),
+                            readonly_indexes: l.readonly_indexes.clone(),
+                        })
+                        .collect()
+                }),
+            }),
+        }),
+        UiTransactionEncoding::Base64 => EncodedTransaction::Binary(
+            BASE64_STANDARD.encode(bincode::serialize(tx).map_err(|e| RpcError::internal(e.to_string()))?),
+            TransactionBinaryEncoding::Base64,
+        ),
+        UiTransactionEncoding::Base58 => EncodedTransaction::Binary(
+            bs58::encode(bincode::serialize(tx).map_err(|e| RpcError::internal(e.to_string()))?).into_string(),
+            TransactionBinaryEncoding::Base58,
+        ),
+        UiTransactionEncoding::Binary => EncodedTransaction::LegacyBinary(
+            bs58::encode(bincode::serialize(tx).map_err(|e| RpcError::internal(e.to_string()))?).into_string(),
+        ),
+    };
+    let meta = TransactionStatusMeta {
+        status: stored.err.clone().map_or(Ok(()), Err),
+        fee: stored.fee,
+        pre_balances: stored.pre_balances.clone(),
+        post_balances: stored.post_balances.clone(),
+        inner_instructions: Some(stored.inner_instructions.clone()),
+        log_messages: Some(stored.logs.clone()),
+        pre_token_balances: Some(Vec::new()),
+        post_token_balances: Some(Vec::new()),
+        rewards: Some(Vec::new()),
+        loaded_addresses: Default::default(),
+        return_data: stored
+            .return_data
+            .clone()
+            .map(|(program_id, data)| solana_transaction_context::TransactionReturnData { program_id, data }),
+        compute_units_consumed: Some(stored.compute_units),
+        cost_units: None,
+    };
+    Ok(EncodedConfirmedTransactionWithStatusMeta {
+        slot: stored.slot,
+        transaction: EncodedTransactionWithStatusMeta {
+            transaction,
+            meta: Some(UiTransactionStatusMeta::from(meta)),
+            version,
+        },
+        block_time: Some(stored.block_time),
+    })
+}
