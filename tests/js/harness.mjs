@@ -96,16 +96,36 @@ export async function run(name, libraries, main) {
     fetch: recordingFetch,
     exchanges,
     summary: { ok: false, libraries, rpc: rpcUrl, ws: wsUrl, steps: [] },
+    failures: [],
     async step(stepName, fn) {
       currentStep = stepName;
       const value = await fn();
       ctx.summary.steps.push(stepName);
       return value;
     },
+    /** A step whose failure is recorded and reported at the end instead of stopping the run. */
+    async attempt(stepName, fn) {
+      try {
+        return await ctx.step(stepName, fn);
+      } catch (error) {
+        const code = error?.context?.__code ?? error?.code;
+        const message = error instanceof Error ? error.message : short(error);
+        ctx.failures.push({ step: stepName, message: short(message, 600), ...(code === undefined ? {} : { code: String(code) }) });
+        return undefined;
+      }
+    },
   };
 
   try {
     const summary = await withTimeout(main(ctx), overallMs, `the whole ${name} run`);
+    if (ctx.failures.length > 0) {
+      summary.failures = ctx.failures;
+      console.log(short(summary, Infinity));
+      const lines = [`${name} FAILED at ${ctx.failures.length} step(s):`];
+      for (const f of ctx.failures) lines.push(`  ${f.step}: ${f.code === undefined ? '' : `[${f.code}] `}${f.message}`);
+      console.error(lines.join('\n'));
+      process.exit(1);
+    }
     summary.ok = true;
     console.log(short(summary, Infinity));
     process.exit(0);
