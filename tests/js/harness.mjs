@@ -41,6 +41,21 @@ export function short(value, max = 2000) {
   return text && text.length > max ? `${text.slice(0, max)}...` : text;
 }
 
+/** JSON with object keys sorted (Agave's field order is not the one a test writes its expectation in). */
+export function canonical(value) {
+  const sortKeys = (v) =>
+    Array.isArray(v)
+      ? v.map(sortKeys)
+      : v && typeof v === 'object' && !(v.toBase58 instanceof Function)
+        ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, sortKeys(v[k])]))
+        : v;
+  return short(sortKeys(value), Infinity);
+}
+
+export function sameJson(a, b) {
+  return canonical(a) === canonical(b);
+}
+
 export function sleep(ms) {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -39,7 +39,7 @@ import {
   signTransactionMessageWithSigners,
 } from '@solana/kit';
 
-import { check, eventually, fail, packageVersion, run, short } from './harness.mjs';
+import { check, eventually, fail, packageVersion, run, sameJson, short } from './harness.mjs';
 
 const COMMITMENT = 'confirmed';
 const NOTIFICATION_TIMEOUT_MS = 15_000;
@@ -448,8 +448,9 @@ run('kit_check', { '@solana/kit': packageVersion('@solana/kit') }, async (ctx) =
     const fees = await rpc.getRecentPrioritizationFees([payer.address]).send();
     const atSlot = fees.find((f) => f.slot === transfer.slot);
     check(atSlot && atSlot.prioritizationFee === CU_PRICE, `fees = ${short(fees)}, expected ${CU_PRICE} at slot ${transfer.slot}`);
+    // For an account no transaction wrote, Agave reports each slot's lowest fee paid (at most ours).
     const other = await rpc.getRecentPrioritizationFees([(await generateKeyPairSigner()).address]).send();
-    check(other.every((f) => f.slot !== transfer.slot || f.prioritizationFee === 0n), `an untouched account paid: ${short(other)}`);
+    check(other.every((f) => f.prioritizationFee <= CU_PRICE), `an untouched account: ${short(other)}`);
   });
 
   // ---- blocks -----------------------------------------------------------------------------------
@@ -514,13 +515,13 @@ run('kit_check', { '@solana/kit': packageVersion('@solana/kit') }, async (ctx) =
 
   await call('getTokenAccountBalance', async () => {
     const { value } = await rpc.getTokenAccountBalance(tokenAccount.address, { commitment: COMMITMENT }).send();
-    check(short(value) === short(oneToken), `balance = ${short(value)}`);
+    check(sameJson(value, oneToken), `balance = ${short(value)}`);
     const error = await rejects(rpc.getTokenAccountBalance(recipient).send());
     check(rpcCode(error) === -32602, `getTokenAccountBalance(not a token account): ${error}`);
   });
   await call('getTokenSupply', async () => {
     const { value } = await rpc.getTokenSupply(mint.address, { commitment: COMMITMENT }).send();
-    check(short(value) === short(oneToken), `supply = ${short(value)}`);
+    check(sameJson(value, oneToken), `supply = ${short(value)}`);
   });
   await call('getTokenLargestAccounts', async () => {
     const { value } = await rpc.getTokenLargestAccounts(mint.address, { commitment: COMMITMENT }).send();
@@ -530,7 +531,7 @@ run('kit_check', { '@solana/kit': packageVersion('@solana/kit') }, async (ctx) =
     const parsed = await rpc.getTokenAccountsByOwner(payer.address, { mint: mint.address }, { commitment: COMMITMENT, encoding: 'jsonParsed' }).send();
     check(parsed.value.length === 1 && parsed.value[0].pubkey === tokenAccount.address, `by owner = ${short(parsed.value)}`);
     const { info } = parsed.value[0].account.data.parsed;
-    check(info.owner === payer.address && info.mint === mint.address && short(info.tokenAmount) === short(oneToken), `info = ${short(info)}`);
+    check(info.owner === payer.address && info.mint === mint.address && sameJson(info.tokenAmount, oneToken), `info = ${short(info)}`);
     const raw = await rpc.getTokenAccountsByOwner(payer.address, { programId: TOKEN }, { commitment: COMMITMENT, encoding: 'base64' }).send();
     check(raw.value.length === 1 && getBase64Encoder().encode(raw.value[0].account.data[0]).length === 165, `base64 = ${short(raw.value)}`);
   });

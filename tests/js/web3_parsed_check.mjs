@@ -26,7 +26,7 @@ import {
   TransactionInstruction,
 } from '@solana/web3.js';
 
-import { check, packageVersion, run, short } from './harness.mjs';
+import { check, packageVersion, run, sameJson, short } from './harness.mjs';
 
 const COMMITMENT = 'confirmed';
 const MEMO_PROGRAM_ID = new PublicKey('MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr');
@@ -164,7 +164,7 @@ run(
       const { info } = ix.parsed;
       check(info.authority === holder.publicKey.toBase58() && info.source === holderAta.toBase58(), `transferChecked info = ${short(info)}`);
       check(
-        short(info.tokenAmount) === short({ amount: '1250000', decimals: DECIMALS, uiAmount: 1.25, uiAmountString: '1.25' }),
+        sameJson(info.tokenAmount, { amount: '1250000', decimals: DECIMALS, uiAmount: 1.25, uiAmountString: '1.25' }),
         `transferChecked tokenAmount = ${short(info.tokenAmount)}`,
       );
       const amounts = Object.fromEntries(tx.meta.postTokenBalances.map((b) => [b.owner, b.uiTokenAmount.amount]));
@@ -204,7 +204,7 @@ run(
         `info = ${short(info)}`,
       );
       check(
-        short(info.tokenAmount) === short({ amount: '3750000', decimals: DECIMALS, uiAmount: 3.75, uiAmountString: '3.75' }),
+        sameJson(info.tokenAmount, { amount: '3750000', decimals: DECIMALS, uiAmount: 3.75, uiAmountString: '3.75' }),
         `tokenAmount = ${short(info.tokenAmount)}`,
       );
       const byProgram = await connection.getParsedTokenAccountsByOwner(holder.publicKey, { programId: TOKEN_PROGRAM_ID }, COMMITMENT);
