@@ -1,7 +1,8 @@
 """mirror-localnet under the Anchor TS client the program is built with (@coral-xyz/anchor 0.31.1).
 
 tests/js/anchor_check.mjs loads the committed IDL (idl/mirror.json) into `new Program(idl, provider)` and
-drives a whole mirror life as a dApp would, each actor with its own wallet: the creator creates a
+drives a whole mirror life as a dApp would, each actor with its own wallet: the dev admin registers a
+trainer, the creator creates a
 mirror (`.simulate()` first, then `.rpc()`), grants MANAGE|TRAIN, the grantee requests training (Anchor
 resolves the job PDA from the mirror's job_count), the dev trainer starts it, is refused a second start
 with the program's AnchorError, and completes it. Every step checks the accounts
@@ -33,10 +34,13 @@ def test_anchor_ts_client_drives_a_mirror_life() -> None:
     assert summary["mirrorCountBefore"] == 0 and summary["mirrors"] == 1
     assert summary["anchorError"] == "InvalidJobTransition"
     # One event of each kind reached program.addEventListener, in the order the life happened.
-    life = ["mirrorCreated", "accessGranted", "trainRequested", "trainingStarted", "trainingCompleted", "modelPublished"]
+    life = ["trainerRegistered", "mirrorCreated", "accessGranted", "trainRequested"]
+    life += ["trainingStarted", "trainingCompleted", "modelPublished"]
     assert summary["events"] == life
-    signatures = [summary[k] for k in ("createMirror", "grantAccess", "requestTraining", "startTraining", "completeTraining")]
-    assert len(set(signatures)) == 5
+    assert summary["trainerCount"] == 2  # the dev trainer (bootstrap) and the one the admin registered
+    steps = ("registerTrainer", "createMirror", "grantAccess", "requestTraining", "startTraining", "completeTraining")
+    signatures = [summary[k] for k in steps]
+    assert len(set(signatures)) == 6
     # The mirror is written by create, request and complete (notifications of one slot may merge);
     # the script waited for the one showing model_version 1.
     assert summary["mirrorChanges"] >= 2

@@ -24,7 +24,7 @@ const DATASET_CID = 'bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy
 const MODEL_CID = 'bafkreidvbhs33ighmljlvr7zbv2ywwzcmp5adtf4kqvlly67cy56bdtmve';
 const MANAGE = 8;
 const TRAIN = 4;
-const EVENTS = ['mirrorCreated', 'accessGranted', 'trainRequested', 'trainingStarted', 'trainingCompleted', 'modelPublished'];
+const EVENTS = ['trainerRegistered', 'mirrorCreated', 'accessGranted', 'trainRequested', 'trainingStarted', 'trainingCompleted', 'modelPublished'];
 
 function devKeypair(name) {
   const path = new URL(`../../keys/dev/localnet-${name}-keypair.json`, import.meta.url);
@@ -117,6 +117,7 @@ run('anchor_check', { '@coral-xyz/anchor': packageVersion('@coral-xyz/anchor') }
   const asCreator = programFor(creator);
   const asGrantee = programFor(grantee);
   const asTrainer = programFor(trainer);
+  const asAdmin = programFor(admin);
   const programId = asCreator.programId;
   check(programId.toBase58() === IDL.address, `program id ${programId.toBase58()} is not the IDL's ${IDL.address}`);
   summary.programId = programId.toBase58();
@@ -153,6 +154,24 @@ run('anchor_check', { '@coral-xyz/anchor': packageVersion('@coral-xyz/anchor') }
     const events = new EventInbox(asCreator);
     await events.subscribed(connection);
     return events;
+  });
+
+  summary.registerTrainer = await step('methods.registerTrainer.rpc (dev admin)', async () => {
+    // The admin comes from config.admin (relations), the trainer PDA from the authority argument.
+    const authority = Keypair.generate().publicKey;
+    const encryptionKey = Array.from({ length: 32 }, (_, i) => 255 - i);
+    const signature = await asAdmin.methods.registerTrainer(authority, encryptionKey).rpc();
+    const event = await inbox.one(signature, 'trainerRegistered');
+    const address = pda(Buffer.from('trainer'), authority.toBuffer());
+    check(eq(event.trainer, address) && eq(event.authority, authority), `trainerRegistered ${short(event)}`);
+    check(short(event.encryptionKey) === short(encryptionKey), `trainerRegistered.encryptionKey ${short(event.encryptionKey)}`);
+    const state = await asAdmin.account.trainer.fetch(address);
+    check(state.active === true && short(state.encryptionKey) === short(encryptionKey), `new trainer ${short(state)}`);
+    const trainers = await asAdmin.account.trainer.all();
+    check(trainers.some((t) => eq(t.publicKey, trainerAccount)) && trainers.some((t) => eq(t.publicKey, address)), `account.trainer.all() ${short(trainers.map((t) => t.publicKey))}`);
+    const cfg = await asAdmin.account.config.fetch(config);
+    summary.trainerCount = cfg.trainerCount.toNumber();
+    return signature;
   });
 
   const mirrorChanges = [];
