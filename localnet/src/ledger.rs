@@ -33,6 +33,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use solana_account::Account;
+use solana_hash::Hash;
 use solana_pubkey::Pubkey;
 use solana_transaction::versioned::VersionedTransaction;
 use solana_transaction_error::TransactionError;
@@ -55,6 +56,21 @@ pub enum Entry {
         slot: u64,
         clock_offset: i64,
     },
+    /// A slot opened a block. Written when the slot starts, so the block of
+    /// every recorded transaction is on disk before the transaction is.
+    Block(Block),
+}
+
+/// A block: one per slot the node produced. Its transactions are those
+/// recorded with its slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Block {
+    pub slot: u64,
+    pub parent_slot: u64,
+    pub block_height: u64,
+    pub block_time: i64,
+    pub blockhash: Hash,
+    pub previous_blockhash: Hash,
 }
 
 /// A processed transaction with everything RPC needs to serve it again, and

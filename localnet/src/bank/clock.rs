@@ -1,6 +1,6 @@
 //! Slots, the unix clock (with the test warp), blockhashes and their validity.
 
-use solana_clock::{Clock, Slot};
+use solana_clock::Clock;
 use solana_commitment_config::CommitmentLevel;
 use solana_hash::Hash;
 
@@ -9,19 +9,11 @@ use crate::ledger::Entry;
 use crate::rpc_error::{RpcError, RpcResult};
 
 impl Bank {
-    pub(super) fn new_blockhash(&mut self) {
-        self.chain.expire_blockhash();
-        self.blockhashes.push_back((self.chain.latest_blockhash(), self.slot));
-        while self.blockhashes.len() > 2 * MAX_PROCESSING_AGE as usize {
-            self.blockhashes.pop_front();
-        }
-    }
-
     /// Produces the next slot: new blockhash, clock follows wall time, root advances.
     pub fn tick(&mut self) {
+        let parent = self.slot;
         self.slot += 1;
-        self.new_blockhash();
-        self.block_times.insert(self.slot, self.unix_timestamp());
+        self.open_block();
         self.clock_dirty = true;
         self.advance_root();
         if self.slot.is_multiple_of(SLOT_RECORD_INTERVAL) {
@@ -30,7 +22,7 @@ impl Bank {
                 tracing::warn!(err = %err.message, "recording slot progress");
             }
         }
-        let _ = self.events.send(NodeEvent::Slot { slot: self.slot, parent: self.slot - 1, root: self.root });
+        let _ = self.events.send(NodeEvent::Slot { slot: self.slot, parent, root: self.root });
     }
 
     /// Test cheatcode: moves unix time forward by `seconds` and the slot by `slots`.
@@ -42,8 +34,7 @@ impl Bank {
         self.clock_offset = self.clock_offset.saturating_add(seconds);
         if slots > 0 {
             self.slot = self.slot.saturating_add(slots);
-            self.new_blockhash();
-            self.block_times.insert(self.slot, self.unix_timestamp());
+            self.open_block();
             self.advance_root();
         }
         self.clock_dirty = true;
@@ -72,23 +63,19 @@ impl Bank {
     /// The newest blockhash a read at `commitment` sees, and its last valid block height.
     pub fn latest_blockhash_at(&self, commitment: CommitmentLevel) -> (Hash, u64) {
         let max_slot = self.slot_at(commitment);
-        let (hash, slot) = self
+        let (hash, _, height) = self
             .blockhashes
             .iter()
             .rev()
-            .find(|(_, slot)| *slot <= max_slot)
+            .find(|(_, slot, _)| *slot <= max_slot)
             .or(self.blockhashes.front())
             .copied()
             .expect("a blockhash exists from the start");
-        (hash, slot + MAX_PROCESSING_AGE)
+        (hash, height + MAX_PROCESSING_AGE)
     }
 
     pub fn is_blockhash_valid(&self, hash: &Hash) -> bool {
         let oldest = self.slot.saturating_sub(MAX_PROCESSING_AGE);
-        self.blockhashes.iter().rev().any(|(h, slot)| h == hash && *slot >= oldest)
-    }
-
-    pub fn block_time(&self, slot: Slot) -> Option<i64> {
-        self.block_times.get(&slot).copied()
+        self.blockhashes.iter().rev().any(|(h, slot, _)| h == hash && *slot >= oldest)
     }
 }

@@ -13,6 +13,7 @@
 //! - [`execution`]: simulating, executing and recording transactions;
 //! - [`history`]: transaction history and its indexes.
 
+mod blocks;
 mod clock;
 mod execution;
 mod finality;
@@ -34,7 +35,7 @@ use solana_signature::Signature;
 use solana_signer::Signer;
 use tokio::sync::broadcast;
 
-use crate::ledger::{Entry, Ledger, StoredTransaction};
+use crate::ledger::{Block, Entry, Ledger, StoredTransaction};
 use crate::rpc_error::{RpcError, RpcResult};
 
 /// Blockhashes stay valid for this many slots (Agave's MAX_PROCESSING_AGE).
@@ -45,7 +46,6 @@ pub const LAMPORTS_PER_SIGNATURE: u64 = 5_000;
 /// with the next fsync). A restart resumes this far past the last record, so the
 /// slot never goes back, whatever a client saw before a crash.
 pub const SLOT_RECORD_INTERVAL: u64 = 16;
-const FAUCET_LAMPORTS: u64 = 500_000_000 * 1_000_000_000;
 
 #[derive(Debug, Clone)]
 pub struct BankConfig {
@@ -77,8 +77,11 @@ pub struct Bank {
     clock_offset: i64,
     clock_dirty: bool,
     genesis_hash: Hash,
-    blockhashes: VecDeque<(Hash, Slot)>,
-    block_times: BTreeMap<Slot, i64>,
+    /// Recent blockhashes: (hash, slot issued, block height then).
+    blockhashes: VecDeque<(Hash, Slot, u64)>,
+    /// Extra blockhashes issued within the current slot.
+    extra_blockhashes: u64,
+    blocks: BTreeMap<Slot, Block>,
     history: History,
     faucet: Keypair,
     /// Transactions not yet finalized, oldest first.
@@ -120,7 +123,7 @@ impl Bank {
         }
         let faucet = Keypair::new_from_array(solana_sha256_hasher::hash(b"mirror-localnet dev faucet").to_bytes());
         chain
-            .set_account(faucet.pubkey(), Account { lamports: FAUCET_LAMPORTS, ..Account::default() })
+            .set_account(faucet.pubkey(), Account { lamports: crate::cluster::MINT_LAMPORTS, ..Account::default() })
             .map_err(|e| anyhow::anyhow!(format!("fund faucet: {e}")))?;
 
         let mut bank = Self {
@@ -132,7 +135,8 @@ impl Bank {
             clock_dirty: true,
             genesis_hash: Hash::default(),
             blockhashes: VecDeque::new(),
-            block_times: BTreeMap::new(),
+            extra_blockhashes: 0,
+            blocks: BTreeMap::new(),
             history: History::default(),
             faucet,
             unfinalized: VecDeque::new(),
@@ -157,8 +161,9 @@ impl Bank {
                 let seq = ledger.append(&entry).map_err(|e| anyhow::anyhow!(e.to_string()))?;
                 ledger.make_durable(seq).map_err(|e| anyhow::anyhow!(e.to_string()))?;
             }
-            bank.genesis_hash = genesis_hash;
+            bank.replay(entry)?;
         }
+        bank.rebuild_missing_blocks();
         // Everything replayed is final; the node resumes past any slot it may
         // have served unrecorded, in a slot that is not final.
         if has_genesis {
@@ -169,14 +174,29 @@ impl Bank {
         bank.unfinalized.clear();
         bank.pending_pre.clear();
         bank.pending_order.clear();
-        bank.new_blockhash();
-        bank.block_times.insert(bank.slot, bank.unix_timestamp());
+        bank.open_block();
         Ok(bank)
     }
 
     fn replay(&mut self, entry: Entry) -> anyhow::Result<()> {
         match entry {
-            Entry::Genesis { genesis_hash, .. } => self.genesis_hash = Hash::new_from_array(genesis_hash),
+            Entry::Genesis { genesis_hash, unix_time } => {
+                // The genesis block, slot 0, has the genesis hash as its blockhash.
+                self.genesis_hash = Hash::new_from_array(genesis_hash);
+                let genesis = Block {
+                    slot: 0,
+                    parent_slot: 0,
+                    block_height: 0,
+                    block_time: unix_time,
+                    blockhash: self.genesis_hash,
+                    previous_blockhash: Hash::default(),
+                };
+                self.blocks.insert(0, genesis);
+            }
+            Entry::Block(block) => {
+                self.slot = self.slot.max(block.slot);
+                self.blocks.insert(block.slot, block);
+            }
             Entry::Clock { slot, clock_offset } => {
                 self.slot = self.slot.max(slot);
                 self.clock_offset = clock_offset;
@@ -190,7 +210,6 @@ impl Bank {
                     }
                 }
                 self.slot = self.slot.max(stored.slot);
-                self.block_times.insert(stored.slot, stored.block_time);
                 self.history.push(Arc::new(*stored));
             }
         }

@@ -33,7 +33,7 @@ pub fn get_epoch_info(node: &Node, params: &[Value]) -> RpcResult<Value> {
         slot_index: slot % SLOTS_PER_EPOCH,
         slots_in_epoch: SLOTS_PER_EPOCH,
         absolute_slot: slot,
-        block_height: slot,
+        block_height: bank.block_height_at(commitment(config.commitment)),
         transaction_count: Some(bank.transaction_count()),
     })
 }

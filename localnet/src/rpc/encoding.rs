@@ -7,10 +7,11 @@ use solana_account::Account;
 use solana_account_decoder_client_types::{UiAccount, UiAccountData, UiAccountEncoding, UiDataSliceConfig};
 use solana_pubkey::Pubkey;
 use solana_transaction::versioned::{TransactionVersion, VersionedTransaction};
+use solana_transaction_status_client_types::option_serializer::OptionSerializer;
 use solana_transaction_status_client_types::{
-    EncodedConfirmedTransactionWithStatusMeta, EncodedTransaction, EncodedTransactionWithStatusMeta,
-    TransactionBinaryEncoding, TransactionStatusMeta, UiAddressTableLookup, UiCompiledInstruction, UiMessage,
-    UiRawMessage, UiTransaction, UiTransactionEncoding, UiTransactionStatusMeta,
+    EncodedConfirmedTransactionWithStatusMeta, EncodedTransaction, EncodedTransactionWithStatusMeta, ParsedAccount,
+    ParsedAccountSource, TransactionBinaryEncoding, TransactionStatusMeta, UiAccountsList, UiAddressTableLookup,
+    UiCompiledInstruction, UiMessage, UiRawMessage, UiTransaction, UiTransactionEncoding, UiTransactionStatusMeta,
 };
 
 use crate::ledger::StoredTransaction;
@@ -115,23 +116,46 @@ pub fn ui_return_data(
     }
 }
 
+/// The `version` field of an encoded transaction, or Agave's refusal when the
+/// client did not say it reads this version.
+fn transaction_version(
+    tx: &VersionedTransaction,
+    max_supported_version: Option<u8>,
+) -> RpcResult<Option<TransactionVersion>> {
+    match (tx.version(), max_supported_version) {
+        (TransactionVersion::Legacy(_), None) => Ok(None),
+        (TransactionVersion::Legacy(_), Some(_)) => Ok(Some(TransactionVersion::LEGACY)),
+        (TransactionVersion::Number(v), Some(max)) if v <= max => Ok(Some(TransactionVersion::Number(v))),
+        (TransactionVersion::Number(v), _) => Err(RpcError::new(
+            rpc_error::UNSUPPORTED_TRANSACTION_VERSION,
+            format!("Transaction version ({v}) is not supported by the requesting client. Please try the request again with the following configuration parameter: \"maxSupportedTransactionVersion\": {v}"),
+        )),
+    }
+}
+
+/// getTransaction's answer: the transaction with its meta, slot and block time.
 pub fn encode_confirmed_transaction(
     stored: &StoredTransaction,
     encoding: UiTransactionEncoding,
     max_supported_version: Option<u8>,
 ) -> RpcResult<EncodedConfirmedTransactionWithStatusMeta> {
+    Ok(EncodedConfirmedTransactionWithStatusMeta {
+        slot: stored.slot,
+        transaction: encode_transaction_with_meta(stored, encoding, max_supported_version, true)?,
+        block_time: Some(stored.block_time),
+    })
+}
+
+/// A transaction and its full meta, as getTransaction and getBlock
+/// (`transactionDetails: "full"`) give it.
+pub fn encode_transaction_with_meta(
+    stored: &StoredTransaction,
+    encoding: UiTransactionEncoding,
+    max_supported_version: Option<u8>,
+    show_rewards: bool,
+) -> RpcResult<EncodedTransactionWithStatusMeta> {
     let tx = &stored.transaction;
-    let version = match (tx.version(), max_supported_version) {
-        (TransactionVersion::Legacy(_), None) => None,
-        (TransactionVersion::Legacy(_), Some(_)) => Some(TransactionVersion::LEGACY),
-        (TransactionVersion::Number(v), Some(max)) if v <= max => Some(TransactionVersion::Number(v)),
-        (TransactionVersion::Number(v), _) => {
-            return Err(RpcError::new(
-                rpc_error::UNSUPPORTED_TRANSACTION_VERSION,
-                format!("Transaction version ({v}) is not supported by the requesting client. Please try the request again with the following configuration parameter: \"maxSupportedTransactionVersion\": {v}"),
-            ))
-        }
-    };
+    let version = transaction_version(tx, max_supported_version)?;
     let transaction = match encoding {
         UiTransactionEncoding::Json | UiTransactionEncoding::JsonParsed => EncodedTransaction::Json(UiTransaction {
             signatures: tx.signatures.iter().map(ToString::to_string).collect(),
@@ -187,13 +211,58 @@ pub fn encode_confirmed_transaction(
         compute_units_consumed: Some(stored.compute_units),
         cost_units: None,
     };
-    Ok(EncodedConfirmedTransactionWithStatusMeta {
-        slot: stored.slot,
-        transaction: EncodedTransactionWithStatusMeta {
-            transaction,
-            meta: Some(UiTransactionStatusMeta::from(meta)),
-            version,
-        },
-        block_time: Some(stored.block_time),
+    let mut meta = UiTransactionStatusMeta::from(meta);
+    if !show_rewards {
+        meta.rewards = OptionSerializer::Skip;
+    }
+    Ok(EncodedTransactionWithStatusMeta { transaction, meta: Some(meta), version })
+}
+
+/// A transaction as getBlock's `transactionDetails: "accounts"` gives it: its
+/// signatures, its accounts (writable, signer) and a meta without logs,
+/// inner instructions or return data.
+pub fn encode_transaction_accounts(
+    stored: &StoredTransaction,
+    max_supported_version: Option<u8>,
+    show_rewards: bool,
+) -> RpcResult<EncodedTransactionWithStatusMeta> {
+    let tx = &stored.transaction;
+    let version = transaction_version(tx, max_supported_version)?;
+    let signers = usize::from(tx.message.header().num_required_signatures);
+    let account_keys = tx
+        .message
+        .static_account_keys()
+        .iter()
+        .enumerate()
+        .map(|(i, key)| ParsedAccount {
+            pubkey: key.to_string(),
+            writable: tx.message.is_maybe_writable(i, None),
+            signer: i < signers,
+            source: Some(ParsedAccountSource::Transaction),
+        })
+        .collect();
+    let meta = UiTransactionStatusMeta {
+        err: stored.err.clone(),
+        status: stored.err.clone().map_or(Ok(()), Err),
+        fee: stored.fee,
+        pre_balances: stored.pre_balances.clone(),
+        post_balances: stored.post_balances.clone(),
+        inner_instructions: OptionSerializer::Skip,
+        log_messages: OptionSerializer::Skip,
+        pre_token_balances: OptionSerializer::Some(Vec::new()),
+        post_token_balances: OptionSerializer::Some(Vec::new()),
+        rewards: if show_rewards { OptionSerializer::Some(Vec::new()) } else { OptionSerializer::Skip },
+        loaded_addresses: OptionSerializer::Skip,
+        return_data: OptionSerializer::Skip,
+        compute_units_consumed: OptionSerializer::Skip,
+        cost_units: OptionSerializer::Skip,
+    };
+    Ok(EncodedTransactionWithStatusMeta {
+        transaction: EncodedTransaction::Accounts(UiAccountsList {
+            signatures: tx.signatures.iter().map(ToString::to_string).collect(),
+            account_keys,
+        }),
+        meta: Some(meta),
+        version,
     })
 }
