@@ -20,12 +20,11 @@ __all__ = ["pytestmark"]  # skipped without Node.js, like the web3.js check
 # What mirror-localnet lacked when this test was written (the other half of issue #10 adds it).
 LACKING = (
     "localnet lacks getIdentity, getClusterNodes, getEpochSchedule, getSlotLeader, getSlotLeaders, getLeaderSchedule, "
-    "getVoteAccounts, getBlockProduction, getSupply, getInflationGovernor, getInflationRate, getStakeMinimumDelegation, "
-    "getHighestSnapshotSlot, getMaxRetransmitSlot, getMaxShredInsertSlot, getFirstAvailableBlock, minimumLedgerSlot, "
-    "getTransactionCount, getRecentPerformanceSamples, getLargestAccounts, getRecentPrioritizationFees, getBlock, getBlocks, "
-    "getBlocksWithLimit, getBlockTime, getBlockCommitment, getTokenAccountBalance, getTokenSupply, getTokenLargestAccounts, "
-    "getTokenAccountsByOwner, getTokenAccountsByDelegate, getInflationReward, rootSubscribe, blockSubscribe, the jsonParsed "
-    "account encoding and the compute-unit price in fees (issue #10)"
+    "getVoteAccounts, getSupply, getInflationGovernor, getInflationRate, getStakeMinimumDelegation, getHighestSnapshotSlot, "
+    "getMaxRetransmitSlot, getMaxShredInsertSlot, getTransactionCount, getRecentPerformanceSamples, getLargestAccounts, "
+    "getRecentPrioritizationFees, getTokenAccountBalance, getTokenSupply, getTokenLargestAccounts, getTokenAccountsByOwner, "
+    "getTokenAccountsByDelegate, getInflationReward, rootSubscribe, blockSubscribe, jsonParsed (accounts, blocks) and the "
+    "compute-unit price in fees (issue #10)"
 )
 
 # Issue #10: every HTTP method of Agave's JSON-RPC.

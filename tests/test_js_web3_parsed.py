@@ -16,7 +16,8 @@ __all__ = ["pytestmark"]  # skipped without Node.js, like the web3.js check
 
 @pytest.mark.xfail(
     strict=True,
-    reason="localnet lacks jsonParsed for getTransaction and getAccountInfo, getTokenAccountsByOwner and getBlock (issue #10)",
+    reason="localnet answers jsonParsed with json/base64 in getTransaction, getAccountInfo and getBlock, and lacks "
+    "getTokenAccountsByOwner (issue #10)",
 )
 def test_web3js_parsed_transactions_tokens_and_blocks() -> None:
     with Localnet() as net:

@@ -32,10 +32,17 @@ from solders.instruction import AccountMeta, Instruction
 from solders.keypair import Keypair
 from solders.message import MessageV0
 from solders.pubkey import Pubkey
+from solders.rpc.errors import BlockNotAvailableMessage
 from solders.signature import Signature
 from solders.system_program import CreateAccountParams, TransferParams, create_account, transfer
 from solders.transaction import VersionedTransaction
-from solders.transaction_status import ParsedInstruction, TransactionDetails, UiPartiallyDecodedInstruction
+from solders.transaction_status import (
+    ParsedInstruction,
+    TransactionConfirmationStatus,
+    TransactionDetails,
+    UiParsedMessage,
+    UiPartiallyDecodedInstruction,
+)
 
 from mirror_common import codec
 from mirror_common.config import MIRROR_PROGRAM_ID
@@ -196,71 +203,80 @@ def token_ix(data: bytes, *accounts: tuple[Pubkey, bool, bool]) -> Instruction:
     return Instruction(TOKEN_PROGRAM_ID, data, [AccountMeta(k, is_signer=s, is_writable=w) for k, s, w in accounts])
 
 
+def memo_ix(signer: Pubkey, text: str) -> Instruction:
+    return Instruction(MEMO_PROGRAM_ID, text.encode(), [AccountMeta(signer, is_signer=True, is_writable=False)])
+
+
+async def transfer_with_memo(rpc: AsyncClient, payer: Keypair, recipient: Pubkey, memo: str) -> tuple[Signature, int]:
+    return await send_v0(
+        rpc,
+        [transfer(TransferParams(from_pubkey=payer.pubkey(), to_pubkey=recipient, lamports=3_000_000)), memo_ix(payer.pubkey(), memo)],
+        payer,
+    )
+
+
 @pytest.mark.xfail(
     strict=True,
-    reason="localnet lacks the compute-unit price in getFeeForMessage and fees, jsonParsed for getTransaction, getBlock, "
-    "getBlocks, getBlockTime, getRecentPrioritizationFees, the token methods and the cluster methods (issue #10)",
+    reason="localnet does not charge the compute-unit price (getFeeForMessage and the fee stay 5000) and lacks "
+    "getRecentPrioritizationFees (issue #10)",
 )
-async def test_solana_py_reads_blocks_parsed_transactions_fees_tokens_and_cluster(rpc: AsyncClient, localnet: Localnet) -> None:
-    payer = await funded(rpc, 10)
-    recipient = Keypair().pubkey()
-    memo = "solana-py parsed check"
+async def test_solana_py_priority_fee(rpc: AsyncClient) -> None:
+    """Compute-budget instructions as a cluster honours them: getFeeForMessage, the fee charged and
+    getRecentPrioritizationFees agree on 5000 per signature plus the unit price times the unit limit."""
+    payer = await funded(rpc, 2)
     price, limit = 5_000, 100_000  # micro-lamports per CU, CUs: a 500 lamport priority fee
     instructions = [
         set_compute_unit_limit(limit),
         set_compute_unit_price(price),
-        transfer(TransferParams(from_pubkey=payer.pubkey(), to_pubkey=recipient, lamports=3_000_000)),
-        Instruction(MEMO_PROGRAM_ID, memo.encode(), [AccountMeta(payer.pubkey(), is_signer=True, is_writable=False)]),
+        transfer(TransferParams(from_pubkey=payer.pubkey(), to_pubkey=Keypair().pubkey(), lamports=3_000_000)),
     ]
-
-    # getFeeForMessage agrees with the fee charged: 5000 per signature + the priority fee.
     blockhash, _ = await latest(rpc)
-    message = MessageV0.try_compile(payer.pubkey(), instructions, [], blockhash)
     expected_fee = 5000 + (price * limit + 999_999) // 1_000_000
-    assert (await rpc.get_fee_for_message(message, Confirmed)).value == expected_fee
+    assert (
+        await rpc.get_fee_for_message(MessageV0.try_compile(payer.pubkey(), instructions, [], blockhash), Confirmed)
+    ).value == expected_fee
     sig, slot = await send_v0(rpc, instructions, payer)
-
-    # getTransaction, jsonParsed
-    tx = (await rpc.get_transaction(sig, "jsonParsed", Confirmed, max_supported_transaction_version=0)).value
-    assert tx is not None and tx.slot == slot
-    meta = tx.transaction.meta
-    assert meta is not None and meta.err is None and meta.fee == expected_fee
-    parsed_message = tx.transaction.transaction.message
-    keys = parsed_message.account_keys
-    assert keys[0].pubkey == payer.pubkey() and keys[0].signer and keys[0].writable
-    by_program = {ix.program: ix for ix in parsed_message.instructions if isinstance(ix, ParsedInstruction)}
-    assert sorted(by_program) == ["compute-budget", "spl-memo", "system"], parsed_message.instructions
-    assert by_program["system"].parsed["type"] == "transfer"
-    assert by_program["system"].parsed["info"] == {"source": str(payer.pubkey()), "destination": str(recipient), "lamports": 3_000_000}
-    assert by_program["spl-memo"].parsed == memo
-    budget = sorted(
-        ix.parsed["type"] for ix in parsed_message.instructions if isinstance(ix, ParsedInstruction) and ix.program == "compute-budget"
-    )
-    assert budget == ["setComputeUnitLimit", "setComputeUnitPrice"]
-
+    tx = (await rpc.get_transaction(sig, "json", Confirmed, max_supported_transaction_version=0)).value
+    assert tx is not None and tx.transaction.meta is not None and tx.transaction.meta.fee == expected_fee
     fees = (await rpc.get_recent_prioritization_fees([payer.pubkey()])).value
     assert any(f.slot == slot and f.prioritization_fee == price for f in fees), fees
 
-    statuses = (await rpc.get_signature_statuses([sig], search_transaction_history=True)).value
-    assert statuses[0] is not None and statuses[0].slot == slot
 
-    # getBlock: the transfer's block, its parent, and the views of transactionDetails
-    block = (await rpc.get_block(slot, "json", max_supported_transaction_version=0, commitment=Confirmed)).value
-    assert block.parent_slot < slot and block.block_height is not None and block.block_time == tx.block_time
-    assert any(t.transaction.signatures[0] == sig for t in block.transactions or [])
-    parent = (await rpc.get_block(block.parent_slot, max_supported_transaction_version=0, commitment=Confirmed)).value
-    assert parent.blockhash == block.previous_blockhash and parent.block_height == block.block_height - 1
-    sigs = (
-        await rpc.get_block(slot, max_supported_transaction_version=0, transaction_details=TransactionDetails.Signatures, rewards=False)
-    ).value
-    assert sig in (sigs.signatures or []) and sigs.transactions is None and sigs.rewards is None
+@pytest.mark.xfail(strict=True, reason="localnet answers jsonParsed with json in getTransaction and getBlock (issue #10)")
+async def test_solana_py_parsed_transactions(rpc: AsyncClient) -> None:
+    """getTransaction and getBlock with jsonParsed: system, memo and compute-budget instructions parsed; the Mirror
+    program's own instruction in Agave's "partially decoded" shape (or, once issue #10 point 5 parses
+    it from the IDL, a ParsedInstruction of type createMirror)."""
+    payer = await funded(rpc, 2)
+    recipient = Keypair().pubkey()
+    memo = "solana-py parsed check"
+    sig, slot = await send_v0(
+        rpc,
+        [
+            set_compute_unit_limit(50_000),
+            transfer(TransferParams(from_pubkey=payer.pubkey(), to_pubkey=recipient, lamports=3_000_000)),
+            memo_ix(payer.pubkey(), memo),
+        ],
+        payer,
+    )
+    tx = (await rpc.get_transaction(sig, "jsonParsed", Confirmed, max_supported_transaction_version=0)).value
+    assert tx is not None and tx.slot == slot
+    meta = tx.transaction.meta
+    assert meta is not None and meta.err is None and meta.fee == 5000
+    message = tx.transaction.transaction.message
+    assert isinstance(message, UiParsedMessage), f"jsonParsed answered with an unparsed message: {message}"
+    keys = message.account_keys
+    assert keys[0].pubkey == payer.pubkey() and keys[0].signer and keys[0].writable
+    by_program = {ix.program: ix for ix in message.instructions if isinstance(ix, ParsedInstruction)}
+    assert sorted(by_program) == ["compute-budget", "spl-memo", "system"], message.instructions
+    assert by_program["system"].parsed["type"] == "transfer"
+    assert by_program["system"].parsed["info"] == {"source": str(payer.pubkey()), "destination": str(recipient), "lamports": 3_000_000}
+    assert by_program["spl-memo"].parsed == memo
+    assert by_program["compute-budget"].parsed == {"type": "setComputeUnitLimit", "info": {"computeUnitLimit": 50_000}}
     parsed_block = (await rpc.get_block(slot, "jsonParsed", max_supported_transaction_version=0)).value
-    assert any(t.transaction.signatures[0] == sig for t in parsed_block.transactions or [])
-    assert block.parent_slot in (await rpc.get_blocks(block.parent_slot, slot, Confirmed)).value
-    assert (await rpc.get_block_time(slot)).value == block.block_time
+    [in_block] = [t.transaction for t in parsed_block.transactions or [] if t.transaction.signatures[0] == sig]
+    assert isinstance(in_block.message, UiParsedMessage) and in_block.message.account_keys[0].pubkey == payer.pubkey()
 
-    # The Mirror program's own instruction in jsonParsed: Agave's "partially decoded" shape (issue #10
-    # point 5 parses it from the IDL instead: then it is a ParsedInstruction of program "mirror").
     creator = await funded(rpc, 2)
     create = codec.build_instruction(
         "create_mirror",
@@ -269,38 +285,95 @@ async def test_solana_py_reads_blocks_parsed_transactions_fees_tokens_and_cluste
     )
     create_sig, _ = await send_v0(rpc, [create], creator)
     parsed_create = (await rpc.get_transaction(create_sig, "jsonParsed", Confirmed, max_supported_transaction_version=0)).value
-    [mirror_ix_parsed] = parsed_create.transaction.transaction.message.instructions
-    if isinstance(mirror_ix_parsed, UiPartiallyDecodedInstruction):
-        assert mirror_ix_parsed.program_id == PROGRAM_ID
-        assert base58.b58decode(mirror_ix_parsed.data) == bytes(create.data)
-        assert mirror_ix_parsed.accounts == [m.pubkey for m in create.accounts]
+    assert parsed_create is not None
+    [mirror_instruction] = parsed_create.transaction.transaction.message.instructions
+    if isinstance(mirror_instruction, UiPartiallyDecodedInstruction):
+        assert mirror_instruction.program_id == PROGRAM_ID
+        assert base58.b58decode(mirror_instruction.data) == bytes(create.data)
+        assert mirror_instruction.accounts == [m.pubkey for m in create.accounts]
     else:
-        assert isinstance(mirror_ix_parsed, ParsedInstruction) and mirror_ix_parsed.program_id == PROGRAM_ID
-        assert mirror_ix_parsed.parsed["type"] == "createMirror", mirror_ix_parsed.parsed
+        assert isinstance(mirror_instruction, ParsedInstruction) and mirror_instruction.program_id == PROGRAM_ID
+        assert mirror_instruction.parsed["type"] == "createMirror", mirror_instruction.parsed
 
-    # SPL Token: a mint and an account, built by hand
+
+async def test_solana_py_blocks(rpc: AsyncClient) -> None:
+    """getBlock (json, signatures), its parent's blockhash as previousBlockhash, getBlocks,
+    getBlockTime, getSignatureStatuses with searchTransactionHistory, and Agave's error for a slot
+    not produced yet."""
+    payer = await funded(rpc, 2)
+    sig, slot = await transfer_with_memo(rpc, payer, Keypair().pubkey(), "block check")
+    tx = (await rpc.get_transaction(sig, "json", Confirmed, max_supported_transaction_version=0)).value
+    assert tx is not None
+    statuses = (await rpc.get_signature_statuses([sig], search_transaction_history=True)).value
+    assert statuses[0] is not None and statuses[0].slot == slot
+
+    block = (await rpc.get_block(slot, "json", max_supported_transaction_version=0, commitment=Confirmed)).value
+    assert block.parent_slot < slot and block.block_height is not None and block.block_time == tx.block_time
+    assert any(t.transaction.signatures[0] == sig for t in block.transactions or [])
+    parent = (await rpc.get_block(block.parent_slot, max_supported_transaction_version=0, commitment=Confirmed)).value
+    assert parent.blockhash == block.previous_blockhash and parent.block_height == block.block_height - 1
+    signatures = (
+        await rpc.get_block(slot, max_supported_transaction_version=0, transaction_details=TransactionDetails.Signatures, rewards=False)
+    ).value
+    assert sig in (signatures.signatures or []) and signatures.transactions is None and signatures.rewards is None
+    # solana-py's getBlocks takes no commitment: Agave's default, finalized, lists blocks up to the root.
+    deadline = asyncio.get_running_loop().time() + NOTIFICATION_TIMEOUT
+    while (await rpc.get_signature_statuses([sig])).value[0].confirmation_status != TransactionConfirmationStatus.Finalized:
+        assert asyncio.get_running_loop().time() < deadline, f"{sig} not finalized"
+        await asyncio.sleep(0.05)
+    blocks = (await rpc.get_blocks(block.parent_slot, slot)).value
+    assert blocks[0] == block.parent_slot and blocks[-1] == slot, blocks
+    assert (await rpc.get_block_time(slot)).value == block.block_time
+
+    future = slot + 10_000_000
+    try:
+        await rpc.get_block(future, max_supported_transaction_version=0)
+    except RPCException as e:
+        # solders types the error by its code: -32004 is BlockNotAvailable.
+        assert isinstance(e.args[0], BlockNotAvailableMessage), e
+        assert e.args[0].message == f"Block not available for slot {future}"
+    else:
+        raise AssertionError("getBlock of a slot not produced yet answered")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="localnet lacks getTokenAccountsByOwner, getTokenAccountBalance, getTokenSupply, getTokenLargestAccounts and "
+    "jsonParsed account data (issue #10)",
+)
+async def test_solana_py_tokens(rpc: AsyncClient) -> None:
+    """An SPL Token mint and account (instructions built by hand) read back with the token methods and jsonParsed."""
+    payer = await funded(rpc, 2)
     mint, account = Keypair(), Keypair()
     mint_rent = (await rpc.get_minimum_balance_for_rent_exemption(82)).value
     account_rent = (await rpc.get_minimum_balance_for_rent_exemption(165)).value
-    token_setup = [
-        create_account(
-            CreateAccountParams(from_pubkey=payer.pubkey(), to_pubkey=mint.pubkey(), lamports=mint_rent, space=82, owner=TOKEN_PROGRAM_ID)
-        ),
-        token_ix(bytes([20, 9]) + bytes(payer.pubkey()) + b"\x00", (mint.pubkey(), False, True)),  # InitializeMint2
-        create_account(
-            CreateAccountParams(
-                from_pubkey=payer.pubkey(), to_pubkey=account.pubkey(), lamports=account_rent, space=165, owner=TOKEN_PROGRAM_ID
-            )
-        ),
-        token_ix(bytes([18]) + bytes(payer.pubkey()), (account.pubkey(), False, True), (mint.pubkey(), False, False)),  # InitializeAccount3
-        token_ix(  # MintTo 2.5 tokens
-            bytes([7]) + struct.pack("<Q", 2_500_000_000),
-            (mint.pubkey(), False, True),
-            (account.pubkey(), False, True),
-            (payer.pubkey(), True, False),
-        ),
-    ]
-    await send_v0(rpc, token_setup, payer, mint, account)
+
+    def create(new: Keypair, lamports: int, space: int) -> Instruction:
+        params = CreateAccountParams(
+            from_pubkey=payer.pubkey(), to_pubkey=new.pubkey(), lamports=lamports, space=space, owner=TOKEN_PROGRAM_ID
+        )
+        return create_account(params)
+
+    await send_v0(
+        rpc,
+        [
+            create(mint, mint_rent, 82),
+            token_ix(bytes([20, 9]) + bytes(payer.pubkey()) + b"\x00", (mint.pubkey(), False, True)),  # InitializeMint2
+            create(account, account_rent, 165),
+            token_ix(
+                bytes([18]) + bytes(payer.pubkey()), (account.pubkey(), False, True), (mint.pubkey(), False, False)
+            ),  # InitializeAccount3
+            token_ix(  # MintTo 2.5 tokens
+                bytes([7]) + struct.pack("<Q", 2_500_000_000),
+                (mint.pubkey(), False, True),
+                (account.pubkey(), False, True),
+                (payer.pubkey(), True, False),
+            ),
+        ],
+        payer,
+        mint,
+        account,
+    )
     owned = (await rpc.get_token_accounts_by_owner_json_parsed(payer.pubkey(), TokenAccountOpts(mint=mint.pubkey()), Confirmed)).value
     assert [a.pubkey for a in owned] == [account.pubkey()]
     data = owned[0].account.data
@@ -312,18 +385,23 @@ async def test_solana_py_reads_blocks_parsed_transactions_fees_tokens_and_cluste
     assert [a.pubkey for a in raw] == [account.pubkey()] and len(raw[0].account.data) == 165
     balance = (await rpc.get_token_account_balance(account.pubkey(), Confirmed)).value
     assert (balance.amount, balance.decimals, balance.ui_amount_string) == ("2500000000", 9, "2.5")
-    supply = (await rpc.get_token_supply(mint.pubkey(), Confirmed)).value
-    assert supply.amount == "2500000000"
-    largest = (await rpc.get_token_largest_accounts(mint.pubkey(), Confirmed)).value
-    assert [a.address for a in largest] == [account.pubkey()]
+    assert (await rpc.get_token_supply(mint.pubkey(), Confirmed)).value.amount == "2500000000"
+    assert [a.address for a in (await rpc.get_token_largest_accounts(mint.pubkey(), Confirmed)).value] == [account.pubkey()]
     mint_info = (await rpc.get_account_info_json_parsed(mint.pubkey(), Confirmed)).value
     assert mint_info is not None and mint_info.data.parsed["type"] == "mint"
     assert mint_info.data.parsed["info"]["supply"] == "2500000000" and mint_info.data.parsed["info"]["decimals"] == 9
 
-    # The cluster: this node is its only node, leader and vote account.
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="localnet lacks getIdentity, getClusterNodes, getSlotLeader, getVoteAccounts, getLeaderSchedule, getEpochSchedule, "
+    "getSupply, getInflationGovernor and getTransactionCount (issue #10)",
+)
+async def test_solana_py_cluster(rpc: AsyncClient) -> None:
+    """The cluster as a one-node solana-test-validator describes it: this node is its only node, leader
+    and vote account; supply, inflation and epoch schedule figures are real."""
     identity = (await rpc.get_identity()).value.identity
-    nodes = (await rpc.get_cluster_nodes()).value
-    assert [n.pubkey for n in nodes] == [identity]
+    assert [n.pubkey for n in (await rpc.get_cluster_nodes()).value] == [identity]
     assert (await rpc.get_slot_leader(Confirmed)).value == identity
     votes = (await rpc.get_vote_accounts()).value
     assert [v.node_pubkey for v in votes.current] == [identity] and votes.delinquent == []
@@ -331,22 +409,8 @@ async def test_solana_py_reads_blocks_parsed_transactions_fees_tokens_and_cluste
     assert schedule is not None and list(schedule) == [identity]
     epoch_schedule = (await rpc.get_epoch_schedule()).value
     assert epoch_schedule.slots_per_epoch == (await rpc.get_epoch_info(Confirmed)).value.slots_in_epoch
-    total_supply = (await rpc.get_supply(Confirmed)).value
-    assert total_supply.total == total_supply.circulating + total_supply.non_circulating > 0
-    governor = (await rpc.get_inflation_governor(Confirmed)).value
-    assert (governor.initial, governor.terminal, governor.taper, governor.foundation, governor.foundation_term) == (
-        0.08,
-        0.015,
-        0.15,
-        0.05,
-        7.0,
-    )
-    assert (await rpc.get_transaction_count(Confirmed)).value >= 4
-
-    # Bad input gets Agave's error: a block not produced yet.
-    try:
-        await rpc.get_block(slot + 10_000_000, max_supported_transaction_version=0)
-    except RPCException as e:
-        assert e.args[0].code == -32004 and f"Block not available for slot {slot + 10_000_000}" in e.args[0].message, e
-    else:
-        raise AssertionError("getBlock of a slot not produced yet answered")
+    supply = (await rpc.get_supply(Confirmed)).value
+    assert supply.total == supply.circulating + supply.non_circulating > 0
+    g = (await rpc.get_inflation_governor(Confirmed)).value
+    assert (g.initial, g.terminal, g.taper, g.foundation, g.foundation_term) == (0.08, 0.015, 0.15, 0.05, 7.0)
+    assert (await rpc.get_transaction_count(Confirmed)).value > 0

@@ -263,9 +263,10 @@ run(
       check(parent.blockHeight === block.blockHeight - 1, `parent blockHeight ${parent.blockHeight}, child ${block.blockHeight}`);
     });
 
-    await attempt('getBlock (transactionDetails signatures/none, rewards false)', async () => {
+    await attempt('getBlockSignatures / getBlock (transactionDetails none, accounts)', async () => {
       const slot = sentTransfer.slot;
-      const sigs = await connection.getBlock(slot, { commitment: COMMITMENT, transactionDetails: 'signatures', rewards: false });
+      // web3.js v1 asks for transactionDetails "signatures" (rewards false) through getBlockSignatures.
+      const sigs = await connection.getBlockSignatures(slot, COMMITMENT);
       check(Array.isArray(sigs.signatures) && sigs.signatures.includes(transfer), `signatures = ${short(sigs)}`);
       check(sigs.signatures.length === summary.blockTransactions && sigs.transactions === undefined, `signatures view = ${short(sigs)}`);
       check(sigs.rewards === undefined, `rewards present with rewards:false: ${short(sigs.rewards)}`);
