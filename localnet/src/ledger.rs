@@ -91,6 +91,14 @@ pub struct StoredTransaction {
     pub accounts: Vec<(Pubkey, Account)>,
 }
 
+impl StoredTransaction {
+    /// The compute-unit price it paid (micro-lamports per unit): none yet, as
+    /// the node does not charge compute-budget prices.
+    pub fn prioritization_fee(&self) -> u64 {
+        0
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
     #[error("ledger i/o: {0}")]

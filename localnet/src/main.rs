@@ -86,11 +86,15 @@ async fn main() -> anyhow::Result<()> {
         bank.release_durable_events();
     }
     let ledger = bank.ledger();
-    let node = Arc::new(Node { bank: parking_lot::Mutex::new(bank), events });
-
     let rpc_addr = SocketAddr::new(args.bind, args.rpc_port);
     let ws_addr =
         SocketAddr::new(args.bind, args.rpc_port.checked_add(1).ok_or_else(|| anyhow::anyhow!("rpc port too high"))?);
+    let node = Arc::new(Node {
+        bank: parking_lot::Mutex::new(bank),
+        events,
+        rpc_addr: Some(rpc_addr),
+        pubsub_addr: Some(ws_addr),
+    });
     // Small JSON replies and notifications must not wait for Nagle's algorithm.
     let no_delay = |tcp: &mut tokio::net::TcpStream| {
         if let Err(err) = tcp.set_nodelay(true) {

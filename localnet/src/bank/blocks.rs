@@ -10,7 +10,7 @@ use solana_clock::Slot;
 use solana_commitment_config::CommitmentLevel;
 use solana_hash::Hash;
 
-use super::{Bank, MAX_PROCESSING_AGE};
+use super::{Bank, NodeEvent, MAX_PROCESSING_AGE};
 use crate::ledger::{Block, Entry, StoredTransaction};
 
 /// The blockhash of `slot` (`n` = 0), or the `n`th extra blockhash issued
@@ -29,6 +29,9 @@ impl Bank {
     /// records it and makes its blockhash the latest.
     pub(super) fn open_block(&mut self) {
         let parent = self.blocks.last_key_value().map(|(_, b)| *b);
+        if let Some(parent) = parent {
+            let _ = self.events.send(NodeEvent::Block { slot: parent.slot, commitment: CommitmentLevel::Confirmed });
+        }
         let blockhash = derive_blockhash(&self.genesis_hash, self.slot, 0);
         let block = Block {
             slot: self.slot,
@@ -127,5 +130,78 @@ impl Bank {
 
     pub fn block_time(&self, slot: Slot) -> Option<i64> {
         self.blocks.get(&slot).map(|b| b.block_time)
+    }
+
+    /// Transactions recorded in slots up to `slot`.
+    pub fn transaction_count_until(&self, slot: Slot) -> u64 {
+        self.history.txs.partition_point(|tx| tx.slot <= slot) as u64
+    }
+
+    /// Performance samples, newest first: 60-second periods counted back from
+    /// the newest block's time, each (newest slot, transactions, slots, seconds).
+    pub fn performance_samples(&self, limit: usize) -> Vec<(Slot, u64, u64, u16)> {
+        const PERIOD: i64 = 60;
+        let mut samples = Vec::new();
+        let mut blocks = self.blocks.values().rev().peekable();
+        let Some(newest) = blocks.peek().copied().copied() else {
+            return samples;
+        };
+        let mut end = newest.block_time;
+        while samples.len() < limit {
+            let start = end - PERIOD;
+            let mut top: Option<Slot> = None;
+            let mut bottom: Option<Slot> = None;
+            let mut txs = 0u64;
+            while let Some(block) = blocks.next_if(|b| b.block_time > start) {
+                top.get_or_insert(block.slot);
+                bottom = Some(block.slot);
+                txs += self.block_transactions_count(block.slot);
+            }
+            let (Some(top), Some(bottom)) = (top, bottom) else {
+                break;
+            };
+            let after_previous = blocks.peek().map_or(bottom, |b| b.slot + 1);
+            samples.push((top, txs, top - after_previous + 1, PERIOD as u16));
+            end = start;
+        }
+        samples
+    }
+
+    fn block_transactions_count(&self, slot: Slot) -> u64 {
+        let txs = &self.history.txs;
+        (txs.partition_point(|tx| tx.slot <= slot) - txs.partition_point(|tx| tx.slot < slot)) as u64
+    }
+
+    /// For the newest `count` finalized blocks, oldest first: the lowest
+    /// prioritization fee (micro-lamports per compute unit) a transaction of the
+    /// block paid that writes one of `accounts` (any transaction when empty); 0
+    /// when none did.
+    pub fn recent_prioritization_fees(&self, accounts: &[solana_pubkey::Pubkey], count: usize) -> Vec<(Slot, u64)> {
+        let mut out: Vec<(Slot, u64)> = self
+            .blocks
+            .range(..=self.root)
+            .rev()
+            .take(count)
+            .map(|(slot, _)| {
+                let fee = self
+                    .block_transactions(*slot)
+                    .iter()
+                    .filter(|tx| {
+                        let message = &tx.transaction.message;
+                        accounts.is_empty()
+                            || message
+                                .static_account_keys()
+                                .iter()
+                                .enumerate()
+                                .any(|(i, key)| accounts.contains(key) && message.is_maybe_writable(i, None))
+                    })
+                    .map(|tx| tx.prioritization_fee())
+                    .min()
+                    .unwrap_or(0);
+                (*slot, fee)
+            })
+            .collect();
+        out.reverse();
+        out
     }
 }

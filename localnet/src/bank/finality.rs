@@ -25,7 +25,12 @@ impl Bank {
         if new_root == self.root {
             return;
         }
+        let old_root = self.root;
         self.root = new_root;
+        let _ = self.events.send(NodeEvent::Root { root: new_root });
+        for slot in self.blocks.range(old_root + 1..=new_root).map(|(slot, _)| *slot).collect::<Vec<_>>() {
+            let _ = self.events.send(NodeEvent::Block { slot, commitment: CommitmentLevel::Finalized });
+        }
         while self.unfinalized.front().is_some_and(|tx| tx.slot <= new_root) {
             let tx = self.unfinalized.pop_front().expect("checked");
             let signature = tx.transaction.signatures[0];
@@ -87,6 +92,27 @@ impl Bank {
                     if account.owner == *program && filter(&account) {
                         out.push((*pubkey, account));
                     }
+                }
+            }
+        }
+        out
+    }
+
+    /// Every live account's balance as of `commitment`: (pubkey, lamports).
+    pub fn balances(&self, commitment: CommitmentLevel) -> Vec<(Pubkey, u64)> {
+        let mut out: Vec<(Pubkey, u64)> = Vec::new();
+        for (pubkey, shared) in self.chain.accounts_db().inner.iter() {
+            if commitment == CommitmentLevel::Finalized && self.pending_pre.contains_key(pubkey) {
+                continue; // handled below from its finalized value
+            }
+            if shared.lamports() > 0 {
+                out.push((*pubkey, shared.lamports()));
+            }
+        }
+        if commitment == CommitmentLevel::Finalized {
+            for pubkey in self.pending_pre.keys() {
+                if let Some(account) = self.account_at(pubkey, commitment) {
+                    out.push((*pubkey, account.lamports));
                 }
             }
         }

@@ -57,9 +57,31 @@ pub struct BankConfig {
 /// `Confirmed` events fire at execution, `Finalized` ones when the root passes.
 #[derive(Debug, Clone)]
 pub enum NodeEvent {
-    Slot { slot: Slot, parent: Slot, root: Slot },
-    Transaction { tx: Arc<StoredTransaction>, signature: Signature, commitment: CommitmentLevel },
-    Account { pubkey: Pubkey, account: Arc<Account>, slot: Slot, commitment: CommitmentLevel },
+    Slot {
+        slot: Slot,
+        parent: Slot,
+        root: Slot,
+    },
+    /// The root moved to `root`.
+    Root {
+        root: Slot,
+    },
+    /// The block of `slot` is complete (`Confirmed`) or rooted (`Finalized`).
+    Block {
+        slot: Slot,
+        commitment: CommitmentLevel,
+    },
+    Transaction {
+        tx: Arc<StoredTransaction>,
+        signature: Signature,
+        commitment: CommitmentLevel,
+    },
+    Account {
+        pubkey: Pubkey,
+        account: Arc<Account>,
+        slot: Slot,
+        commitment: CommitmentLevel,
+    },
 }
 
 /// The outcome of `sendTransaction`: the signature, and the ledger record to

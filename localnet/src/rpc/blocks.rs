@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use serde_json::{json, Value};
 use solana_commitment_config::CommitmentLevel;
@@ -25,7 +26,7 @@ use super::params::{
 use super::Node;
 use crate::bank::{Bank, SLOTS_PER_EPOCH};
 use crate::cluster;
-use crate::ledger::Block;
+use crate::ledger::{Block, StoredTransaction};
 use crate::rpc_error::{RpcError, RpcResult};
 
 /// Agave's MAX_GET_CONFIRMED_BLOCKS_RANGE.
@@ -101,7 +102,18 @@ pub fn get_block(node: &Node, params: &[Value]) -> RpcResult<Value> {
         _ => bank.block_transactions(slot),
     };
     drop(bank);
-    let max_version = config.max_supported_transaction_version;
+    to_value(encode_block(&block, &txs, encoding, details, show_rewards, config.max_supported_transaction_version)?)
+}
+
+/// A block in Agave's shape, with `txs` as its transactions.
+pub fn encode_block(
+    block: &Block,
+    txs: &[Arc<StoredTransaction>],
+    encoding: UiTransactionEncoding,
+    details: TransactionDetails,
+    show_rewards: bool,
+    max_version: Option<u8>,
+) -> RpcResult<UiConfirmedBlock> {
     let (transactions, signatures) = match details {
         TransactionDetails::Full => (
             Some(
@@ -124,7 +136,7 @@ pub fn get_block(node: &Node, params: &[Value]) -> RpcResult<Value> {
         }
         TransactionDetails::None => (None, None),
     };
-    to_value(UiConfirmedBlock {
+    Ok(UiConfirmedBlock {
         previous_blockhash: block.previous_blockhash.to_string(),
         blockhash: block.blockhash.to_string(),
         parent_slot: block.parent_slot,

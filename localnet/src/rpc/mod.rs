@@ -16,7 +16,7 @@
 //! PubSub subscriptions are served by [`crate::pubsub`].
 
 mod accounts;
-mod blocks;
+pub mod blocks;
 mod cheatcodes;
 mod cluster;
 pub mod encoding;
@@ -48,6 +48,9 @@ pub const AGAVE_VERSION: &str = "2.3.13";
 pub struct Node {
     pub bank: Mutex<Bank>,
     pub events: tokio::sync::broadcast::Sender<NodeEvent>,
+    /// Where the node serves JSON-RPC and PubSub (getClusterNodes).
+    pub rpc_addr: Option<std::net::SocketAddr>,
+    pub pubsub_addr: Option<std::net::SocketAddr>,
 }
 
 impl Node {
@@ -136,6 +139,7 @@ async fn dispatch(node: &Arc<Node>, method: &str, params: &[Value]) -> RpcResult
         "minimumLedgerSlot" => blocks::minimum_ledger_slot(node),
         // transactions
         "getFeeForMessage" => transactions::get_fee_for_message(node, params),
+        "getRecentPrioritizationFees" => transactions::get_recent_prioritization_fees(node, params),
         "getSignatureStatuses" => transactions::get_signature_statuses(node, params),
         "getSignaturesForAddress" => transactions::get_signatures_for_address(node, params),
         "getTransaction" => transactions::get_transaction(node, params),
@@ -143,10 +147,27 @@ async fn dispatch(node: &Arc<Node>, method: &str, params: &[Value]) -> RpcResult
         "sendTransaction" => transactions::send_transaction(node, params).await,
         "simulateTransaction" => transactions::simulate_transaction(node, params),
         // cluster
+        "getClusterNodes" => cluster::get_cluster_nodes(node),
         "getEpochInfo" => cluster::get_epoch_info(node, params),
+        "getEpochSchedule" => cluster::get_epoch_schedule(),
         "getGenesisHash" => cluster::get_genesis_hash(node),
         "getHealth" => cluster::get_health(),
+        "getHighestSnapshotSlot" => cluster::get_highest_snapshot_slot(),
+        "getIdentity" => cluster::get_identity(),
+        "getInflationGovernor" => cluster::get_inflation_governor(params),
+        "getInflationRate" => cluster::get_inflation_rate(node),
+        "getInflationReward" => cluster::get_inflation_reward(node, params),
+        "getLargestAccounts" => cluster::get_largest_accounts(node, params),
+        "getLeaderSchedule" => cluster::get_leader_schedule(node, params),
+        "getMaxRetransmitSlot" | "getMaxShredInsertSlot" => cluster::get_max_slot(node),
+        "getRecentPerformanceSamples" => cluster::get_recent_performance_samples(node, params),
+        "getSlotLeader" => cluster::get_slot_leader(node, params),
+        "getSlotLeaders" => cluster::get_slot_leaders(node, params),
+        "getStakeMinimumDelegation" => cluster::get_stake_minimum_delegation(node, params),
+        "getSupply" => cluster::get_supply(node, params),
+        "getTransactionCount" => cluster::get_transaction_count(node, params),
         "getVersion" => cluster::get_version(),
+        "getVoteAccounts" => cluster::get_vote_accounts(node, params),
         // test cheatcodes
         "mirror_warpClock" => cheatcodes::warp_clock(node, params).await,
         _ => Err(RpcError::method_not_found()),

@@ -10,7 +10,7 @@ use solana_rpc_client_types::config::{
     RpcSimulateTransactionConfig, RpcTransactionConfig,
 };
 use solana_rpc_client_types::response::{
-    RpcBlockhash, RpcConfirmedTransactionStatusWithSignature, RpcSimulateTransactionResult,
+    RpcBlockhash, RpcConfirmedTransactionStatusWithSignature, RpcPrioritizationFee, RpcSimulateTransactionResult,
 };
 use solana_transaction::versioned::VersionedTransaction;
 use solana_transaction_status_client_types::{
@@ -29,6 +29,12 @@ use crate::rpc_error::{self, RpcError, RpcResult};
 
 const MAX_GET_SIGNATURE_STATUSES: usize = 256;
 const MAX_GET_SIGNATURES_FOR_ADDRESS_LIMIT: usize = 1_000;
+/// Agave's status cache holds the signatures of this many recent roots (MAX_CACHE_ENTRIES).
+const STATUS_CACHE_SLOTS: u64 = 300;
+/// Agave's MAX_TX_ACCOUNT_LOCKS, the most accounts getRecentPrioritizationFees takes.
+const MAX_TX_ACCOUNT_LOCKS: usize = 128;
+/// Agave's prioritization fee cache keeps this many recent finalized blocks.
+const MAX_NUM_RECENT_BLOCKS: usize = 150;
 
 pub async fn request_airdrop(node: &Node, params: &[Value]) -> RpcResult<Value> {
     let pubkey = pubkey_param(params, 0)?;
@@ -109,11 +115,21 @@ pub fn get_signature_statuses(node: &Node, params: &[Value]) -> RpcResult<Value>
     if signatures.len() > MAX_GET_SIGNATURE_STATUSES {
         return Err(RpcError::invalid_params(format!("Too many inputs provided; max {MAX_GET_SIGNATURE_STATUSES}")));
     }
-    let _config: Option<RpcSignatureStatusConfig> = optional(params, 1)?;
+    let search_history =
+        optional::<RpcSignatureStatusConfig>(params, 1)?.is_some_and(|config| config.search_transaction_history);
     let signatures = signatures.iter().map(|s| parse_signature(s)).collect::<RpcResult<Vec<_>>>()?;
     let bank = node.bank.lock();
-    let statuses: Vec<Option<TransactionStatus>> =
-        signatures.iter().map(|sig| bank.transaction(sig).map(|tx| status_of(&tx, bank.slot(), bank.root()))).collect();
+    // Like a bank's status cache, only recent transactions are known without
+    // `searchTransactionHistory`; older ones are found in the ledger (rooted).
+    let recent_from = bank.root().saturating_sub(STATUS_CACHE_SLOTS);
+    let statuses: Vec<Option<TransactionStatus>> = signatures
+        .iter()
+        .map(|sig| {
+            bank.transaction(sig)
+                .filter(|tx| search_history || tx.slot > recent_from)
+                .map(|tx| status_of(&tx, bank.slot(), bank.root()))
+        })
+        .collect();
     with_context(bank.slot(), statuses)
 }
 
@@ -229,4 +245,19 @@ pub fn status_of(tx: &StoredTransaction, slot: u64, root: u64) -> TransactionSta
             TransactionConfirmationStatus::Confirmed
         }),
     }
+}
+
+pub fn get_recent_prioritization_fees(node: &Node, params: &[Value]) -> RpcResult<Value> {
+    let keys: Vec<String> = optional(params, 0)?.unwrap_or_default();
+    if keys.len() > MAX_TX_ACCOUNT_LOCKS {
+        return Err(RpcError::invalid_params(format!("Too many inputs provided; max {MAX_TX_ACCOUNT_LOCKS}")));
+    }
+    let keys = keys.iter().map(|k| parse_pubkey(k)).collect::<RpcResult<Vec<_>>>()?;
+    let bank = node.bank.lock();
+    let fees: Vec<RpcPrioritizationFee> = bank
+        .recent_prioritization_fees(&keys, MAX_NUM_RECENT_BLOCKS)
+        .into_iter()
+        .map(|(slot, prioritization_fee)| RpcPrioritizationFee { slot, prioritization_fee })
+        .collect();
+    to_value(fees)
 }
