@@ -19,12 +19,9 @@ __all__ = ["pytestmark"]  # skipped without Node.js, like the web3.js check
 
 # What mirror-localnet lacked when this test was written (the other half of issue #10 adds it).
 LACKING = (
-    "localnet lacks getIdentity, getClusterNodes, getEpochSchedule, getSlotLeader, getSlotLeaders, getLeaderSchedule, "
-    "getVoteAccounts, getSupply, getInflationGovernor, getInflationRate, getStakeMinimumDelegation, getHighestSnapshotSlot, "
-    "getMaxRetransmitSlot, getMaxShredInsertSlot, getTransactionCount, getRecentPerformanceSamples, getLargestAccounts, "
-    "getRecentPrioritizationFees, getTokenAccountBalance, getTokenSupply, getTokenLargestAccounts, getTokenAccountsByOwner, "
-    "getTokenAccountsByDelegate, getInflationReward, rootSubscribe, blockSubscribe, jsonParsed (accounts, blocks) and the "
-    "compute-unit price in fees (issue #10)"
+    "localnet lacks getTokenAccountBalance, getTokenSupply, getTokenLargestAccounts, getTokenAccountsByOwner, "
+    "getTokenAccountsByDelegate, jsonParsed for accounts and blocks, and the compute-unit price in getFeeForMessage, "
+    "the fee charged and getRecentPrioritizationFees (issue #10)"
 )
 
 # Issue #10: every HTTP method of Agave's JSON-RPC.

@@ -445,9 +445,17 @@ run('kit_check', { '@solana/kit': packageVersion('@solana/kit') }, async (ctx) =
   });
 
   await call('getRecentPrioritizationFees', async () => {
-    const fees = await rpc.getRecentPrioritizationFees([payer.address]).send();
-    const atSlot = fees.find((f) => f.slot === transfer.slot);
-    check(atSlot && atSlot.prioritizationFee === CU_PRICE, `fees = ${short(fees)}, expected ${CU_PRICE} at slot ${transfer.slot}`);
+    // Agave reports a slot's fees once the slot is finalized.
+    let fees = [];
+    const atSlot = await eventually(
+      async () => {
+        fees = await rpc.getRecentPrioritizationFees([payer.address]).send();
+        return fees.find((f) => f.slot === transfer.slot);
+      },
+      NOTIFICATION_TIMEOUT_MS,
+      `slot ${transfer.slot} in getRecentPrioritizationFees`,
+    ).catch((error) => fail(`${error.message}; last answer ${short(fees.slice(-5))}`));
+    check(atSlot.prioritizationFee === CU_PRICE, `fee at slot ${transfer.slot} = ${atSlot.prioritizationFee}, expected ${CU_PRICE}`);
     // For an account no transaction wrote, Agave reports each slot's lowest fee paid (at most ours).
     const other = await rpc.getRecentPrioritizationFees([(await generateKeyPairSigner()).address]).send();
     check(other.every((f) => f.prioritizationFee <= CU_PRICE), `an untouched account: ${short(other)}`);
@@ -464,12 +472,16 @@ run('kit_check', { '@solana/kit': packageVersion('@solana/kit') }, async (ctx) =
     check(Array.isArray(b.rewards), `rewards = ${short(b.rewards)}`);
     const sigs = await rpc.getBlock(transfer.slot, { commitment: COMMITMENT, transactionDetails: 'signatures', maxSupportedTransactionVersion: 0, rewards: false }).send();
     check(sigs.signatures.includes(transfer.signature) && sigs.rewards === undefined, `signatures view = ${short(sigs)}`);
-    const parsed = await rpc.getBlock(transfer.slot, { commitment: COMMITMENT, encoding: 'jsonParsed', maxSupportedTransactionVersion: 0 }).send();
-    const entry = parsed.transactions.find((t) => t.transaction.signatures[0] === transfer.signature);
-    check(entry.transaction.message.accountKeys[0].pubkey === payer.address, `jsonParsed block entry = ${short(entry)}`);
     const error = await rejects(rpc.getBlock(transfer.slot + 10_000_000n, { commitment: COMMITMENT, maxSupportedTransactionVersion: 0 }).send());
     check(rpcCode(error) === -32004, `getBlock(future slot): ${error}`);
     return b;
+  });
+  await attempt('rpc.getBlock (jsonParsed)', async () => {
+    const parsed = await rpc.getBlock(transfer.slot, { commitment: COMMITMENT, encoding: 'jsonParsed', maxSupportedTransactionVersion: 0 }).send();
+    const entry = parsed.transactions.find((t) => t.transaction.signatures[0] === transfer.signature);
+    check(entry.transaction.message.accountKeys[0].pubkey === payer.address, `jsonParsed block entry = ${short(entry)}`);
+    const system = entry.transaction.message.instructions.find((i) => i.program === 'system');
+    check(system?.parsed?.type === 'transfer', `jsonParsed block instructions = ${short(entry.transaction.message.instructions)}`);
   });
 
   // Independent of getBlock's answer, so that each method is reported on its own.
