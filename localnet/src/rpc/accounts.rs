@@ -2,12 +2,13 @@
 //! getProgramAccounts, getMinimumBalanceForRentExemption.
 
 use serde_json::{json, Value};
+use solana_account_decoder_client_types::UiAccountEncoding;
 use solana_rpc_client_types::config::{RpcAccountInfoConfig, RpcContextConfig, RpcProgramAccountsConfig};
 use solana_rpc_client_types::filter::RpcFilterType;
 use solana_rpc_client_types::response::RpcKeyedAccount;
 
-use super::encoding::encode_account;
 use super::params::{optional, parse_pubkey, pubkey_param, read_at, required, to_value, with_context};
+use super::tokens::{self, encode_account_with_bank};
 use super::Node;
 use crate::rpc_error::{RpcError, RpcResult};
 
@@ -20,7 +21,7 @@ pub fn get_account_info(node: &Node, params: &[Value]) -> RpcResult<Value> {
     let bank = node.bank.lock();
     let (level, slot) = read_at(&bank, config.commitment, config.min_context_slot)?;
     let account = bank.account_at(&pubkey, level);
-    let value = account.map(|a| encode_account(&a, config.encoding, config.data_slice)).transpose()?;
+    let value = account.map(|a| encode_account_with_bank(&bank, &a, &config, level)).transpose()?;
     with_context(slot, value)
 }
 
@@ -39,11 +40,14 @@ pub fn get_multiple_accounts(node: &Node, params: &[Value]) -> RpcResult<Value> 
     }
     let keys = keys.iter().map(|k| parse_pubkey(k)).collect::<RpcResult<Vec<_>>>()?;
     let config: RpcAccountInfoConfig = optional(params, 1)?.unwrap_or_default();
+    // Agave's default for this method is base64 (getAccountInfo's is base58).
+    let config =
+        RpcAccountInfoConfig { encoding: Some(config.encoding.unwrap_or(UiAccountEncoding::Base64)), ..config };
     let bank = node.bank.lock();
     let (level, slot) = read_at(&bank, config.commitment, config.min_context_slot)?;
     let values = keys
         .iter()
-        .map(|k| bank.account_at(k, level).map(|a| encode_account(&a, config.encoding, config.data_slice)).transpose())
+        .map(|k| bank.account_at(k, level).map(|a| encode_account_with_bank(&bank, &a, &config, level)).transpose())
         .collect::<RpcResult<Vec<_>>>()?;
     with_context(slot, values)
 }
@@ -65,11 +69,12 @@ pub fn get_program_accounts(node: &Node, params: &[Value]) -> RpcResult<Value> {
         let shared = solana_account::AccountSharedData::from(account.clone());
         #[allow(deprecated)]
         filters.iter().all(|f| match f {
-            RpcFilterType::TokenAccountState => false,
+            RpcFilterType::TokenAccountState => {
+                tokens::is_token_program(&account.owner) && tokens::unpack_account(&account.data).is_some()
+            }
             other => other.allows(&shared),
         })
     });
-    drop(bank);
     if config.sort_results.unwrap_or(true) {
         accounts.sort_by_key(|(k, _)| *k);
     }
@@ -78,10 +83,11 @@ pub fn get_program_accounts(node: &Node, params: &[Value]) -> RpcResult<Value> {
         .map(|(pubkey, account)| {
             Ok(RpcKeyedAccount {
                 pubkey: pubkey.to_string(),
-                account: encode_account(account, account_config.encoding, account_config.data_slice)?,
+                account: encode_account_with_bank(&bank, account, &account_config, level)?,
             })
         })
         .collect::<RpcResult<Vec<_>>>()?;
+    drop(bank);
     if config.with_context.unwrap_or(false) {
         with_context(slot, keyed)
     } else {

@@ -8,6 +8,7 @@
 //! - [`accounts`]: account reads (getAccountInfo, getProgramAccounts, ...);
 //! - [`blocks`]: slots, blockhashes and blocks;
 //! - [`transactions`]: sending, simulating, statuses, history and fees;
+//! - [`tokens`]: SPL Token accounts and mints;
 //! - [`cluster`]: the node and its cluster (health, version, epoch);
 //! - [`cheatcodes`]: test-only methods (`mirror_*`);
 //! - [`encoding`]: wire and JSON encodings of accounts and transactions;
@@ -21,6 +22,7 @@ mod cheatcodes;
 mod cluster;
 pub mod encoding;
 mod params;
+mod tokens;
 mod transactions;
 
 use std::sync::Arc;
@@ -137,6 +139,12 @@ async fn dispatch(node: &Arc<Node>, method: &str, params: &[Value]) -> RpcResult
         "getSlot" => blocks::get_slot(node, params),
         "isBlockhashValid" => blocks::is_blockhash_valid(node, params),
         "minimumLedgerSlot" => blocks::minimum_ledger_slot(node),
+        // tokens
+        "getTokenAccountBalance" => tokens::get_token_account_balance(node, params),
+        "getTokenAccountsByDelegate" => tokens::get_token_accounts_by_delegate(node, params),
+        "getTokenAccountsByOwner" => tokens::get_token_accounts_by_owner(node, params),
+        "getTokenLargestAccounts" => tokens::get_token_largest_accounts(node, params),
+        "getTokenSupply" => tokens::get_token_supply(node, params),
         // transactions
         "getFeeForMessage" => transactions::get_fee_for_message(node, params),
         "getRecentPrioritizationFees" => transactions::get_recent_prioritization_fees(node, params),
