@@ -14,11 +14,7 @@ from tests.test_js_client import pytestmark, run_check
 __all__ = ["pytestmark"]  # skipped without Node.js, like the web3.js check
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="localnet answers jsonParsed with json/base64 in getTransaction, getAccountInfo and getBlock, and lacks "
-    "getTokenAccountsByOwner (issue #10)",
-)
+@pytest.mark.xfail(strict=True, reason="localnet answers jsonParsed with json in getTransaction and getBlock (issue #10)")
 def test_web3js_parsed_transactions_tokens_and_blocks() -> None:
     with Localnet() as net:
         summary = run_check("web3_parsed_check.mjs", net)

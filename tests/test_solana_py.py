@@ -343,11 +343,6 @@ async def test_solana_py_blocks(rpc: AsyncClient) -> None:
         raise AssertionError("getBlock of a slot not produced yet answered")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="localnet lacks getTokenAccountsByOwner, getTokenAccountBalance, getTokenSupply, getTokenLargestAccounts and "
-    "jsonParsed account data (issue #10)",
-)
 async def test_solana_py_tokens(rpc: AsyncClient) -> None:
     """An SPL Token mint and account (instructions built by hand) read back with the token methods and jsonParsed."""
     payer = await funded(rpc, 2)
