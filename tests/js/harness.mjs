@@ -118,6 +118,17 @@ export async function run(name, libraries, main) {
       ctx.summary.steps.push(stepName);
       return value;
     },
+    /** Stages of one attempt: each recorded as a step, a failure named by its stage. */
+    async stage(stageName, fn) {
+      try {
+        const value = await fn();
+        ctx.summary.steps.push(stageName);
+        return value;
+      } catch (error) {
+        if (error instanceof Error) error.message = `${stageName}: ${error.message}`;
+        throw error;
+      }
+    },
     /** A step whose failure is recorded and reported at the end instead of stopping the run. */
     async attempt(stepName, fn) {
       try {

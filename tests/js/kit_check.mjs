@@ -17,6 +17,7 @@ import {
   appendTransactionMessageInstructions,
   compileTransaction,
   createDefaultRpcTransport,
+  createKeyPairSignerFromBytes,
   createSolanaRpcFromTransport,
   createSolanaRpcSubscriptions_UNSTABLE,
   createTransactionMessage,
@@ -29,6 +30,7 @@ import {
   getSignatureFromTransaction,
   getU32Encoder,
   getU64Encoder,
+  getProgramDerivedAddress,
   isSolanaError,
   lamports,
   pipe,
@@ -40,6 +42,7 @@ import {
 } from '@solana/kit';
 
 import { check, eventually, fail, packageVersion, run, sameJson, short } from './harness.mjs';
+import { devKeypairBytes, mirrorLife, PROGRAM_ID } from './mirror_idl.mjs';
 
 const COMMITMENT = 'confirmed';
 const NOTIFICATION_TIMEOUT_MS = 15_000;
@@ -340,11 +343,11 @@ run('kit_check', { '@solana/kit': packageVersion('@solana/kit') }, async (ctx) =
     return { signature, slot: note.context.slot };
   }
 
-  async function message(instructions, extra = (m) => m) {
+  async function message(instructions, extra = (m) => m, feePayer = payer) {
     const { value: latest } = await rpc.getLatestBlockhash({ commitment: COMMITMENT }).send();
     return pipe(
       createTransactionMessage({ version: 0 }),
-      (m) => setTransactionMessageFeePayerSigner(payer, m),
+      (m) => setTransactionMessageFeePayerSigner(feePayer, m),
       (m) => setTransactionMessageLifetimeUsingBlockhash(latest, m),
       (m) => appendTransactionMessageInstructions(instructions, m),
       extra,
@@ -591,6 +594,40 @@ run('kit_check', { '@solana/kit': packageVersion('@solana/kit') }, async (ctx) =
     } catch (error) {
       check(epochInfo.epoch === 0n && rpcCode(error) === -32004, `getInflationReward: ${error}`);
     }
+  });
+
+  // ---- the whole mirror life, instructions built from the IDL ---------------------------------------
+
+  summary.mirrorLife = await attempt('mirror life (@solana/kit)', async () => {
+    const trainer = await createKeyPairSignerFromBytes(devKeypairBytes('trainer'));
+    const creator = await generateKeyPairSigner();
+    const grantee = await generateKeyPairSigner();
+    await sendAndConfirm(await message([ix.transfer(payer, creator.address, SOL), ix.transfer(payer, grantee.address, SOL)]));
+    const signers = { creator, grantee, trainer };
+    const role = (m) =>
+      m.signer ? (m.writable ? AccountRole.WRITABLE_SIGNER : AccountRole.READONLY_SIGNER) : m.writable ? AccountRole.WRITABLE : AccountRole.READONLY;
+    return mirrorLife(
+      {
+        addresses: { creator: creator.address, grantee: grantee.address, trainer: trainer.address },
+        pda: async (seeds) => (await getProgramDerivedAddress({ programAddress: address(PROGRAM_ID), seeds }))[0],
+        send: async (name, data, metas, signer) => {
+          const actor = signers[signer];
+          const instruction = {
+            programAddress: address(PROGRAM_ID),
+            accounts: metas.map((m) => ({ address: address(m.address), role: role(m), ...(m.signer ? { signer: actor } : {}) })),
+            data,
+          };
+          const { signature } = await sendAndConfirm(await message([instruction], (m) => m, actor));
+          const landed = await rpc.getTransaction(signature, { commitment: COMMITMENT, maxSupportedTransactionVersion: 0, encoding: 'json' }).send();
+          return { signature, logs: landed.meta.logMessages };
+        },
+        accountData: async (where) => {
+          const { value } = await rpc.getAccountInfo(address(where), { commitment: COMMITMENT, encoding: 'base64' }).send();
+          return value === null ? null : getBase64Encoder().encode(value.data[0]);
+        },
+      },
+      ctx.stage,
+    );
   });
 
   // ---- what the subscriptions delivered --------------------------------------------------------------

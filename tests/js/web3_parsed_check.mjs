@@ -27,6 +27,7 @@ import {
 } from '@solana/web3.js';
 
 import { check, packageVersion, run, sameJson, short } from './harness.mjs';
+import { devKeypairBytes, mirrorLife, PROGRAM_ID } from './mirror_idl.mjs';
 
 const COMMITMENT = 'confirmed';
 const MEMO_PROGRAM_ID = new PublicKey('MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr');
@@ -57,6 +58,58 @@ run(
       const signature = await connection.requestAirdrop(payer.publicKey, 5 * LAMPORTS_PER_SOL);
       const { value } = await connection.confirmTransaction({ signature, blockhash, lastValidBlockHeight }, COMMITMENT);
       check(value.err === null, `airdrop: ${short(value.err)}`);
+    });
+
+    // The whole mirror life through web3.js v1, instructions built from the IDL.
+    summary.mirrorLife = await attempt('mirror life (web3.js v1)', async () => {
+      const trainer = Keypair.fromSecretKey(devKeypairBytes('trainer'));
+      const creator = Keypair.generate();
+      const grantee = Keypair.generate();
+      for (const who of [creator, grantee]) {
+        await sendAndConfirmTransaction(
+          connection,
+          new Transaction().add(SystemProgram.transfer({ fromPubkey: payer.publicKey, toPubkey: who.publicKey, lamports: LAMPORTS_PER_SOL })),
+          [payer],
+          { commitment: COMMITMENT },
+        );
+      }
+      const signers = { creator, grantee, trainer };
+      const programId = new PublicKey(PROGRAM_ID);
+      return mirrorLife(
+        {
+          addresses: { creator: creator.publicKey.toBase58(), grantee: grantee.publicKey.toBase58(), trainer: trainer.publicKey.toBase58() },
+          pda: async (seeds) => PublicKey.findProgramAddressSync(seeds, programId)[0].toBase58(),
+          send: async (name, data, metas, signer) => {
+            const tx = new Transaction().add(
+              new TransactionInstruction({
+                programId,
+                keys: metas.map((m) => ({ pubkey: new PublicKey(m.address), isSigner: m.signer, isWritable: m.writable })),
+                data: Buffer.from(data),
+              }),
+            );
+            const signature = await sendAndConfirmTransaction(connection, tx, [signers[signer]], { commitment: COMMITMENT });
+            const landed = await connection.getTransaction(signature, { commitment: COMMITMENT, maxSupportedTransactionVersion: 0 });
+            return { signature, logs: landed.meta.logMessages };
+          },
+          accountData: async (address) => (await connection.getAccountInfo(new PublicKey(address), COMMITMENT))?.data ?? null,
+        },
+        ctx.stage,
+      );
+    });
+
+    await attempt('getParsedTransaction (the Mirror program: partially decoded, or parsed from the IDL)', async () => {
+      const signature = summary.mirrorLife?.createMirror;
+      check(signature, 'no create_mirror transaction (the mirror life failed)');
+      const tx = await connection.getParsedTransaction(signature, { commitment: COMMITMENT, maxSupportedTransactionVersion: 0 });
+      const [ix] = tx.transaction.message.instructions;
+      check(ix.programId.toBase58() === PROGRAM_ID, `programId = ${ix.programId}`);
+      if ('parsed' in ix) {
+        // Issue #10 point 5: the program's own instructions parsed from its IDL.
+        check(ix.parsed?.type === 'createMirror', `parsed = ${short(ix.parsed)}`);
+      } else {
+        // Agave for a program it has no parser for: accounts and base58 data.
+        check(Array.isArray(ix.accounts) && ix.accounts.length === 4 && typeof ix.data === 'string', `partially decoded = ${short(ix)}`);
+      }
     });
 
     const memo = `parsed check ${Date.now()}`;
