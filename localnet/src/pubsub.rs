@@ -155,7 +155,7 @@ impl Subscription {
                 Kind::Account { pubkey: wanted, encoding, data_slice },
                 NodeEvent::Account { pubkey, account, slot, commitment },
             ) if wanted == pubkey && self.wants(*commitment) => {
-                let value = encode_account(&deleted_as_empty(account), *encoding, *data_slice).ok()?;
+                let value = encode_account(pubkey, &deleted_as_empty(account), *encoding, *data_slice, None).ok()?;
                 Some(json!({"context": {"slot": slot}, "value": value}))
             }
             (
@@ -169,7 +169,7 @@ impl Subscription {
                 }
                 let value = RpcKeyedAccount {
                     pubkey: pubkey.to_string(),
-                    account: encode_account(account, *encoding, *data_slice).ok()?,
+                    account: encode_account(pubkey, account, *encoding, *data_slice, None).ok()?,
                 };
                 Some(json!({"context": {"slot": slot}, "value": value}))
             }

@@ -21,7 +21,7 @@ pub fn get_account_info(node: &Node, params: &[Value]) -> RpcResult<Value> {
     let bank = node.bank.lock();
     let (level, slot) = read_at(&bank, config.commitment, config.min_context_slot)?;
     let account = bank.account_at(&pubkey, level);
-    let value = account.map(|a| encode_account_with_bank(&bank, &a, &config, level)).transpose()?;
+    let value = account.map(|a| encode_account_with_bank(&bank, &pubkey, &a, &config, level)).transpose()?;
     with_context(slot, value)
 }
 
@@ -47,7 +47,7 @@ pub fn get_multiple_accounts(node: &Node, params: &[Value]) -> RpcResult<Value> 
     let (level, slot) = read_at(&bank, config.commitment, config.min_context_slot)?;
     let values = keys
         .iter()
-        .map(|k| bank.account_at(k, level).map(|a| encode_account_with_bank(&bank, &a, &config, level)).transpose())
+        .map(|k| bank.account_at(k, level).map(|a| encode_account_with_bank(&bank, k, &a, &config, level)).transpose())
         .collect::<RpcResult<Vec<_>>>()?;
     with_context(slot, values)
 }
@@ -83,7 +83,7 @@ pub fn get_program_accounts(node: &Node, params: &[Value]) -> RpcResult<Value> {
         .map(|(pubkey, account)| {
             Ok(RpcKeyedAccount {
                 pubkey: pubkey.to_string(),
-                account: encode_account_with_bank(&bank, account, &account_config, level)?,
+                account: encode_account_with_bank(&bank, pubkey, account, &account_config, level)?,
             })
         })
         .collect::<RpcResult<Vec<_>>>()?;

@@ -60,8 +60,10 @@ pub fn get_latest_blockhash(node: &Node, params: &[Value]) -> RpcResult<Value> {
 pub fn is_blockhash_valid(node: &Node, params: &[Value]) -> RpcResult<Value> {
     let hash: String = required(params, 0, "blockhash")?;
     let hash = Hash::from_str(&hash).map_err(|e| RpcError::invalid_params(format!("Invalid param: {e:?}")))?;
+    let config: RpcContextConfig = optional(params, 1)?.unwrap_or_default();
     let bank = node.bank.lock();
-    with_context(bank.slot(), bank.is_blockhash_valid(&hash))
+    let (_, slot) = read_at(&bank, config.commitment, config.min_context_slot)?;
+    with_context(slot, bank.is_blockhash_valid(&hash))
 }
 
 /// The block at `slot` as a read at `level` (confirmed or finalized) may see

@@ -4,14 +4,17 @@
 use base64::prelude::{Engine, BASE64_STANDARD};
 use bincode::Options;
 use solana_account::Account;
-use solana_account_decoder_client_types::{UiAccount, UiAccountData, UiAccountEncoding, UiDataSliceConfig};
+use solana_account_decoder::encode_ui_account;
+use solana_account_decoder::parse_account_data::AccountAdditionalDataV3;
+use solana_account_decoder_client_types::{UiAccount, UiAccountEncoding, UiDataSliceConfig};
 use solana_pubkey::Pubkey;
 use solana_transaction::versioned::{TransactionVersion, VersionedTransaction};
+use solana_transaction_status::{EncodeError, VersionedTransactionWithStatusMeta};
 use solana_transaction_status_client_types::option_serializer::OptionSerializer;
 use solana_transaction_status_client_types::{
     EncodedConfirmedTransactionWithStatusMeta, EncodedTransaction, EncodedTransactionWithStatusMeta, ParsedAccount,
-    ParsedAccountSource, TransactionBinaryEncoding, TransactionStatusMeta, UiAccountsList, UiAddressTableLookup,
-    UiCompiledInstruction, UiMessage, UiRawMessage, UiTransaction, UiTransactionEncoding, UiTransactionStatusMeta,
+    ParsedAccountSource, TransactionBinaryEncoding, TransactionStatusMeta, UiAccountsList, UiTransactionEncoding,
+    UiTransactionStatusMeta,
 };
 
 use crate::ledger::StoredTransaction;
@@ -60,51 +63,27 @@ pub fn decode_transaction(encoded: &str, encoding: UiTransactionEncoding) -> Rpc
     Ok(tx)
 }
 
+/// An account in `encoding` (base58 when none is given), by Agave's account
+/// encoder: `jsonParsed` parses what solana-account-decoder knows (sysvars,
+/// nonce, stake, vote, config, loaders, lookup tables, token accounts given
+/// their mint's decimals in `additional`) and falls back to base64.
 pub fn encode_account(
+    pubkey: &Pubkey,
     account: &Account,
     encoding: Option<UiAccountEncoding>,
     slice: Option<UiDataSliceConfig>,
+    additional: Option<AccountAdditionalDataV3>,
 ) -> RpcResult<UiAccount> {
     let encoding = encoding.unwrap_or(UiAccountEncoding::Binary);
-    let data = match slice {
-        Some(UiDataSliceConfig { offset, length }) => {
-            let start = offset.min(account.data.len());
-            let end = offset.saturating_add(length).min(account.data.len());
-            &account.data[start..end]
+    if matches!(encoding, UiAccountEncoding::Binary | UiAccountEncoding::Base58) {
+        let len = slice.map_or(account.data.len(), |s| s.length.min(account.data.len().saturating_sub(s.offset)));
+        if len > MAX_BASE58_BYTES {
+            return Err(RpcError::invalid_params(format!(
+                "Encoded binary (base 58) data should be less than {MAX_BASE58_BYTES} bytes, please use Base64 encoding."
+            )));
         }
-        None => &account.data[..],
-    };
-    let encoded = match encoding {
-        UiAccountEncoding::Binary | UiAccountEncoding::Base58 => {
-            if data.len() > MAX_BASE58_BYTES {
-                return Err(RpcError::invalid_params(format!(
-                    "Encoded binary (base 58) data should be less than {MAX_BASE58_BYTES} bytes, please use Base64 encoding."
-                )));
-            }
-            let text = bs58::encode(data).into_string();
-            if encoding == UiAccountEncoding::Binary {
-                UiAccountData::LegacyBinary(text)
-            } else {
-                UiAccountData::Binary(text, UiAccountEncoding::Base58)
-            }
-        }
-        // No parser for these accounts: jsonParsed falls back to base64 as Agave does.
-        UiAccountEncoding::Base64 | UiAccountEncoding::JsonParsed => {
-            UiAccountData::Binary(BASE64_STANDARD.encode(data), UiAccountEncoding::Base64)
-        }
-        UiAccountEncoding::Base64Zstd => {
-            let compressed = zstd::encode_all(data, 0).map_err(|e| RpcError::internal(format!("zstd: {e}")))?;
-            UiAccountData::Binary(BASE64_STANDARD.encode(compressed), UiAccountEncoding::Base64Zstd)
-        }
-    };
-    Ok(UiAccount {
-        lamports: account.lamports,
-        data: encoded,
-        owner: account.owner.to_string(),
-        executable: account.executable,
-        rent_epoch: account.rent_epoch,
-        space: Some(account.data.len() as u64),
-    })
+    }
+    Ok(encode_ui_account(pubkey, account, encoding, additional, slice))
 }
 
 pub fn ui_return_data(
@@ -126,11 +105,15 @@ fn transaction_version(
         (TransactionVersion::Legacy(_), None) => Ok(None),
         (TransactionVersion::Legacy(_), Some(_)) => Ok(Some(TransactionVersion::LEGACY)),
         (TransactionVersion::Number(v), Some(max)) if v <= max => Ok(Some(TransactionVersion::Number(v))),
-        (TransactionVersion::Number(v), _) => Err(RpcError::new(
-            rpc_error::UNSUPPORTED_TRANSACTION_VERSION,
-            format!("Transaction version ({v}) is not supported by the requesting client. Please try the request again with the following configuration parameter: \"maxSupportedTransactionVersion\": {v}"),
-        )),
+        (TransactionVersion::Number(v), _) => Err(unsupported_version(v)),
     }
+}
+
+fn unsupported_version(v: u8) -> RpcError {
+    RpcError::new(
+        rpc_error::UNSUPPORTED_TRANSACTION_VERSION,
+        format!("Transaction version ({v}) is not supported by the requesting client. Please try the request again with the following configuration parameter: \"maxSupportedTransactionVersion\": {v}"),
+    )
 }
 
 /// getTransaction's answer: the transaction with its meta, slot and block time.
@@ -154,46 +137,18 @@ pub fn encode_transaction_with_meta(
     max_supported_version: Option<u8>,
     show_rewards: bool,
 ) -> RpcResult<EncodedTransactionWithStatusMeta> {
-    let tx = &stored.transaction;
-    let version = transaction_version(tx, max_supported_version)?;
-    let transaction = match encoding {
-        UiTransactionEncoding::Json | UiTransactionEncoding::JsonParsed => EncodedTransaction::Json(UiTransaction {
-            signatures: tx.signatures.iter().map(ToString::to_string).collect(),
-            message: UiMessage::Raw(UiRawMessage {
-                header: *tx.message.header(),
-                account_keys: tx.message.static_account_keys().iter().map(ToString::to_string).collect(),
-                recent_blockhash: tx.message.recent_blockhash().to_string(),
-                instructions: tx
-                    .message
-                    .instructions()
-                    .iter()
-                    .map(|ix| UiCompiledInstruction::from(ix, None))
-                    .collect(),
-                address_table_lookups: tx.message.address_table_lookups().map(|lookups| {
-                    lookups
-                        .iter()
-                        .map(|l| UiAddressTableLookup {
-                            account_key: l.account_key.to_string(),
-                            writable_indexes: l.writable_indexes.clone(),
-                            readonly_indexes: l.readonly_indexes.clone(),
-                        })
-                        .collect()
-                }),
-            }),
-        }),
-        UiTransactionEncoding::Base64 => EncodedTransaction::Binary(
-            BASE64_STANDARD.encode(bincode::serialize(tx).map_err(|e| RpcError::internal(e.to_string()))?),
-            TransactionBinaryEncoding::Base64,
-        ),
-        UiTransactionEncoding::Base58 => EncodedTransaction::Binary(
-            bs58::encode(bincode::serialize(tx).map_err(|e| RpcError::internal(e.to_string()))?).into_string(),
-            TransactionBinaryEncoding::Base58,
-        ),
-        UiTransactionEncoding::Binary => EncodedTransaction::LegacyBinary(
-            bs58::encode(bincode::serialize(tx).map_err(|e| RpcError::internal(e.to_string()))?).into_string(),
-        ),
-    };
-    let meta = TransactionStatusMeta {
+    // Agave's own encoder: json, base58/base64 and jsonParsed (system, SPL
+    // Token, ATA, memo, loaders, ALT, compute budget, vote, stake; other
+    // programs partially decoded), meta included.
+    let with_meta =
+        VersionedTransactionWithStatusMeta { transaction: stored.transaction.clone(), meta: status_meta(stored) };
+    with_meta.encode(encoding, max_supported_version, show_rewards).map_err(|e| match e {
+        EncodeError::UnsupportedTransactionVersion(v) => unsupported_version(v),
+    })
+}
+
+fn status_meta(stored: &StoredTransaction) -> TransactionStatusMeta {
+    TransactionStatusMeta {
         status: stored.err.clone().map_or(Ok(()), Err),
         fee: stored.fee,
         pre_balances: stored.pre_balances.clone(),
@@ -210,12 +165,7 @@ pub fn encode_transaction_with_meta(
             .map(|(program_id, data)| solana_transaction_context::TransactionReturnData { program_id, data }),
         compute_units_consumed: Some(stored.compute_units),
         cost_units: None,
-    };
-    let mut meta = UiTransactionStatusMeta::from(meta);
-    if !show_rewards {
-        meta.rewards = OptionSerializer::Skip;
     }
-    Ok(EncodedTransactionWithStatusMeta { transaction, meta: Some(meta), version })
 }
 
 /// A transaction as getBlock's `transactionDetails: "accounts"` gives it: its

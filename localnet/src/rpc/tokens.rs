@@ -7,10 +7,9 @@ use std::str::FromStr;
 
 use serde_json::Value;
 use solana_account::Account;
-use solana_account_decoder_client_types::token::{
-    real_number_string_trimmed, TokenAccountType, UiAccountState, UiMint, UiTokenAccount, UiTokenAmount,
-};
-use solana_account_decoder_client_types::{ParsedAccount, UiAccount, UiAccountData, UiAccountEncoding};
+use solana_account_decoder::parse_account_data::{AccountAdditionalDataV3, SplTokenAdditionalDataV2};
+use solana_account_decoder_client_types::token::{real_number_string_trimmed, UiTokenAmount};
+use solana_account_decoder_client_types::{UiAccount, UiAccountEncoding};
 use solana_commitment_config::CommitmentConfig;
 use solana_pubkey::Pubkey;
 use solana_rpc_client_types::config::{RpcAccountInfoConfig, RpcTokenAccountsFilter};
@@ -36,22 +35,18 @@ pub fn is_token_program(program: &Pubkey) -> bool {
     *program == SPL_TOKEN || *program == TOKEN_2022
 }
 
+/// What the token methods read of a token account.
 pub struct TokenAccount {
     pub mint: Pubkey,
     pub owner: Pubkey,
     pub amount: u64,
     pub delegate: Option<Pubkey>,
-    pub state: u8,
-    pub is_native: Option<u64>,
-    pub delegated_amount: u64,
-    pub close_authority: Option<Pubkey>,
 }
 
+/// What the token methods read of a mint.
 pub struct Mint {
-    pub mint_authority: Option<Pubkey>,
     pub supply: u64,
     pub decimals: u8,
-    pub freeze_authority: Option<Pubkey>,
 }
 
 fn pubkey_at(data: &[u8], at: usize) -> Pubkey {
@@ -81,20 +76,16 @@ pub fn unpack_account(data: &[u8]) -> Option<TokenAccount> {
     if state == 0 || state > 2 {
         return None;
     }
-    let is_native = match u32::from_le_bytes(data[109..113].try_into().ok()?) {
-        0 => None,
-        1 => Some(u64_at(data, 113)),
-        _ => return None,
-    };
+    // is_native (a COption<u64>) and close_authority must be well formed too.
+    if u32::from_le_bytes(data[109..113].try_into().ok()?) > 1 {
+        return None;
+    }
+    optional_pubkey_at(data, 129)?;
     Some(TokenAccount {
         mint: pubkey_at(data, 0),
         owner: pubkey_at(data, 32),
         amount: u64_at(data, 64),
         delegate: optional_pubkey_at(data, 72)?,
-        state,
-        is_native,
-        delegated_amount: u64_at(data, 121),
-        close_authority: optional_pubkey_at(data, 129)?,
     })
 }
 
@@ -106,12 +97,9 @@ pub fn unpack_mint(data: &[u8]) -> Option<Mint> {
     if !(base_only || extended) || data[45] != 1 {
         return None;
     }
-    Some(Mint {
-        mint_authority: optional_pubkey_at(data, 0)?,
-        supply: u64_at(data, 36),
-        decimals: data[44],
-        freeze_authority: optional_pubkey_at(data, 46)?,
-    })
+    optional_pubkey_at(data, 0)?;
+    optional_pubkey_at(data, 46)?;
+    Some(Mint { supply: u64_at(data, 36), decimals: data[44] })
 }
 
 pub fn ui_token_amount(amount: u64, decimals: u8) -> UiTokenAmount {
@@ -123,78 +111,28 @@ pub fn ui_token_amount(amount: u64, decimals: u8) -> UiTokenAmount {
     }
 }
 
-fn program_name(program: &Pubkey) -> &'static str {
-    if *program == TOKEN_2022 {
-        "spl-token-2022"
-    } else {
-        "spl-token"
-    }
-}
-
-/// The `jsonParsed` data of a token account or mint, or None when it is neither
-/// (or a token account whose mint is gone), so the caller falls back to base64.
-pub fn parse_token_data(
-    bank: &Bank,
-    account: &Account,
-    level: solana_commitment_config::CommitmentLevel,
-) -> Option<UiAccountData> {
-    if !is_token_program(&account.owner) {
-        return None;
-    }
-    let parsed = if let Some(token) = unpack_account(&account.data) {
-        let decimals = bank.account_at(&token.mint, level).and_then(|m| unpack_mint(&m.data))?.decimals;
-        TokenAccountType::Account(UiTokenAccount {
-            mint: token.mint.to_string(),
-            owner: token.owner.to_string(),
-            token_amount: ui_token_amount(token.amount, decimals),
-            delegate: token.delegate.map(|d| d.to_string()),
-            state: if token.state == 2 { UiAccountState::Frozen } else { UiAccountState::Initialized },
-            is_native: token.is_native.is_some(),
-            rent_exempt_reserve: token.is_native.map(|reserve| ui_token_amount(reserve, decimals)),
-            delegated_amount: token.delegate.map(|_| ui_token_amount(token.delegated_amount, decimals)),
-            close_authority: token.close_authority.map(|c| c.to_string()),
-            extensions: Vec::new(),
-        })
-    } else if let Some(mint) = unpack_mint(&account.data) {
-        TokenAccountType::Mint(UiMint {
-            mint_authority: mint.mint_authority.map(|a| a.to_string()),
-            supply: mint.supply.to_string(),
-            decimals: mint.decimals,
-            is_initialized: true,
-            freeze_authority: mint.freeze_authority.map(|a| a.to_string()),
-            extensions: Vec::new(),
-        })
-    } else {
-        return None;
-    };
-    Some(UiAccountData::Json(ParsedAccount {
-        program: program_name(&account.owner).to_string(),
-        parsed: serde_json::to_value(parsed).ok()?,
-        space: account.data.len() as u64,
-    }))
-}
-
-/// An account in the requested encoding; token accounts and mints parsed for
-/// `jsonParsed` (other accounts fall back to base64, as Agave's do).
+/// An account in the requested encoding; for `jsonParsed`, token accounts get
+/// their mint's decimals so that Agave's decoder can parse them.
 pub fn encode_account_with_bank(
     bank: &Bank,
+    pubkey: &Pubkey,
     account: &Account,
     config: &RpcAccountInfoConfig,
     level: solana_commitment_config::CommitmentLevel,
 ) -> RpcResult<UiAccount> {
-    if config.encoding == Some(UiAccountEncoding::JsonParsed) {
-        if let Some(data) = parse_token_data(bank, account, level) {
-            return Ok(UiAccount {
-                lamports: account.lamports,
-                data,
-                owner: account.owner.to_string(),
-                executable: account.executable,
-                rent_epoch: account.rent_epoch,
-                space: Some(account.data.len() as u64),
-            });
-        }
-    }
-    encode_account(account, config.encoding, config.data_slice)
+    let additional = (config.encoding == Some(UiAccountEncoding::JsonParsed) && is_token_program(&account.owner))
+        .then(|| unpack_account(&account.data))
+        .flatten()
+        .and_then(|token| bank.account_at(&token.mint, level))
+        .and_then(|mint| unpack_mint(&mint.data))
+        .map(|mint| AccountAdditionalDataV3 {
+            spl_token_additional_data: Some(SplTokenAdditionalDataV2 {
+                decimals: mint.decimals,
+                interest_bearing_config: None,
+                scaled_ui_amount_config: None,
+            }),
+        });
+    encode_account(pubkey, account, config.encoding, config.data_slice, additional)
 }
 
 fn token_account_of(
@@ -322,7 +260,7 @@ fn token_accounts_by(
         .map(|(pubkey, account)| {
             Ok(RpcKeyedAccount {
                 pubkey: pubkey.to_string(),
-                account: encode_account_with_bank(&bank, account, &config, level)?,
+                account: encode_account_with_bank(&bank, pubkey, account, &config, level)?,
             })
         })
         .collect::<RpcResult<Vec<_>>>()?;

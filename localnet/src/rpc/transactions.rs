@@ -87,7 +87,7 @@ pub fn simulate_transaction(node: &Node, params: &[Value]) -> RpcResult<Value> {
                         .post_accounts
                         .iter()
                         .find(|(k, _)| *k == key)
-                        .map(|(_, a)| encode_account(a, wanted.encoding, None))
+                        .map(|(_, a)| encode_account(&key, a, wanted.encoding, None, None))
                         .transpose()
                 })
                 .collect::<RpcResult<Vec<_>>>()?,
