@@ -53,6 +53,7 @@ from tests.test_localnet_mirror_flow import DATASET_CID, MODEL_CID, PARAMS, Even
 PROGRAM_ID = Pubkey.from_string(MIRROR_PROGRAM_ID)
 TOKEN_PROGRAM_ID = Pubkey.from_string("TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA")
 MEMO_PROGRAM_ID = Pubkey.from_string("MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr")
+COMPUTE_BUDGET_ID = Pubkey.from_string("ComputeBudget111111111111111111111111111111")
 MANAGE, TRAIN = 8, 4
 NOTIFICATION_TIMEOUT = 15.0
 
@@ -249,9 +250,9 @@ async def test_solana_py_priority_fee(rpc: AsyncClient) -> None:
     assert [f.prioritization_fee for f in fees if f.slot == slot] == [price]
 
 
-@pytest.mark.xfail(strict=True, reason="localnet answers jsonParsed with json in getTransaction and getBlock (issue #10)")
 async def test_solana_py_parsed_transactions(rpc: AsyncClient) -> None:
-    """getTransaction and getBlock with jsonParsed: system, memo and compute-budget instructions parsed; the Mirror
+    """getTransaction and getBlock with jsonParsed: system and memo instructions parsed, compute budget partially
+    decoded (Agave has no parser for it); the Mirror
     program's own instruction in Agave's "partially decoded" shape (or, once issue #10 point 5 parses
     it from the IDL, a ParsedInstruction of type createMirror)."""
     payer = await funded(rpc, 2)
@@ -275,11 +276,14 @@ async def test_solana_py_parsed_transactions(rpc: AsyncClient) -> None:
     keys = message.account_keys
     assert keys[0].pubkey == payer.pubkey() and keys[0].signer and keys[0].writable
     by_program = {ix.program: ix for ix in message.instructions if isinstance(ix, ParsedInstruction)}
-    assert sorted(by_program) == ["compute-budget", "spl-memo", "system"], message.instructions
+    assert sorted(by_program) == ["spl-memo", "system"], message.instructions
     assert by_program["system"].parsed["type"] == "transfer"
     assert by_program["system"].parsed["info"] == {"source": str(payer.pubkey()), "destination": str(recipient), "lamports": 3_000_000}
     assert by_program["spl-memo"].parsed == memo
-    assert by_program["compute-budget"].parsed == {"type": "setComputeUnitLimit", "info": {"computeUnitLimit": 50_000}}
+    # Agave 2.3's parsers do not cover the compute-budget program: partially decoded, data = tag 2 + u32 limit.
+    [budget] = [ix for ix in message.instructions if ix.program_id == COMPUTE_BUDGET_ID]
+    assert isinstance(budget, UiPartiallyDecodedInstruction) and budget.accounts == [], budget
+    assert base58.b58decode(budget.data) == bytes([2]) + struct.pack("<I", 50_000)
     parsed_block = (await rpc.get_block(slot, "jsonParsed", max_supported_transaction_version=0)).value
     [in_block] = [t.transaction for t in parsed_block.transactions or [] if t.transaction.signatures[0] == sig]
     assert isinstance(in_block.message, UiParsedMessage) and in_block.message.account_keys[0].pubkey == payer.pubkey()

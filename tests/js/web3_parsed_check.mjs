@@ -7,6 +7,7 @@
 //   node web3_parsed_check.mjs RPC_URL [WS_URL]      (see harness.mjs)
 
 import {
+  ASSOCIATED_TOKEN_PROGRAM_ID,
   createMint,
   getAssociatedTokenAddressSync,
   getOrCreateAssociatedTokenAccount,
@@ -31,7 +32,6 @@ import { devKeypairBytes, mirrorLife, PROGRAM_ID } from './mirror_idl.mjs';
 
 const COMMITMENT = 'confirmed';
 const MEMO_PROGRAM_ID = new PublicKey('MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr');
-const ATA_PROGRAM_ID = 'ATokenGPvbd2SVcEBHW3FzGBkDG5hPxz6G6BMwA3XP7';
 const TRANSFER_LAMPORTS = 10_000_000;
 const DECIMALS = 6;
 
@@ -232,7 +232,7 @@ run(
       const created = history[history.length - 1].signature;
       const tx = await connection.getParsedTransaction(created, { commitment: COMMITMENT, maxSupportedTransactionVersion: 0 });
       const [ix] = tx.transaction.message.instructions;
-      check(ix.program === 'spl-associated-token-account' && b58(ix.programId) === ATA_PROGRAM_ID, `ATA instruction = ${short(ix)}`);
+      check(ix.program === 'spl-associated-token-account' && b58(ix.programId) === ASSOCIATED_TOKEN_PROGRAM_ID.toBase58(), `ATA instruction = ${short(ix)}`);
       check(['create', 'createIdempotent'].includes(ix.parsed.type), `ATA parsed.type = ${ix.parsed.type}`);
       // The ATA program's CPIs (system createAccount, token initializeAccount3...) are parsed inner instructions.
       const inner = tx.meta.innerInstructions.flatMap((group) => group.instructions);
