@@ -365,7 +365,9 @@ async def test_a_failed_write_is_never_acknowledged(acked_ledger: AckedLedger, t
     wrapper.chmod(0o755)
 
     node_log = tmp_path / "node.log"
-    node = Localnet(ledger_dir=ledger, bootstrap=False, slot_ms=50, binary=wrapper, log_path=node_log)
+    # Slow slots: every slot's block is a small record too, and the room left is
+    # meant for the transfers.
+    node = Localnet(ledger_dir=ledger, bootstrap=False, slot_ms=1_000, binary=wrapper, log_path=node_log)
     node.start()
     acked: list[tuple[Signature, int]] = []
     failed: tuple[Signature, Exception] | None = None

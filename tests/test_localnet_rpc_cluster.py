@@ -13,8 +13,12 @@ from urllib.parse import urlparse
 import websockets
 from solana.rpc.async_api import AsyncClient
 from solana.rpc.commitment import Confirmed
+from solders.compute_budget import set_compute_unit_limit, set_compute_unit_price
 from solders.keypair import Keypair
+from solders.message import Message
 from solders.pubkey import Pubkey
+from solders.system_program import TransferParams, transfer
+from solders.transaction import Transaction, VersionedTransaction
 
 from mirror_common.localnet import Localnet
 from tests.conftest import funded
@@ -288,3 +292,56 @@ async def test_block_subscribe(rpc: AsyncClient, localnet: Localnet) -> None:
             while (reply := json.loads(await ws.recv())).get("id") != 9:
                 pass
             assert reply["error"]["code"] == code, bad
+
+
+async def priced_transfer(rpc: AsyncClient, payer: Keypair, to: Pubkey, lamports: int, limit: int, price: int) -> VersionedTransaction:
+    blockhash = (await rpc.get_latest_blockhash()).value.blockhash
+    ixs = [
+        set_compute_unit_limit(limit),
+        set_compute_unit_price(price),
+        transfer(TransferParams(from_pubkey=payer.pubkey(), to_pubkey=to, lamports=lamports)),
+    ]
+    return VersionedTransaction.from_legacy(Transaction([payer], Message(ixs, payer.pubkey()), blockhash))
+
+
+async def test_compute_budget_priority_fees(rpc: AsyncClient, localnet: Localnet) -> None:
+    """The unit price is charged as a priority fee (price x limit, rounded up), the fee
+    getFeeForMessage names is the fee a send is charged, the unit limit is enforced,
+    and getRecentPrioritizationFees reports the price the block's writers paid."""
+    payer = await funded(rpc, 1)
+    to = Pubkey.new_unique()
+    tx = await priced_transfer(rpc, payer, to, 1_000, limit=10_000, price=1_500_000)
+    quoted = await result(localnet, "getFeeForMessage", [base64.b64encode(bytes(tx.message)).decode(), {"commitment": "processed"}])
+    assert quoted["value"] == 5_000 + 15_000
+    before = (await rpc.get_balance(payer.pubkey(), Confirmed)).value
+    sig = (await rpc.send_transaction(tx)).value
+    await rpc.confirm_transaction(sig, commitment=Confirmed, sleep_seconds=0.05)
+    meta = (await rpc.get_transaction(sig, commitment=Confirmed)).value.transaction.meta
+    assert meta.fee == quoted["value"]
+    assert meta.pre_balances[0] - meta.post_balances[0] == quoted["value"] + 1_000
+    assert (await rpc.get_balance(payer.pubkey(), Confirmed)).value == before - quoted["value"] - 1_000
+
+    slot = (await rpc.get_signature_statuses([sig])).value[0].slot
+    for _ in range(100):
+        fees = await result(localnet, "getRecentPrioritizationFees", [[str(to)]])
+        if any(f["slot"] == slot for f in fees):
+            break
+        await asyncio.sleep(0.05)
+    assert {f["slot"]: f["prioritizationFee"] for f in fees}[slot] == 1_500_000
+    others = await result(localnet, "getRecentPrioritizationFees", [[str(Pubkey.new_unique())]])
+    assert {f["slot"]: f["prioritizationFee"] for f in others}.get(slot) == 0
+
+    # The limit is enforced: the three instructions need 450 units.
+    starved = await priced_transfer(rpc, payer, to, 1, limit=100, price=0)
+    refused = await raw(localnet, "sendTransaction", [base64.b64encode(bytes(starved)).decode(), {"encoding": "base64"}])
+    assert refused["error"]["code"] == -32002
+    assert "Computational budget exceeded" in " ".join(refused["error"]["data"]["logs"])
+
+    # A payer that holds the signature fee but not the priority fee is refused before execution.
+    poor = Keypair()
+    await rpc.request_airdrop(poor.pubkey(), 100_000)
+    await asyncio.sleep(0.3)
+    expensive = await priced_transfer(rpc, poor, to, 1, limit=1_000_000, price=1_000_000)
+    broke = await raw(localnet, "sendTransaction", [base64.b64encode(bytes(expensive)).decode(), {"encoding": "base64"}])
+    assert broke["error"]["code"] == -32002 and broke["error"]["data"]["err"] == "InsufficientFundsForFee"
+    assert (await rpc.get_balance(poor.pubkey(), Confirmed)).value == 100_000

@@ -92,10 +92,9 @@ pub struct StoredTransaction {
 }
 
 impl StoredTransaction {
-    /// The compute-unit price it paid (micro-lamports per unit): none yet, as
-    /// the node does not charge compute-budget prices.
+    /// The compute-unit price it paid (micro-lamports per unit).
     pub fn prioritization_fee(&self) -> u64 {
-        0
+        crate::bank::fees::compute_budget_request(&self.transaction.message).unit_price
     }
 }
 

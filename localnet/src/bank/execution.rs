@@ -15,7 +15,7 @@ use solana_transaction::Transaction;
 use solana_transaction_error::TransactionError;
 use solana_transaction_status_client_types::{InnerInstruction, InnerInstructions};
 
-use super::{Bank, NodeEvent, Sent, LAMPORTS_PER_SIGNATURE};
+use super::{fees, Bank, NodeEvent, Sent, LAMPORTS_PER_SIGNATURE};
 use crate::ledger::{Entry, StoredTransaction};
 use crate::rpc_error::{self, RpcError, RpcResult};
 
@@ -35,6 +35,9 @@ impl Bank {
         }
         if self.history.by_signature.contains_key(&tx.signatures[0]) {
             return (Err(TransactionError::AlreadyProcessed), Simulation::default());
+        }
+        if !self.can_pay_fee(&tx) {
+            return (Err(TransactionError::InsufficientFundsForFee), Simulation::default());
         }
         match self.chain.simulate_transaction(tx) {
             Ok(info) => (
@@ -93,12 +96,34 @@ impl Bank {
         let pre_accounts: Vec<Option<Account>> = writable.iter().map(|k| self.chain.get_account(k)).collect();
         let pre_balances: Vec<u64> = keys.iter().map(|k| self.chain.get_balance(k).unwrap_or(0)).collect();
 
+        // The priority fee is charged here (LiteSVM charges the signatures), before
+        // execution, as a cluster does: the payer pays it whatever the outcome.
+        let fee = fees::total_fee(&tx.message);
+        let priority = fee - LAMPORTS_PER_SIGNATURE * u64::from(tx.message.header().num_required_signatures);
+        if priority > 0 {
+            if !self.can_pay_fee(&tx) {
+                if skip_preflight {
+                    return Ok(Sent { signature, ledger_seq: None });
+                }
+                return Err(preflight_failure(TransactionError::InsufficientFundsForFee, Simulation::default()));
+            }
+            let mut payer = pre_accounts[0].clone().unwrap_or_default();
+            payer.lamports -= priority;
+            if let Err(e) = self.chain.set_account(keys[0], payer) {
+                return Err(RpcError::internal(format!("charging the priority fee: {e}")));
+            }
+        }
+
         let (meta, err) = match self.chain.send_transaction(tx.clone()) {
             Ok(meta) => (meta, None),
             Err(failed) => {
                 if !matches!(failed.err, TransactionError::InstructionError(..)) {
                     // Not loadable (no funds for the fee, unknown program...): nothing was
-                    // committed. Without preflight a cluster would just drop it.
+                    // committed, the priority fee included. Without preflight a cluster
+                    // would just drop it.
+                    if priority > 0 {
+                        self.restore(&writable[..1], pre_accounts[..1].to_vec());
+                    }
                     if skip_preflight {
                         return Ok(Sent { signature, ledger_seq: None });
                     }
@@ -117,7 +142,7 @@ impl Bank {
         let stored = StoredTransaction {
             slot: self.slot,
             block_time: self.block_time(self.slot).unwrap_or_else(|| self.unix_timestamp()),
-            fee: LAMPORTS_PER_SIGNATURE * u64::from(tx.message.header().num_required_signatures),
+            fee,
             transaction: tx,
             err,
             logs: meta.logs,
@@ -132,11 +157,7 @@ impl Bank {
             Ok(seq) => seq,
             Err(err) => {
                 // Memory must not hold what the ledger does not: undo the writes.
-                for (pubkey, before) in writable.iter().zip(pre_accounts) {
-                    if let Err(e) = self.chain.set_account(*pubkey, before.unwrap_or_default()) {
-                        tracing::error!(%pubkey, error = %e, "undoing the writes of an unrecorded transaction");
-                    }
-                }
+                self.restore(&writable, pre_accounts);
                 return Err(err);
             }
         };
@@ -163,6 +184,21 @@ impl Bank {
             None => events.into_iter().for_each(|e| drop(self.events.send(e))),
         }
         Ok(Sent { signature, ledger_seq })
+    }
+
+    /// Puts `accounts` back as they were before a transaction that is not kept.
+    fn restore(&mut self, accounts: &[Pubkey], before: Vec<Option<Account>>) {
+        for (pubkey, before) in accounts.iter().zip(before) {
+            if let Err(e) = self.chain.set_account(*pubkey, before.unwrap_or_default()) {
+                tracing::error!(%pubkey, error = %e, "undoing the writes of a transaction that is not kept");
+            }
+        }
+    }
+
+    /// Whether the fee payer holds the transaction's whole fee.
+    fn can_pay_fee(&self, tx: &VersionedTransaction) -> bool {
+        let payer = tx.message.static_account_keys()[0];
+        self.chain.get_balance(&payer).unwrap_or(0) >= fees::total_fee(&tx.message)
     }
 
     /// Sends `lamports` from the dev faucet, as solana-test-validator's faucet does.

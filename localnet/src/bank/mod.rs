@@ -11,11 +11,13 @@
 //! - [`clock`]: slots, the unix clock, blockhashes and their validity;
 //! - [`finality`]: the root, and reads as of a commitment level;
 //! - [`execution`]: simulating, executing and recording transactions;
+//! - [`fees`]: signature and priority fees;
 //! - [`history`]: transaction history and its indexes.
 
 mod blocks;
 mod clock;
 mod execution;
+pub mod fees;
 mod finality;
 mod history;
 

@@ -23,7 +23,7 @@ use super::params::{
     required, to_value, with_context,
 };
 use super::Node;
-use crate::bank::LAMPORTS_PER_SIGNATURE;
+use crate::bank::fees;
 use crate::ledger::StoredTransaction;
 use crate::rpc_error::{self, RpcError, RpcResult};
 
@@ -190,9 +190,7 @@ pub fn get_fee_for_message(node: &Node, params: &[Value]) -> RpcResult<Value> {
     let message: VersionedMessage = bincode::deserialize(&bytes)
         .map_err(|e| RpcError::invalid_params(format!("failed to deserialize VersionedMessage: {e}")))?;
     let bank = node.bank.lock();
-    let fee = bank
-        .is_blockhash_valid(message.recent_blockhash())
-        .then(|| LAMPORTS_PER_SIGNATURE * u64::from(message.header().num_required_signatures));
+    let fee = bank.is_blockhash_valid(message.recent_blockhash()).then(|| fees::total_fee(&message));
     with_context(bank.slot(), fee)
 }
 
