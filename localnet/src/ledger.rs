@@ -59,6 +59,12 @@ pub enum Entry {
     /// A slot opened a block. Written when the slot starts, so the block of
     /// every recorded transaction is on disk before the transaction is.
     Block(Block),
+    /// The `mirror_setAccount` cheatcode wrote an account.
+    SetAccount {
+        slot: u64,
+        pubkey: Pubkey,
+        account: Account,
+    },
 }
 
 /// A block: one per slot the node produced. Its transactions are those

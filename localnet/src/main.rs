@@ -40,9 +40,13 @@ struct Args {
     /// Slot duration in milliseconds.
     #[arg(long, default_value_t = 400)]
     slot_ms: u64,
-    /// Initialise Config with the dev admin and register the dev trainer.
+    /// Initialise Config with the dev admin and register the dev trainer
+    /// (a dev node: also allows the test cheatcodes).
     #[arg(long)]
     bootstrap: bool,
+    /// Allow the test cheatcodes that write state (mirror_setAccount).
+    #[arg(long)]
+    cheatcodes: bool,
     #[arg(long, default_value = "keys/dev/localnet-admin-keypair.json")]
     admin_keypair: PathBuf,
     #[arg(long, default_value = "keys/dev/localnet-trainer-keypair.json")]
@@ -94,6 +98,7 @@ async fn main() -> anyhow::Result<()> {
         events,
         rpc_addr: Some(rpc_addr),
         pubsub_addr: Some(ws_addr),
+        cheatcodes: args.cheatcodes || args.bootstrap,
     });
     // Small JSON replies and notifications must not wait for Nagle's algorithm.
     let no_delay = |tcp: &mut tokio::net::TcpStream| {

@@ -186,6 +186,36 @@ impl Bank {
         Ok(Sent { signature, ledger_seq })
     }
 
+    /// Test cheatcode: writes `account` at `pubkey` in the current slot, as a
+    /// transaction would (recorded, notified, finalized with the slot).
+    pub fn set_account(&mut self, pubkey: Pubkey, account: Account) -> RpcResult<Option<u64>> {
+        self.check_ledger_writable()?;
+        let before = self.chain.get_account(&pubkey).filter(|a| a.lamports > 0);
+        self.chain
+            .set_account(pubkey, account.clone())
+            .map_err(|e| RpcError::invalid_params(format!("Invalid params: cannot set account {pubkey}: {e}")))?;
+        let seq = match self.record(&Entry::SetAccount { slot: self.slot, pubkey, account: account.clone() }) {
+            Ok(seq) => seq,
+            Err(err) => {
+                self.restore(&[pubkey], vec![before]);
+                return Err(err);
+            }
+        };
+        self.pending_pre.entry(pubkey).or_default().push_back((self.slot, before));
+        self.pending_order.push_back((self.slot, pubkey));
+        let event = NodeEvent::Account {
+            pubkey,
+            account: Arc::new(account),
+            slot: self.slot,
+            commitment: CommitmentLevel::Confirmed,
+        };
+        match seq {
+            Some(seq) => self.undurable_events.push_back((seq, event)),
+            None => drop(self.events.send(event)),
+        }
+        Ok(seq)
+    }
+
     /// Puts `accounts` back as they were before a transaction that is not kept.
     fn restore(&mut self, accounts: &[Pubkey], before: Vec<Option<Account>>) {
         for (pubkey, before) in accounts.iter().zip(before) {

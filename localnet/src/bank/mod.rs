@@ -225,6 +225,12 @@ impl Bank {
                 self.slot = self.slot.max(slot);
                 self.clock_offset = clock_offset;
             }
+            Entry::SetAccount { slot, pubkey, account } => {
+                self.chain
+                    .set_account(pubkey, account)
+                    .map_err(|e| anyhow::anyhow!(format!("replay set account {pubkey}: {e}")))?;
+                self.slot = self.slot.max(slot);
+            }
             Entry::Transaction(mut stored) => {
                 for (pubkey, account) in std::mem::take(&mut stored.accounts) {
                     if !account.executable {

@@ -53,6 +53,8 @@ pub struct Node {
     /// Where the node serves JSON-RPC and PubSub (getClusterNodes).
     pub rpc_addr: Option<std::net::SocketAddr>,
     pub pubsub_addr: Option<std::net::SocketAddr>,
+    /// Whether test cheatcodes that write state (mirror_setAccount) are allowed.
+    pub cheatcodes: bool,
 }
 
 impl Node {
@@ -177,6 +179,7 @@ async fn dispatch(node: &Arc<Node>, method: &str, params: &[Value]) -> RpcResult
         "getVersion" => cluster::get_version(),
         "getVoteAccounts" => cluster::get_vote_accounts(node, params),
         // test cheatcodes
+        "mirror_setAccount" => cheatcodes::set_account(node, params).await,
         "mirror_warpClock" => cheatcodes::warp_clock(node, params).await,
         _ => Err(RpcError::method_not_found()),
     }
