@@ -21,10 +21,7 @@ from tests.test_js_client import CheckRun, pytestmark, run_script
 __all__ = ["pytestmark"]  # skipped without Node.js, like the web3.js check
 
 # What mirror-localnet lacked when this test was written (the other half of issue #10 adds it).
-LACKING = (
-    "localnet does not charge the compute-unit price (getFeeForMessage and the fee stay 5000, getRecentPrioritizationFees "
-    "reports 0) and programSubscribe ignores encoding jsonParsed (issue #10)"
-)
+LACKING = "localnet's programSubscribe ignores encoding jsonParsed (issue #10)"
 
 # Issue #10: every HTTP method of Agave's JSON-RPC.
 AGAVE_HTTP_METHODS = sorted(
