@@ -67,18 +67,42 @@ async def test_get_transaction_json_parsed(rpc: AsyncClient, localnet: Localnet)
     assert bad["error"]["code"] == -32602
 
 
-async def test_programs_without_a_parser_are_partially_decoded(rpc: AsyncClient, localnet: Localnet) -> None:
-    # The bootstrap's first transaction: initialize_config of the Mirror program.
+async def test_mirror_instructions_and_accounts_parse_from_the_idl(rpc: AsyncClient, localnet: Localnet) -> None:
+    """Beyond solana-test-validator: jsonParsed reads the Mirror program's own
+    instructions and accounts from its committed IDL."""
     from mirror_common import codec
 
     config = codec.config_pda()
+    program = str(codec.default_codec().program_id)
     history = (await rpc.get_signatures_for_address(config)).value
     reply = await raw(localnet, "getTransaction", [str(history[-1].signature), {"commitment": "confirmed", "encoding": "jsonParsed"}])
     instructions = reply["result"]["transaction"]["message"]["instructions"]
-    mirror = [ix for ix in instructions if ix["programId"] == str(codec.default_codec().program_id)]
-    assert mirror, instructions
-    assert set(mirror[0]) == {"programId", "accounts", "data", "stackHeight"}
-    assert str(config) in mirror[0]["accounts"] and base58.b58decode(mirror[0]["data"])
+    [ix] = [ix for ix in instructions if ix["programId"] == program]
+    assert ix["program"] == "mirror"
+    assert ix["parsed"]["type"] == "initializeConfig"
+    info = ix["parsed"]["info"]
+    assert info["config"] == str(config) and info["systemProgram"] == "11111111111111111111111111111111"
+    assert set(info) == {"config", "admin", "program", "programData", "systemProgram"}
+    # Plain json leaves it raw.
+    raw_json = await raw(localnet, "getTransaction", [str(history[-1].signature), {"commitment": "confirmed", "encoding": "json"}])
+    assert "parsed" not in str(raw_json["result"]["transaction"]["message"]["instructions"])
+
+    account = (await raw(localnet, "getAccountInfo", [str(config), {"encoding": "jsonParsed", "commitment": "confirmed"}]))["result"][
+        "value"
+    ]
+    assert account["data"]["program"] == "mirror" and account["data"]["parsed"]["type"] == "config"
+    fields = account["data"]["parsed"]["info"]
+    assert set(fields) == {"admin", "pendingAdmin", "paused", "mirrorCount", "trainerCount", "jobCount", "modelCount", "bump"}
+    assert fields["admin"] == info["admin"] and fields["paused"] is False
+    # A Mirror-owned account whose bytes are not one of its accounts falls back to base64.
+    odd = str(Pubkey.new_unique())
+    await raw(
+        localnet,
+        "mirror_setAccount",
+        [odd, {"lamports": 10**6, "owner": program, "data": base64.b64encode(b"not an anchor account").decode()}],
+    )
+    fallback = (await raw(localnet, "getAccountInfo", [odd, {"encoding": "jsonParsed", "commitment": "confirmed"}]))["result"]["value"]
+    assert fallback["data"][1] == "base64"
 
 
 async def test_account_encodings_and_data_slice(rpc: AsyncClient, localnet: Localnet) -> None:
@@ -118,16 +142,18 @@ async def test_account_encodings_and_data_slice(rpc: AsyncClient, localnet: Loca
         "type"
     ] == "rent"
     # jsonParsed of an account no parser knows is base64, sliced as asked.
+    unknown = str(Pubkey.new_unique())
+    await raw(
+        localnet,
+        "mirror_setAccount",
+        [unknown, {"lamports": 10**6, "owner": str(Pubkey.new_unique()), "data": base64.b64encode(bytes(32)).decode()}],
+    )
     fallback = await raw(
-        localnet, "getAccountInfo", [str(codec_config()), {"encoding": "jsonParsed", "dataSlice": {"offset": 0, "length": 8}}]
+        localnet,
+        "getAccountInfo",
+        [unknown, {"encoding": "jsonParsed", "dataSlice": {"offset": 0, "length": 8}, "commitment": "confirmed"}],
     )
     assert fallback["result"]["value"]["data"][1] == "base64" and len(base64.b64decode(fallback["result"]["value"]["data"][0])) == 8
     many = await raw(localnet, "getMultipleAccounts", [[CLOCK, str(payer.pubkey())]])
     assert [a["data"][1] for a in many["result"]["value"]] == ["base64", "base64"]  # Agave's default here
     assert (await raw(localnet, "getAccountInfo", [CLOCK, {"encoding": "hex"}]))["error"]["code"] == -32602
-
-
-def codec_config() -> Pubkey:
-    from mirror_common import codec
-
-    return codec.config_pda()

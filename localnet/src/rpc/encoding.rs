@@ -6,7 +6,7 @@ use bincode::Options;
 use solana_account::Account;
 use solana_account_decoder::encode_ui_account;
 use solana_account_decoder::parse_account_data::AccountAdditionalDataV3;
-use solana_account_decoder_client_types::{UiAccount, UiAccountEncoding, UiDataSliceConfig};
+use solana_account_decoder_client_types::{UiAccount, UiAccountData, UiAccountEncoding, UiDataSliceConfig};
 use solana_pubkey::Pubkey;
 use solana_transaction::versioned::{TransactionVersion, VersionedTransaction};
 use solana_transaction_status::{EncodeError, VersionedTransactionWithStatusMeta};
@@ -83,6 +83,22 @@ pub fn encode_account(
             )));
         }
     }
+    if encoding == UiAccountEncoding::JsonParsed && account.owner == mirror::ID {
+        if let Some(parsed) = super::idl::parse_account(&account.data) {
+            return Ok(UiAccount {
+                lamports: account.lamports,
+                data: UiAccountData::Json(solana_account_decoder_client_types::ParsedAccount {
+                    program: super::idl::program_name().to_string(),
+                    parsed,
+                    space: account.data.len() as u64,
+                }),
+                owner: account.owner.to_string(),
+                executable: account.executable,
+                rent_epoch: account.rent_epoch,
+                space: Some(account.data.len() as u64),
+            });
+        }
+    }
     Ok(encode_ui_account(pubkey, account, encoding, additional, slice))
 }
 
@@ -142,9 +158,13 @@ pub fn encode_transaction_with_meta(
     // programs partially decoded), meta included.
     let with_meta =
         VersionedTransactionWithStatusMeta { transaction: stored.transaction.clone(), meta: status_meta(stored) };
-    with_meta.encode(encoding, max_supported_version, show_rewards).map_err(|e| match e {
+    let mut encoded = with_meta.encode(encoding, max_supported_version, show_rewards).map_err(|e| match e {
         EncodeError::UnsupportedTransactionVersion(v) => unsupported_version(v),
-    })
+    })?;
+    if encoding == UiTransactionEncoding::JsonParsed {
+        super::idl::parse_mirror_instructions(&mut encoded);
+    }
+    Ok(encoded)
 }
 
 fn status_meta(stored: &StoredTransaction) -> TransactionStatusMeta {

@@ -12,6 +12,7 @@
 //! - [`cluster`]: the node and its cluster (health, version, epoch);
 //! - [`cheatcodes`]: test-only methods (`mirror_*`);
 //! - [`encoding`]: wire and JSON encodings of accounts and transactions;
+//! - [`idl`]: `jsonParsed` of the Mirror program's instructions and accounts;
 //! - [`params`]: parameter parsing, commitment and context shared by all.
 //!
 //! PubSub subscriptions are served by [`crate::pubsub`].
@@ -21,6 +22,7 @@ pub mod blocks;
 mod cheatcodes;
 mod cluster;
 pub mod encoding;
+mod idl;
 mod params;
 mod tokens;
 mod transactions;
