@@ -301,7 +301,10 @@ async def test_solana_py_parsed_transactions(rpc: AsyncClient) -> None:
         assert mirror_instruction.accounts == [m.pubkey for m in create.accounts]
     else:
         assert isinstance(mirror_instruction, ParsedInstruction) and mirror_instruction.program_id == PROGRAM_ID
-        assert mirror_instruction.parsed["type"] == "createMirror", mirror_instruction.parsed
+        assert mirror_instruction.program == "mirror" and mirror_instruction.parsed["type"] == "createMirror", mirror_instruction.parsed
+        info = mirror_instruction.parsed["info"]
+        assert (info["name"], info["metadataUri"], info["visibility"]) == ("Parsed", "ipfs://p", "Public"), info
+        assert (info["mirror"], info["creator"]) == (str(codec.mirror_pda(creator.pubkey(), 1)), str(creator.pubkey())), info
 
 
 async def test_solana_py_blocks(rpc: AsyncClient) -> None:

@@ -105,7 +105,8 @@ run(
       check(ix.programId.toBase58() === PROGRAM_ID, `programId = ${ix.programId}`);
       if ('parsed' in ix) {
         // Issue #10 point 5: the program's own instructions parsed from its IDL.
-        check(ix.parsed?.type === 'createMirror', `parsed = ${short(ix.parsed)}`);
+        check(ix.program === 'mirror' && ix.parsed?.type === 'createMirror', `parsed = ${short(ix)}`);
+        check(ix.parsed.info.name === 'Ada' && ix.parsed.info.visibility === 'Private', `parsed info = ${short(ix.parsed.info)}`);
       } else {
         // Agave for a program it has no parser for: accounts and base58 data.
         check(Array.isArray(ix.accounts) && ix.accounts.length === 4 && typeof ix.data === 'string', `partially decoded = ${short(ix)}`);
