@@ -5,11 +5,14 @@ Agave's errors for accounts that are not token accounts or mints."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from solana.rpc.async_api import AsyncClient
 from solana.rpc.commitment import Confirmed
 from solders.keypair import Keypair
 from solders.message import Message
 from solders.pubkey import Pubkey
+from solders.signature import Signature
 from solders.system_program import CreateAccountParams, create_account
 from solders.transaction import Transaction, VersionedTransaction
 from spl.token.constants import MINT_LEN, TOKEN_PROGRAM_ID
@@ -29,11 +32,12 @@ from tests.test_localnet_rpc import raw
 CONFIRMED = {"commitment": "confirmed"}
 
 
-async def send(rpc: AsyncClient, signers: list[Keypair], ixs: list) -> None:
+async def send(rpc: AsyncClient, signers: list[Keypair], ixs: list) -> Signature:
     blockhash = (await rpc.get_latest_blockhash()).value.blockhash
     tx = VersionedTransaction.from_legacy(Transaction(signers, Message(ixs, signers[0].pubkey()), blockhash))
     sig = (await rpc.send_transaction(tx)).value
     await rpc.confirm_transaction(sig, commitment=Confirmed, sleep_seconds=0.05)
+    return sig
 
 
 async def token_setup(rpc: AsyncClient) -> tuple[Keypair, Pubkey, Keypair, Keypair, Pubkey, Pubkey]:
@@ -185,3 +189,62 @@ async def test_token_method_errors(rpc: AsyncClient, localnet: Localnet) -> None
     assert (await err("getTokenAccountsByOwner", [not_token]))["code"] == -32602
     assert (await err("getTokenAccountsByDelegate", [not_token, {"everything": True}]))["code"] == -32602
     assert (await err("getTokenAccountBalance", ["xyz"]))["code"] == -32602
+
+
+async def test_token_balances_and_parsed_token_instructions_in_transactions(rpc: AsyncClient, localnet: Localnet) -> None:
+    _payer, mint, alice, bob, ata_a, _delegate = await token_setup(rpc)
+    # A transfer of 0.5 from Alice to Bob, by Alice.
+    from spl.token.instructions import transfer_checked
+    from spl.token.models import TransferCheckedParams
+
+    ata_b = get_associated_token_address(bob.pubkey(), mint)
+    sig = await send(
+        rpc,
+        [alice],
+        [
+            transfer_checked(
+                TransferCheckedParams(
+                    program_id=TOKEN_PROGRAM_ID, source=ata_a, mint=mint, dest=ata_b, owner=alice.pubkey(), amount=500_000, decimals=6
+                )
+            )
+        ],
+    )
+    got = (await raw(localnet, "getTransaction", [str(sig), {"commitment": "confirmed", "encoding": "jsonParsed"}]))["result"]
+    [ix] = got["transaction"]["message"]["instructions"]
+    assert ix["program"] == "spl-token" and ix["parsed"]["type"] == "transferChecked"
+    assert ix["parsed"]["info"]["tokenAmount"]["uiAmountString"] == "0.5"
+    keys = [k["pubkey"] for k in got["transaction"]["message"]["accountKeys"]]
+
+    def balances(which: str) -> dict[str, str]:
+        return {keys[b["accountIndex"]]: b["uiTokenAmount"]["uiAmountString"] for b in got["meta"][which]}
+
+    assert balances("preTokenBalances") == {str(ata_a): "1.5", str(ata_b): "0.25"}
+    assert balances("postTokenBalances") == {str(ata_a): "1", str(ata_b): "0.75"}
+    [post_a] = [b for b in got["meta"]["postTokenBalances"] if keys[b["accountIndex"]] == str(ata_a)]
+    assert post_a["mint"] == str(mint) and post_a["owner"] == str(alice.pubkey()) and post_a["programId"] == str(TOKEN_PROGRAM_ID)
+    # The same balances in json and in getBlock.
+    plain = (await raw(localnet, "getTransaction", [str(sig), {"commitment": "confirmed"}]))["result"]
+    assert len(plain["meta"]["postTokenBalances"]) == 2
+    accounts = (await raw(localnet, "getBlock", [got["slot"], {"commitment": "confirmed", "transactionDetails": "accounts"}]))["result"]
+    [entry] = [t for t in accounts["transactions"] if t["transaction"]["signatures"] == [str(sig)]]
+    assert len(entry["meta"]["preTokenBalances"]) == 2
+
+
+async def test_token_balances_survive_a_restart(tmp_path: Path) -> None:
+    node = Localnet(ledger_dir=tmp_path / "ledger", slot_ms=50)
+    node.start()
+    try:
+        async with AsyncClient(node.rpc_url) as client:
+            *_, ata_a, _ = await token_setup(client)
+            sigs = (await client.get_signatures_for_address(ata_a, commitment=Confirmed)).value
+            before = [(await raw(node, "getTransaction", [str(s.signature), {"commitment": "confirmed"}]))["result"]["meta"] for s in sigs]
+        assert any(m["postTokenBalances"] for m in before)
+        node.kill()
+        node.bootstrap = False
+        node.start()
+        after = [(await raw(node, "getTransaction", [str(s.signature), {"commitment": "confirmed"}]))["result"]["meta"] for s in sigs]
+        assert [(m["preTokenBalances"], m["postTokenBalances"]) for m in after] == [
+            (m["preTokenBalances"], m["postTokenBalances"]) for m in before
+        ]
+    finally:
+        node.stop()

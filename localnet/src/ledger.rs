@@ -29,6 +29,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
@@ -65,6 +66,22 @@ pub enum Entry {
         pubkey: Pubkey,
         account: Account,
     },
+    /// The SPL Token balances of the transaction recorded just before.
+    TokenBalances {
+        pre: Vec<TokenBalance>,
+        post: Vec<TokenBalance>,
+    },
+}
+
+/// An SPL Token account's balance in a transaction's meta.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenBalance {
+    pub account_index: u8,
+    pub mint: Pubkey,
+    pub owner: Pubkey,
+    pub program_id: Pubkey,
+    pub amount: u64,
+    pub decimals: u8,
 }
 
 /// A block: one per slot the node produced. Its transactions are those
@@ -95,6 +112,10 @@ pub struct StoredTransaction {
     pub inner_instructions: Vec<InnerInstructions>,
     pub return_data: Option<(Pubkey, Vec<u8>)>,
     pub accounts: Vec<(Pubkey, Account)>,
+    /// SPL Token balances before and after, recorded in the `TokenBalances`
+    /// entry that follows the transaction's (ledgers from before it have none).
+    #[serde(skip)]
+    pub token_balances: Arc<(Vec<TokenBalance>, Vec<TokenBalance>)>,
 }
 
 impl StoredTransaction {

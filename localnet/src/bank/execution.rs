@@ -16,7 +16,7 @@ use solana_transaction_error::TransactionError;
 use solana_transaction_status_client_types::{InnerInstruction, InnerInstructions};
 
 use super::{fees, Bank, NodeEvent, Sent, LAMPORTS_PER_SIGNATURE};
-use crate::ledger::{Entry, StoredTransaction};
+use crate::ledger::{Entry, StoredTransaction, TokenBalance};
 use crate::rpc_error::{self, RpcError, RpcResult};
 
 impl Bank {
@@ -95,6 +95,7 @@ impl Bank {
             keys.iter().enumerate().filter(|(i, _)| tx.message.is_maybe_writable(*i, None)).map(|(_, k)| *k).collect();
         let pre_accounts: Vec<Option<Account>> = writable.iter().map(|k| self.chain.get_account(k)).collect();
         let pre_balances: Vec<u64> = keys.iter().map(|k| self.chain.get_balance(k).unwrap_or(0)).collect();
+        let pre_token_balances = self.token_balances(&keys);
 
         // The priority fee is charged here (LiteSVM charges the signatures), before
         // execution, as a cluster does: the payer pays it whatever the outcome.
@@ -138,6 +139,7 @@ impl Bank {
         let post_balances: Vec<u64> = keys.iter().map(|k| self.chain.get_balance(k).unwrap_or(0)).collect();
         let post_accounts: Vec<(Pubkey, Account)> =
             writable.iter().map(|k| (*k, self.chain.get_account(k).unwrap_or_default())).collect();
+        let post_token_balances = self.token_balances(&keys);
 
         let stored = StoredTransaction {
             slot: self.slot,
@@ -152,8 +154,17 @@ impl Bank {
             inner_instructions: inner_instructions(meta.inner_instructions),
             return_data: return_data(&meta.return_data),
             accounts: post_accounts,
+            token_balances: Default::default(),
         };
-        let ledger_seq = match self.record(&Entry::Transaction(Box::new(stored.clone()))) {
+        let has_token_balances = !pre_token_balances.is_empty() || !post_token_balances.is_empty();
+        let recorded = self.record(&Entry::Transaction(Box::new(stored.clone()))).and_then(|seq| {
+            if !has_token_balances {
+                return Ok(seq);
+            }
+            let entry = Entry::TokenBalances { pre: pre_token_balances.clone(), post: post_token_balances.clone() };
+            self.record(&entry)
+        });
+        let ledger_seq = match recorded {
             Ok(seq) => seq,
             Err(err) => {
                 // Memory must not hold what the ledger does not: undo the writes.
@@ -163,6 +174,7 @@ impl Bank {
         };
 
         let mut stored = stored;
+        stored.token_balances = Arc::new((pre_token_balances, post_token_balances));
         let accounts = std::mem::take(&mut stored.accounts);
         let stored = Arc::new(stored);
         self.history.push(stored.clone());
@@ -214,6 +226,27 @@ impl Bank {
             None => drop(self.events.send(event)),
         }
         Ok(seq)
+    }
+
+    /// The SPL Token balances among `keys` now (for a transaction's meta).
+    fn token_balances(&self, keys: &[Pubkey]) -> Vec<TokenBalance> {
+        use crate::rpc::tokens::{is_token_program, unpack_account, unpack_mint};
+        keys.iter()
+            .enumerate()
+            .filter_map(|(index, key)| {
+                let account = self.chain.get_account(key).filter(|a| a.lamports > 0 && is_token_program(&a.owner))?;
+                let token = unpack_account(&account.data)?;
+                let decimals = self.chain.get_account(&token.mint).and_then(|m| unpack_mint(&m.data))?.decimals;
+                Some(TokenBalance {
+                    account_index: u8::try_from(index).ok()?,
+                    mint: token.mint,
+                    owner: token.owner,
+                    program_id: account.owner,
+                    amount: token.amount,
+                    decimals,
+                })
+            })
+            .collect()
     }
 
     /// Puts `accounts` back as they were before a transaction that is not kept.

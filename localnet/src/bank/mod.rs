@@ -225,6 +225,11 @@ impl Bank {
                 self.slot = self.slot.max(slot);
                 self.clock_offset = clock_offset;
             }
+            Entry::TokenBalances { pre, post } => {
+                if let Some(last) = self.history.txs.last_mut() {
+                    Arc::make_mut(last).token_balances = Arc::new((pre, post));
+                }
+            }
             Entry::SetAccount { slot, pubkey, account } => {
                 self.chain
                     .set_account(pubkey, account)

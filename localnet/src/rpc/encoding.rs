@@ -167,6 +167,18 @@ pub fn encode_transaction_with_meta(
     Ok(encoded)
 }
 
+fn token_balance(
+    balance: &crate::ledger::TokenBalance,
+) -> solana_transaction_status_client_types::TransactionTokenBalance {
+    solana_transaction_status_client_types::TransactionTokenBalance {
+        account_index: balance.account_index,
+        mint: balance.mint.to_string(),
+        ui_token_amount: super::tokens::ui_token_amount(balance.amount, balance.decimals),
+        owner: balance.owner.to_string(),
+        program_id: balance.program_id.to_string(),
+    }
+}
+
 fn status_meta(stored: &StoredTransaction) -> TransactionStatusMeta {
     TransactionStatusMeta {
         status: stored.err.clone().map_or(Ok(()), Err),
@@ -175,8 +187,8 @@ fn status_meta(stored: &StoredTransaction) -> TransactionStatusMeta {
         post_balances: stored.post_balances.clone(),
         inner_instructions: Some(stored.inner_instructions.clone()),
         log_messages: Some(stored.logs.clone()),
-        pre_token_balances: Some(Vec::new()),
-        post_token_balances: Some(Vec::new()),
+        pre_token_balances: Some(stored.token_balances.0.iter().map(token_balance).collect()),
+        post_token_balances: Some(stored.token_balances.1.iter().map(token_balance).collect()),
         rewards: Some(Vec::new()),
         loaded_addresses: Default::default(),
         return_data: stored
@@ -219,8 +231,12 @@ pub fn encode_transaction_accounts(
         post_balances: stored.post_balances.clone(),
         inner_instructions: OptionSerializer::Skip,
         log_messages: OptionSerializer::Skip,
-        pre_token_balances: OptionSerializer::Some(Vec::new()),
-        post_token_balances: OptionSerializer::Some(Vec::new()),
+        pre_token_balances: OptionSerializer::Some(
+            stored.token_balances.0.iter().map(token_balance).map(Into::into).collect(),
+        ),
+        post_token_balances: OptionSerializer::Some(
+            stored.token_balances.1.iter().map(token_balance).map(Into::into).collect(),
+        ),
         rewards: if show_rewards { OptionSerializer::Some(Vec::new()) } else { OptionSerializer::Skip },
         loaded_addresses: OptionSerializer::Skip,
         return_data: OptionSerializer::Skip,

@@ -24,7 +24,7 @@ mod cluster;
 pub mod encoding;
 mod idl;
 mod params;
-mod tokens;
+pub mod tokens;
 mod transactions;
 
 use std::sync::Arc;
