@@ -262,3 +262,34 @@ async def test_blocks_survive_a_restart_and_lost_slots_are_skipped(tmp_path: Pat
             assert (await client.get_transaction(sig, commitment=Confirmed)).value is not None
     finally:
         node.stop()
+
+
+async def test_limit_ledger_size_keeps_the_newest_blocks(tmp_path: Path) -> None:
+    """--limit-ledger-size N: only the newest N blocks and their transactions stay
+    in memory; older ones answer Agave's "cleaned up" error; counts stay whole, and
+    a restart on the same ledger applies the same limit."""
+    node = Localnet(ledger_dir=tmp_path / "ledger", slot_ms=20, finality_depth=1, extra_args=("--limit-ledger-size", "30"))
+    node.start()
+    try:
+        async with AsyncClient(node.rpc_url) as client:
+            sig, slot = await sent_transfer(client, node)
+            count = (await raw(node, "getTransactionCount", [{"commitment": "confirmed"}]))["result"]
+            await finalized(node, slot + 60)
+            first = (await raw(node, "getFirstAvailableBlock"))["result"]
+            assert first > slot
+            blocks = (await raw(node, "getBlocks", [0]))["result"]
+            assert blocks[0] >= first and len(blocks) <= 32  # the window moves on as slots pass
+            gone = await raw(node, "getBlock", [slot])
+            assert gone["error"]["code"] == -32001
+            prefix = f"Block {slot} cleaned up, does not exist on node. First available block: "
+            assert gone["error"]["message"].startswith(prefix) and int(gone["error"]["message"][len(prefix) :]) >= first
+            assert (await raw(node, "getTransaction", [str(sig), {"commitment": "confirmed"}]))["result"] is None
+            assert (await raw(node, "getTransactionCount", [{"commitment": "confirmed"}]))["result"] >= count
+            assert (await raw(node, "minimumLedgerSlot"))["result"] >= first
+        node.stop()
+        node.bootstrap = False
+        node.start()
+        assert (await raw(node, "getBlock", [slot]))["error"]["code"] == -32001
+        assert len((await raw(node, "getBlocks", [0, None, {"commitment": "confirmed"}]))["result"]) <= 32
+    finally:
+        node.stop()

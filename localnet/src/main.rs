@@ -47,6 +47,11 @@ struct Args {
     /// Allow the test cheatcodes that write state (mirror_setAccount).
     #[arg(long)]
     cheatcodes: bool,
+    /// Keep only the newest N blocks and their transactions in memory (older
+    /// ones answer "cleaned up", as on a validator with a limited ledger); the
+    /// ledger file keeps everything. Absent: keep all.
+    #[arg(long, value_name = "N")]
+    limit_ledger_size: Option<u64>,
     #[arg(long, default_value = "keys/dev/localnet-admin-keypair.json")]
     admin_keypair: PathBuf,
     #[arg(long, default_value = "keys/dev/localnet-trainer-keypair.json")]
@@ -78,7 +83,8 @@ async fn main() -> anyhow::Result<()> {
         }
         None => None,
     };
-    let config = BankConfig { finality_depth: args.finality_depth, bpf_programs };
+    let config =
+        BankConfig { finality_depth: args.finality_depth, bpf_programs, limit_ledger_size: args.limit_ledger_size };
     let mut bank = Bank::new(config, ledger, events.clone())?;
     if args.bootstrap {
         let admin = bootstrap::read_keypair(&args.admin_keypair)?;

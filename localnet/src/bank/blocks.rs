@@ -125,7 +125,7 @@ impl Bank {
     pub fn block_transactions(&self, slot: Slot) -> Vec<Arc<StoredTransaction>> {
         let txs = &self.history.txs;
         let start = txs.partition_point(|tx| tx.slot < slot);
-        txs[start..].iter().take_while(|tx| tx.slot == slot).cloned().collect()
+        txs.range(start..).take_while(|tx| tx.slot == slot).cloned().collect()
     }
 
     pub fn block_time(&self, slot: Slot) -> Option<i64> {
@@ -134,7 +134,7 @@ impl Bank {
 
     /// Transactions recorded in slots up to `slot`.
     pub fn transaction_count_until(&self, slot: Slot) -> u64 {
-        self.history.txs.partition_point(|tx| tx.slot <= slot) as u64
+        (self.history.base + self.history.txs.partition_point(|tx| tx.slot <= slot)) as u64
     }
 
     /// Performance samples, newest first: 60-second periods counted back from
@@ -203,5 +203,22 @@ impl Bank {
             .collect();
         out.reverse();
         out
+    }
+
+    /// `--limit-ledger-size`: keeps the newest `limit` blocks (never one the root
+    /// has not passed) and the transactions of the blocks kept.
+    pub(super) fn prune_blocks(&mut self) {
+        let Some(limit) = self.config.limit_ledger_size else {
+            return;
+        };
+        while self.blocks.len() as u64 > limit.max(1) {
+            let (&oldest, _) = self.blocks.first_key_value().expect("more than one block");
+            if oldest >= self.root {
+                break;
+            }
+            self.blocks.remove(&oldest);
+        }
+        let first = self.first_available_block();
+        self.history.prune_before(first);
     }
 }

@@ -31,6 +31,7 @@ impl Bank {
         for slot in self.blocks.range(old_root + 1..=new_root).map(|(slot, _)| *slot).collect::<Vec<_>>() {
             let _ = self.events.send(NodeEvent::Block { slot, commitment: CommitmentLevel::Finalized });
         }
+        self.prune_blocks();
         while self.unfinalized.front().is_some_and(|tx| tx.slot <= new_root) {
             let tx = self.unfinalized.pop_front().expect("checked");
             let signature = tx.transaction.signatures[0];

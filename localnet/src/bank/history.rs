@@ -1,6 +1,6 @@
 //! Transaction history, indexed by signature and by address.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use solana_commitment_config::CommitmentLevel;
@@ -11,36 +11,62 @@ use super::Bank;
 use crate::ledger::StoredTransaction;
 use crate::rpc_error::RpcResult;
 
+/// Transactions in the order they executed. Indexes are absolute: the first
+/// kept transaction is number `base` (older ones were pruned with their blocks).
 #[derive(Default)]
 pub(super) struct History {
-    pub(super) txs: Vec<Arc<StoredTransaction>>,
+    pub(super) txs: VecDeque<Arc<StoredTransaction>>,
+    pub(super) base: usize,
     pub(super) by_signature: HashMap<Signature, usize>,
-    pub(super) by_address: HashMap<Pubkey, Vec<usize>>,
+    pub(super) by_address: HashMap<Pubkey, VecDeque<usize>>,
 }
 
 impl History {
     pub(super) fn push(&mut self, tx: Arc<StoredTransaction>) {
-        let index = self.txs.len();
+        let index = self.base + self.txs.len();
         self.by_signature.insert(tx.transaction.signatures[0], index);
         for key in tx.transaction.message.static_account_keys() {
             let list = self.by_address.entry(*key).or_default();
-            if list.last() != Some(&index) {
-                list.push(index);
+            if list.back() != Some(&index) {
+                list.push_back(index);
             }
         }
-        self.txs.push(tx);
+        self.txs.push_back(tx);
+    }
+
+    pub(super) fn get(&self, index: usize) -> &Arc<StoredTransaction> {
+        &self.txs[index - self.base]
+    }
+
+    /// Forgets the transactions of slots before `slot`.
+    pub(super) fn prune_before(&mut self, slot: u64) {
+        while self.txs.front().is_some_and(|tx| tx.slot < slot) {
+            let tx = self.txs.pop_front().expect("checked");
+            self.base += 1;
+            self.by_signature.remove(&tx.transaction.signatures[0]);
+            for key in tx.transaction.message.static_account_keys() {
+                if let Some(list) = self.by_address.get_mut(key) {
+                    while list.front().is_some_and(|i| *i < self.base) {
+                        list.pop_front();
+                    }
+                    if list.is_empty() {
+                        self.by_address.remove(key);
+                    }
+                }
+            }
+        }
     }
 }
 
 impl Bank {
     pub fn transaction_count(&self) -> u64 {
-        self.history.txs.len() as u64
+        (self.history.base + self.history.txs.len()) as u64
     }
 
     // ---- transactions -----------------------------------------------------------
 
     pub fn transaction(&self, signature: &Signature) -> Option<Arc<StoredTransaction>> {
-        self.history.by_signature.get(signature).map(|i| self.history.txs[*i].clone())
+        self.history.by_signature.get(signature).map(|i| self.history.get(*i).clone())
     }
 
     /// Signatures that mention `address`, newest first, after `before` and
@@ -67,11 +93,11 @@ impl Bank {
         };
         let stop = until.and_then(index_of);
         let mut out = Vec::new();
-        for &i in indexes[..start].iter().rev() {
+        for &i in indexes.range(..start).rev() {
             if Some(i) == stop || out.len() >= limit {
                 break;
             }
-            let tx = &self.history.txs[i];
+            let tx = self.history.get(i);
             if tx.slot <= max_slot {
                 out.push(tx.clone());
             }

@@ -53,6 +53,8 @@ pub const SLOT_RECORD_INTERVAL: u64 = 16;
 pub struct BankConfig {
     pub finality_depth: u64,
     pub bpf_programs: Vec<(Pubkey, PathBuf)>,
+    /// Keep this many blocks (and their transactions) in memory; None: all.
+    pub limit_ledger_size: Option<u64>,
 }
 
 /// What PubSub listens to. Processed and confirmed coincide on a single node:
@@ -199,6 +201,7 @@ impl Bank {
         bank.pending_pre.clear();
         bank.pending_order.clear();
         bank.open_block();
+        bank.prune_blocks();
         Ok(bank)
     }
 
@@ -226,7 +229,7 @@ impl Bank {
                 self.clock_offset = clock_offset;
             }
             Entry::TokenBalances { pre, post } => {
-                if let Some(last) = self.history.txs.last_mut() {
+                if let Some(last) = self.history.txs.back_mut() {
                     Arc::make_mut(last).token_balances = Arc::new((pre, post));
                 }
             }
