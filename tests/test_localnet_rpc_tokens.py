@@ -248,3 +248,26 @@ async def test_token_balances_survive_a_restart(tmp_path: Path) -> None:
         ]
     finally:
         node.stop()
+
+
+async def test_program_subscribe_json_parsed_token_accounts(rpc: AsyncClient, localnet: Localnet) -> None:
+    import asyncio
+    import json
+
+    import websockets
+
+    async with websockets.connect(localnet.ws_url) as ws:
+        params = [str(TOKEN_PROGRAM_ID), {"commitment": "confirmed", "encoding": "jsonParsed"}]
+        await ws.send(json.dumps({"jsonrpc": "2.0", "id": 1, "method": "programSubscribe", "params": params}))
+        assert isinstance(json.loads(await ws.recv())["result"], int)
+        setup = asyncio.create_task(token_setup(rpc))
+        parsed_types: set[str] = set()
+        async with asyncio.timeout(20):
+            while "account" not in parsed_types:
+                message = json.loads(await ws.recv())
+                data = message["params"]["result"]["value"]["account"]["data"]
+                assert isinstance(data, dict), data  # parsed, not base64
+                assert data["program"] == "spl-token"
+                parsed_types.add(data["parsed"]["type"])
+        await setup
+        assert parsed_types >= {"mint", "account"}

@@ -155,7 +155,14 @@ impl Subscription {
                 Kind::Account { pubkey: wanted, encoding, data_slice },
                 NodeEvent::Account { pubkey, account, slot, commitment },
             ) if wanted == pubkey && self.wants(*commitment) => {
-                let value = encode_account(pubkey, &deleted_as_empty(account), *encoding, *data_slice, None).ok()?;
+                let value = encode_account(
+                    pubkey,
+                    &deleted_as_empty(account),
+                    *encoding,
+                    *data_slice,
+                    parse_data(node, account, *encoding),
+                )
+                .ok()?;
                 Some(json!({"context": {"slot": slot}, "value": value}))
             }
             (
@@ -169,13 +176,32 @@ impl Subscription {
                 }
                 let value = RpcKeyedAccount {
                     pubkey: pubkey.to_string(),
-                    account: encode_account(pubkey, account, *encoding, *data_slice, None).ok()?,
+                    account: encode_account(
+                        pubkey,
+                        account,
+                        *encoding,
+                        *data_slice,
+                        parse_data(node, account, *encoding),
+                    )
+                    .ok()?,
                 };
                 Some(json!({"context": {"slot": slot}, "value": value}))
             }
             _ => None,
         }
     }
+}
+
+/// For `jsonParsed` token accounts: the mint's decimals, for Agave's decoder.
+fn parse_data(
+    node: &Node,
+    account: &Account,
+    encoding: Option<UiAccountEncoding>,
+) -> Option<solana_account_decoder::parse_account_data::AccountAdditionalDataV3> {
+    if encoding != Some(UiAccountEncoding::JsonParsed) {
+        return None;
+    }
+    crate::rpc::tokens::token_additional_data(&node.bank.lock(), account, CommitmentLevel::Processed)
 }
 
 fn deleted_as_empty(account: &Account) -> Account {

@@ -120,19 +120,32 @@ pub fn encode_account_with_bank(
     config: &RpcAccountInfoConfig,
     level: solana_commitment_config::CommitmentLevel,
 ) -> RpcResult<UiAccount> {
-    let additional = (config.encoding == Some(UiAccountEncoding::JsonParsed) && is_token_program(&account.owner))
-        .then(|| unpack_account(&account.data))
-        .flatten()
-        .and_then(|token| bank.account_at(&token.mint, level))
-        .and_then(|mint| unpack_mint(&mint.data))
-        .map(|mint| AccountAdditionalDataV3 {
-            spl_token_additional_data: Some(SplTokenAdditionalDataV2 {
-                decimals: mint.decimals,
-                interest_bearing_config: None,
-                scaled_ui_amount_config: None,
-            }),
-        });
+    let additional = if config.encoding == Some(UiAccountEncoding::JsonParsed) {
+        token_additional_data(bank, account, level)
+    } else {
+        None
+    };
     encode_account(pubkey, account, config.encoding, config.data_slice, additional)
+}
+
+/// What Agave's decoder needs to parse a token account: its mint's decimals.
+pub fn token_additional_data(
+    bank: &Bank,
+    account: &Account,
+    level: solana_commitment_config::CommitmentLevel,
+) -> Option<AccountAdditionalDataV3> {
+    if !is_token_program(&account.owner) {
+        return None;
+    }
+    let token = unpack_account(&account.data)?;
+    let mint = unpack_mint(&bank.account_at(&token.mint, level)?.data)?;
+    Some(AccountAdditionalDataV3 {
+        spl_token_additional_data: Some(SplTokenAdditionalDataV2 {
+            decimals: mint.decimals,
+            interest_bearing_config: None,
+            scaled_ui_amount_config: None,
+        }),
+    })
 }
 
 fn token_account_of(
