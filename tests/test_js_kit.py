@@ -20,9 +20,6 @@ from tests.test_js_client import CheckRun, pytestmark, run_script
 
 __all__ = ["pytestmark"]  # skipped without Node.js, like the web3.js check
 
-# What mirror-localnet lacked when this test was written (the other half of issue #10 adds it).
-LACKING = "localnet's programSubscribe ignores encoding jsonParsed (issue #10)"
-
 # Issue #10: every HTTP method of Agave's JSON-RPC.
 AGAVE_HTTP_METHODS = sorted(
     """
@@ -59,7 +56,6 @@ def test_kit_drives_a_mirror_life(kit_run: CheckRun) -> None:
     assert len(set(life.values())) == 5
 
 
-@pytest.mark.xfail(strict=True, reason=LACKING)
 def test_kit_calls_every_method_and_subscription(kit_run: CheckRun) -> None:
     summary = kit_run.summary
     assert summary["libraries"]["@solana/kit"].split(".")[0] >= "2"

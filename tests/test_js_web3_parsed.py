@@ -32,7 +32,6 @@ def test_web3js_drives_a_mirror_life(web3_run: CheckRun) -> None:
     assert sorted(life) == ["completeTraining", "createMirror", "grantAccess", "requestTraining", "startTraining"]
 
 
-@pytest.mark.xfail(strict=True, reason="localnet records no meta.preTokenBalances/postTokenBalances in getTransaction (issue #10)")
 def test_web3js_parsed_transactions_tokens_and_blocks(web3_run: CheckRun) -> None:
     summary = web3_run.summary
     assert web3_run.failures == [], web3_run.report
