@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -37,6 +39,53 @@ def ensure_node_modules() -> None:
     result = subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=JS_DIR, capture_output=True, text=True, timeout=600)
     if result.returncode != 0:
         pytest.fail(f"npm ci in {JS_DIR} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+
+
+@dataclass
+class CheckRun:
+    """One run of a tests/js check script: its summary (printed even when some steps failed) and its report."""
+
+    summary: dict[str, Any]
+    report: str
+
+    @property
+    def failures(self) -> list[dict[str, str]]:
+        return list(self.summary.get("failures", []))
+
+    def failed(self, prefix: str) -> list[dict[str, str]]:
+        """The failed steps whose name starts with `prefix`."""
+        return [f for f in self.failures if f["step"].startswith(prefix)]
+
+
+def run_script(script: str, net: Localnet, timeout: float = 120) -> CheckRun:
+    """Runs tests/js/<script> against `net`. A run that ends without its JSON summary (a crash, a step
+    that stops the run) fails the test with the script's report."""
+    assert NODE is not None
+    ensure_node_modules()
+    try:
+        result = subprocess.run(
+            [NODE, str(JS_DIR / script), net.rpc_url, net.ws_url],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+    except subprocess.TimeoutExpired as e:
+        pytest.fail(f"{script} still running after {e.timeout}s:\n{e.stdout}\n{e.stderr}")
+    lines = [line for line in result.stdout.splitlines() if line.strip()]
+    if not lines or not lines[-1].startswith("{"):
+        pytest.fail(f"{script} printed no summary (exit {result.returncode}):\n{result.stderr}\n{result.stdout}")
+    summary: dict[str, Any] = json.loads(lines[-1])
+    assert summary["rpc"] == net.rpc_url and summary["ws"] == net.ws_url
+    assert (result.returncode == 0) == (summary["ok"] is True) == (not summary.get("failures")), result.stderr
+    return CheckRun(summary, result.stderr)
+
+
+def run_check(script: str, net: Localnet, timeout: float = 120) -> dict[str, Any]:
+    """Runs tests/js/<script> against `net`; its summary, every step passed, or the test fails with its report."""
+    run = run_script(script, net, timeout)
+    assert run.summary["ok"] is True, f"{script} failed:\n{run.report}"
+    return run.summary
 
 
 def test_web3js_client_against_localnet() -> None:

@@ -76,7 +76,7 @@ async def test_ledger_survives_sigkill_under_load(tmp_path: Path) -> None:
             assert (await client.get_slot(Confirmed)).value > slot_before_kill, "the slot must never go back"
             sigs = [s for s, _, _ in acknowledged]
             for i in range(0, len(sigs), 200):
-                statuses = (await client.get_signature_statuses(sigs[i : i + 200])).value
+                statuses = (await client.get_signature_statuses(sigs[i : i + 200], search_transaction_history=True)).value
                 missing = [str(s) for s, st in zip(sigs[i : i + 200], statuses, strict=True) if st is None]
                 assert not missing, f"acknowledged but lost after SIGKILL: {missing[:5]}"
             tx = (await client.get_transaction(sigs[-1], commitment=Confirmed)).value
@@ -230,7 +230,7 @@ def refused(ledger: Path, *extra: str) -> str:
 
 
 async def missing_signatures(client: AsyncClient, sigs: list[Signature]) -> list[Signature]:
-    statuses = (await client.get_signature_statuses(sigs)).value
+    statuses = (await client.get_signature_statuses(sigs, search_transaction_history=True)).value
     return [s for s, st in zip(sigs, statuses, strict=True) if st is None]
 
 
@@ -365,7 +365,9 @@ async def test_a_failed_write_is_never_acknowledged(acked_ledger: AckedLedger, t
     wrapper.chmod(0o755)
 
     node_log = tmp_path / "node.log"
-    node = Localnet(ledger_dir=ledger, bootstrap=False, slot_ms=50, binary=wrapper, log_path=node_log)
+    # Slow slots: every slot's block is a small record too, and the room left is
+    # meant for the transfers.
+    node = Localnet(ledger_dir=ledger, bootstrap=False, slot_ms=1_000, binary=wrapper, log_path=node_log)
     node.start()
     acked: list[tuple[Signature, int]] = []
     failed: tuple[Signature, Exception] | None = None

@@ -29,10 +29,12 @@ use std::fs::{File, OpenOptions};
 use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use solana_account::Account;
+use solana_hash::Hash;
 use solana_pubkey::Pubkey;
 use solana_transaction::versioned::VersionedTransaction;
 use solana_transaction_error::TransactionError;
@@ -55,6 +57,43 @@ pub enum Entry {
         slot: u64,
         clock_offset: i64,
     },
+    /// A slot opened a block. Written when the slot starts, so the block of
+    /// every recorded transaction is on disk before the transaction is.
+    Block(Block),
+    /// The `mirror_setAccount` cheatcode wrote an account.
+    SetAccount {
+        slot: u64,
+        pubkey: Pubkey,
+        account: Account,
+    },
+    /// The SPL Token balances of the transaction recorded just before.
+    TokenBalances {
+        pre: Vec<TokenBalance>,
+        post: Vec<TokenBalance>,
+    },
+}
+
+/// An SPL Token account's balance in a transaction's meta.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenBalance {
+    pub account_index: u8,
+    pub mint: Pubkey,
+    pub owner: Pubkey,
+    pub program_id: Pubkey,
+    pub amount: u64,
+    pub decimals: u8,
+}
+
+/// A block: one per slot the node produced. Its transactions are those
+/// recorded with its slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Block {
+    pub slot: u64,
+    pub parent_slot: u64,
+    pub block_height: u64,
+    pub block_time: i64,
+    pub blockhash: Hash,
+    pub previous_blockhash: Hash,
 }
 
 /// A processed transaction with everything RPC needs to serve it again, and
@@ -73,6 +112,17 @@ pub struct StoredTransaction {
     pub inner_instructions: Vec<InnerInstructions>,
     pub return_data: Option<(Pubkey, Vec<u8>)>,
     pub accounts: Vec<(Pubkey, Account)>,
+    /// SPL Token balances before and after, recorded in the `TokenBalances`
+    /// entry that follows the transaction's (ledgers from before it have none).
+    #[serde(skip)]
+    pub token_balances: Arc<(Vec<TokenBalance>, Vec<TokenBalance>)>,
+}
+
+impl StoredTransaction {
+    /// The compute-unit price it paid (micro-lamports per unit).
+    pub fn prioritization_fee(&self) -> u64 {
+        crate::bank::fees::compute_budget_request(&self.transaction.message).unit_price
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

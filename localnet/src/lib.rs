@@ -5,10 +5,12 @@
 //! - [`ledger`]: the append-only, fsync'd log that makes `--ledger DIR` durable.
 //! - [`rpc`]: JSON-RPC over HTTP, answers built from Agave's client types.
 //! - [`pubsub`]: the WebSocket subscriptions on RPC port + 1.
+//! - [`cluster`]: the one-node cluster: identity, vote account, genesis figures.
 //! - [`bootstrap`]: initialises Config and registers the dev trainer.
 
 pub mod bank;
 pub mod bootstrap;
+pub mod cluster;
 pub mod ledger;
 pub mod pubsub;
 pub mod rpc;

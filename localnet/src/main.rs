@@ -40,9 +40,18 @@ struct Args {
     /// Slot duration in milliseconds.
     #[arg(long, default_value_t = 400)]
     slot_ms: u64,
-    /// Initialise Config with the dev admin and register the dev trainer.
+    /// Initialise Config with the dev admin and register the dev trainer
+    /// (a dev node: also allows the test cheatcodes).
     #[arg(long)]
     bootstrap: bool,
+    /// Allow the test cheatcodes that write state (mirror_setAccount).
+    #[arg(long)]
+    cheatcodes: bool,
+    /// Keep only the newest N blocks and their transactions in memory (older
+    /// ones answer "cleaned up", as on a validator with a limited ledger); the
+    /// ledger file keeps everything. Absent: keep all.
+    #[arg(long, value_name = "N")]
+    limit_ledger_size: Option<u64>,
     #[arg(long, default_value = "keys/dev/localnet-admin-keypair.json")]
     admin_keypair: PathBuf,
     #[arg(long, default_value = "keys/dev/localnet-trainer-keypair.json")]
@@ -74,7 +83,8 @@ async fn main() -> anyhow::Result<()> {
         }
         None => None,
     };
-    let config = BankConfig { finality_depth: args.finality_depth, bpf_programs };
+    let config =
+        BankConfig { finality_depth: args.finality_depth, bpf_programs, limit_ledger_size: args.limit_ledger_size };
     let mut bank = Bank::new(config, ledger, events.clone())?;
     if args.bootstrap {
         let admin = bootstrap::read_keypair(&args.admin_keypair)?;
@@ -86,11 +96,16 @@ async fn main() -> anyhow::Result<()> {
         bank.release_durable_events();
     }
     let ledger = bank.ledger();
-    let node = Arc::new(Node { bank: parking_lot::Mutex::new(bank), events });
-
     let rpc_addr = SocketAddr::new(args.bind, args.rpc_port);
     let ws_addr =
         SocketAddr::new(args.bind, args.rpc_port.checked_add(1).ok_or_else(|| anyhow::anyhow!("rpc port too high"))?);
+    let node = Arc::new(Node {
+        bank: parking_lot::Mutex::new(bank),
+        events,
+        rpc_addr: Some(rpc_addr),
+        pubsub_addr: Some(ws_addr),
+        cheatcodes: args.cheatcodes || args.bootstrap,
+    });
     // Small JSON replies and notifications must not wait for Nagle's algorithm.
     let no_delay = |tcp: &mut tokio::net::TcpStream| {
         if let Err(err) = tcp.set_nodelay(true) {

@@ -1,5 +1,5 @@
-//! PubSub over WebSocket (RPC port + 1): logs, account, program, signature and
-//! slot subscriptions with Agave's message shapes. Each connection reads its
+//! PubSub over WebSocket (RPC port + 1): logs, account, program, signature,
+//! slot, root and block subscriptions with Agave's message shapes. Each connection reads its
 //! own copy of the node's event stream; a client that stops reading (its
 //! outbound queue fills) or falls behind the stream is disconnected, so a slow
 //! or dead client costs the node nothing.
@@ -21,17 +21,18 @@ use solana_account_decoder_client_types::{UiAccountEncoding, UiDataSliceConfig};
 use solana_commitment_config::CommitmentLevel;
 use solana_pubkey::Pubkey;
 use solana_rpc_client_types::config::{
-    RpcAccountInfoConfig, RpcProgramAccountsConfig, RpcSignatureSubscribeConfig, RpcTransactionLogsConfig,
-    RpcTransactionLogsFilter,
+    RpcAccountInfoConfig, RpcBlockSubscribeConfig, RpcBlockSubscribeFilter, RpcProgramAccountsConfig,
+    RpcSignatureSubscribeConfig, RpcTransactionLogsConfig, RpcTransactionLogsFilter,
 };
 use solana_rpc_client_types::filter::RpcFilterType;
-use solana_rpc_client_types::response::{RpcKeyedAccount, RpcLogsResponse};
+use solana_rpc_client_types::response::{RpcBlockUpdate, RpcBlockUpdateError, RpcKeyedAccount, RpcLogsResponse};
 use solana_signature::Signature;
+use solana_transaction_status_client_types::{TransactionDetails, UiTransactionEncoding};
 use tokio::sync::{broadcast, mpsc};
 
 use crate::bank::NodeEvent;
-use crate::rpc::{encode_account, Node};
-use crate::rpc_error::RpcError;
+use crate::rpc::{blocks, encode_account, Node};
+use crate::rpc_error::{self, RpcError};
 
 /// Messages queued for one client before it counts as not reading.
 const OUTBOUND_QUEUE: usize = 4_096;
@@ -66,6 +67,14 @@ enum Kind {
         signature: Signature,
     },
     Slot,
+    Root,
+    Block {
+        mentions: Option<Pubkey>,
+        encoding: UiTransactionEncoding,
+        details: TransactionDetails,
+        show_rewards: bool,
+        max_version: Option<u8>,
+    },
 }
 
 struct Subscription {
@@ -81,6 +90,8 @@ impl Subscription {
             Kind::Program { .. } => "programNotification",
             Kind::Signature { .. } => "signatureNotification",
             Kind::Slot => "slotNotification",
+            Kind::Root => "rootNotification",
+            Kind::Block { .. } => "blockNotification",
         }
     }
 
@@ -92,10 +103,36 @@ impl Subscription {
     }
 
     /// The notification's `result` for this event, if it matches.
-    fn result_for(&self, event: &NodeEvent) -> Option<Value> {
+    fn result_for(&self, node: &Node, event: &NodeEvent) -> Option<Value> {
         match (&self.kind, event) {
             (Kind::Slot, NodeEvent::Slot { slot, parent, root }) => {
                 Some(json!({"slot": slot, "parent": parent, "root": root}))
+            }
+            (Kind::Root, NodeEvent::Root { root }) => Some(json!(root)),
+            (
+                Kind::Block { mentions, encoding, details, show_rewards, max_version },
+                NodeEvent::Block { slot, commitment },
+            ) if self.wants(*commitment) => {
+                let (block, mut txs) = {
+                    let bank = node.bank.lock();
+                    (bank.block(*slot)?, bank.block_transactions(*slot))
+                };
+                if let Some(key) = mentions {
+                    txs.retain(|tx| tx.transaction.message.static_account_keys().contains(key));
+                    if txs.is_empty() {
+                        return None;
+                    }
+                }
+                let (block, err) =
+                    match blocks::encode_block(&block, &txs, *encoding, *details, *show_rewards, *max_version) {
+                        Ok(block) => (Some(block), None),
+                        Err(e) if e.code == rpc_error::UNSUPPORTED_TRANSACTION_VERSION => {
+                            (None, Some(RpcBlockUpdateError::UnsupportedTransactionVersion(0)))
+                        }
+                        Err(_) => return None,
+                    };
+                let value = RpcBlockUpdate { slot: *slot, block, err };
+                Some(json!({"context": {"slot": slot}, "value": value}))
             }
             (Kind::Logs { mentions }, NodeEvent::Transaction { tx, signature, commitment })
                 if self.wants(*commitment) =>
@@ -118,7 +155,14 @@ impl Subscription {
                 Kind::Account { pubkey: wanted, encoding, data_slice },
                 NodeEvent::Account { pubkey, account, slot, commitment },
             ) if wanted == pubkey && self.wants(*commitment) => {
-                let value = encode_account(&deleted_as_empty(account), *encoding, *data_slice).ok()?;
+                let value = encode_account(
+                    pubkey,
+                    &deleted_as_empty(account),
+                    *encoding,
+                    *data_slice,
+                    parse_data(node, account, *encoding),
+                )
+                .ok()?;
                 Some(json!({"context": {"slot": slot}, "value": value}))
             }
             (
@@ -132,13 +176,32 @@ impl Subscription {
                 }
                 let value = RpcKeyedAccount {
                     pubkey: pubkey.to_string(),
-                    account: encode_account(account, *encoding, *data_slice).ok()?,
+                    account: encode_account(
+                        pubkey,
+                        account,
+                        *encoding,
+                        *data_slice,
+                        parse_data(node, account, *encoding),
+                    )
+                    .ok()?,
                 };
                 Some(json!({"context": {"slot": slot}, "value": value}))
             }
             _ => None,
         }
     }
+}
+
+/// For `jsonParsed` token accounts: the mint's decimals, for Agave's decoder.
+fn parse_data(
+    node: &Node,
+    account: &Account,
+    encoding: Option<UiAccountEncoding>,
+) -> Option<solana_account_decoder::parse_account_data::AccountAdditionalDataV3> {
+    if encoding != Some(UiAccountEncoding::JsonParsed) {
+        return None;
+    }
+    crate::rpc::tokens::token_additional_data(&node.bank.lock(), account, CommitmentLevel::Processed)
 }
 
 fn deleted_as_empty(account: &Account) -> Account {
@@ -193,7 +256,7 @@ async fn connection(node: Arc<Node>, socket: WebSocket) {
                 let mut finished = Vec::new();
                 let mut overflow = false;
                 for (id, subscription) in &subscriptions {
-                    if let Some(result) = subscription.result_for(&event) {
+                    if let Some(result) = subscription.result_for(&node, &event) {
                         let message = json!({"jsonrpc": "2.0", "method": subscription.method(), "params": {"result": result, "subscription": id}});
                         if outbound.try_send(Message::Text(message.to_string().into())).is_err() { overflow = true; break; }
                         if matches!(subscription.kind, Kind::Signature { .. }) { finished.push(*id); }
@@ -277,6 +340,29 @@ fn subscribe(node: &Node, method: &str, params: &[Value]) -> Result<Subscribed, 
     };
     match method {
         "slotSubscribe" => Ok((Subscription { kind: Kind::Slot, commitment: CommitmentLevel::Processed }, None)),
+        "rootSubscribe" => Ok((Subscription { kind: Kind::Root, commitment: CommitmentLevel::Finalized }, None)),
+        "blockSubscribe" => {
+            let filter: RpcBlockSubscribeFilter =
+                serde_json::from_value(params.first().cloned().unwrap_or(Value::Null))
+                    .map_err(|e| RpcError::invalid_params(format!("Invalid params: {e}.")))?;
+            let mentions = match filter {
+                RpcBlockSubscribeFilter::All => None,
+                RpcBlockSubscribeFilter::MentionsAccountOrProgram(key) => Some(pubkey(&key)?),
+            };
+            let config: RpcBlockSubscribeConfig = parse(params, 1)?;
+            let commitment = level(config.commitment);
+            if commitment == CommitmentLevel::Processed {
+                return Err(RpcError::invalid_params("Method does not support commitment below `confirmed`"));
+            }
+            let kind = Kind::Block {
+                mentions,
+                encoding: config.encoding.unwrap_or(UiTransactionEncoding::Base64),
+                details: config.transaction_details.unwrap_or_default(),
+                show_rewards: config.show_rewards.unwrap_or_default(),
+                max_version: config.max_supported_transaction_version,
+            };
+            Ok((Subscription { kind, commitment }, None))
+        }
         "logsSubscribe" => {
             let filter: RpcTransactionLogsFilter =
                 serde_json::from_value(params.first().cloned().unwrap_or(Value::Null))
@@ -353,6 +439,8 @@ fn unsubscribe(
                 | ("program", Kind::Program { .. })
                 | ("signature", Kind::Signature { .. })
                 | ("slot", Kind::Slot)
+                | ("root", Kind::Root)
+                | ("block", Kind::Block { .. })
         )
     });
     if !matches {

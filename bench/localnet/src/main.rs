@@ -82,7 +82,8 @@ fn batches(creators: &[Keypair], first_id: u64, per_client: usize, blockhash: Ha
 
 fn in_process_rate(txs: usize) -> anyhow::Result<(f64, f64)> {
     let (events, _) = tokio::sync::broadcast::channel(16);
-    let mut bank = Bank::new(BankConfig { finality_depth: 32, bpf_programs: vec![] }, None, events)?;
+    let mut bank =
+        Bank::new(BankConfig { finality_depth: 32, bpf_programs: vec![], limit_ledger_size: None }, None, events)?;
     // initialize_config takes only the program's upgrade authority: the dev admin on localnet.
     let dev_keys = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../keys/dev");
     let admin = mirror_localnet::bootstrap::read_keypair(&dev_keys.join("localnet-admin-keypair.json"))?;
