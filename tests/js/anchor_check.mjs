@@ -241,7 +241,7 @@ run('anchor_check', { '@coral-xyz/anchor': packageVersion('@coral-xyz/anchor') }
   });
 
   summary.requestTraining = await step('methods.requestTraining.rpc (grantee)', async () => {
-    const params = { epochs: 1, seqLen: 32, batchSize: 4, learningRateMicros: 1000 };
+    const params = { epochs: 1, seqLen: 32, batchSize: 4, learningRateMicros: 1000, startFresh: false };
     // The job PDA's seed is mirror.job_count: Anchor reads the mirror to resolve it.
     const signature = await asGrantee.methods.requestTraining(DATASET_CID, params).accountsPartial({ mirror, grant }).rpc();
     const event = await inbox.one(signature, 'trainRequested');

@@ -11,7 +11,7 @@ export const IDL = JSON.parse(readFileSync(new URL('../../idl/mirror.json', impo
 export const PROGRAM_ID = IDL.address;
 export const DATASET_CID = 'bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy';
 export const MODEL_CID = 'bafkreidvbhs33ighmljlvr7zbv2ywwzcmp5adtf4kqvlly67cy56bdtmve';
-export const PARAMS = { epochs: 1, seq_len: 32, batch_size: 4, learning_rate_micros: 1000 };
+export const PARAMS = { epochs: 1, seq_len: 32, batch_size: 4, learning_rate_micros: 1000, start_fresh: false };
 export const MANAGE = 8;
 export const TRAIN = 4;
 
