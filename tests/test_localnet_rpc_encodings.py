@@ -94,6 +94,9 @@ async def test_mirror_instructions_and_accounts_parse_from_the_idl(rpc: AsyncCli
     fields = account["data"]["parsed"]["info"]
     assert set(fields) == {"admin", "pendingAdmin", "paused", "mirrorCount", "trainerCount", "jobCount", "modelCount", "bump"}
     assert fields["admin"] == info["admin"] and fields["paused"] is False
+    # u64 counters as decimal strings (as Agave writes token amounts): exact in JavaScript past 2^53.
+    counters = ("mirrorCount", "trainerCount", "jobCount", "modelCount")
+    assert all(isinstance(fields[k], str) and fields[k].isdigit() for k in counters), fields
     # A Mirror-owned account whose bytes are not one of its accounts falls back to base64.
     odd = str(Pubkey.new_unique())
     await raw(

@@ -72,9 +72,16 @@ fn decode(ty: &Value, data: &mut &[u8]) -> Option<Value> {
             "u8" => json!(int::<1>(data)?[0]),
             "u16" => json!(u16::from_le_bytes(int(data)?)),
             "u32" => json!(u32::from_le_bytes(int(data)?)),
-            "u64" => json!(u64::from_le_bytes(int(data)?)),
-            "i64" => json!(i64::from_le_bytes(int(data)?)),
-            "bool" => json!(int::<1>(data)?[0] != 0),
+            // 64-bit values as decimal strings, as Agave writes token amounts: a JSON number past
+            // 2^53 loses digits in JavaScript, and u64 counters and metrics may hold any value.
+            "u64" => json!(u64::from_le_bytes(int(data)?).to_string()),
+            "i64" => json!(i64::from_le_bytes(int(data)?).to_string()),
+            // Borsh's bool is 0 or 1; any other byte is not this type (the account reads as raw).
+            "bool" => match int::<1>(data)?[0] {
+                0 => json!(false),
+                1 => json!(true),
+                _ => return None,
+            },
             "pubkey" => json!(Pubkey::new_from_array(int(data)?).to_string()),
             "string" => {
                 let len = u32::from_le_bytes(int(data)?) as usize;
