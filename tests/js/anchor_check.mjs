@@ -13,7 +13,7 @@ import { readFileSync } from 'node:fs';
 import anchor from '@coral-xyz/anchor';
 import { Connection, Keypair, LAMPORTS_PER_SOL, PublicKey } from '@solana/web3.js';
 
-import { check, eventually, packageVersion, run, short, withTimeout } from './harness.mjs';
+import { check, eventually, packageVersion, run, short, subscriptionAcknowledged, withTimeout } from './harness.mjs';
 
 const { AnchorError, AnchorProvider, BN, Program, Wallet } = anchor;
 
@@ -69,19 +69,9 @@ class EventInbox {
   /** Waits until the server acknowledged the logsSubscribe Anchor sent for the listeners. */
   async subscribed(connection) {
     const id = this.program._events?._onLogsSubscriptionId;
-    if (id === undefined || typeof connection._onSubscriptionStateChange !== 'function') return;
-    await withTimeout(
-      new Promise((resolve) => {
-        const dispose = connection._onSubscriptionStateChange(id, (state) => {
-          if (state === 'subscribed') {
-            dispose();
-            resolve();
-          }
-        });
-      }),
-      NOTIFICATION_TIMEOUT_MS,
-      'the logsSubscribe behind program.addEventListener to be acknowledged',
-    );
+    if (id === undefined) return;
+    const what = 'the logsSubscribe behind program.addEventListener to be acknowledged';
+    await subscriptionAcknowledged(connection, id, NOTIFICATION_TIMEOUT_MS, what);
   }
   async one(signature, name) {
     const list = await eventually(

@@ -24,6 +24,9 @@ import {
   TransactionInstruction,
 } from '@solana/web3.js';
 
+import { CheckError, subscriptionAcknowledged, withTimeout } from './harness.mjs';
+import { base58Encode } from './mirror_idl.mjs';
+
 const MEMO_PROGRAM_ID = new PublicKey('MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr');
 const COMMITMENT = 'confirmed';
 const AIRDROP_LAMPORTS = 2 * LAMPORTS_PER_SOL;
@@ -63,7 +66,6 @@ async function recordingFetch(input, init) {
 }
 
 let currentStep = 'start';
-class CheckError extends Error {}
 
 function fail(message) {
   throw new CheckError(message);
@@ -101,14 +103,6 @@ async function step(name, fn) {
   return await fn();
 }
 
-function withTimeout(promise, ms, what) {
-  let timer;
-  const timeout = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new CheckError(`timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
 /** Logs notifications, keyed by signature, with waiters. */
 class LogsInbox {
   constructor() {
@@ -134,19 +128,7 @@ class LogsInbox {
 }
 
 function bs58Signature(tx) {
-  const bytes = tx.signature;
-  const ALPHABET = '123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz';
-  let n = BigInt(`0x${Buffer.from(bytes).toString('hex')}`);
-  let out = '';
-  while (n > 0n) {
-    out = ALPHABET[Number(n % 58n)] + out;
-    n /= 58n;
-  }
-  for (const b of bytes) {
-    if (b !== 0) break;
-    out = `1${out}`;
-  }
-  return out;
+  return base58Encode(tx.signature);
 }
 
 /** The SignatureResult ({err}) of confirmTransaction with the blockhash strategy. */
@@ -189,22 +171,7 @@ async function main() {
   const inbox = new LogsInbox();
   const logsSubscription = await step('onLogs subscribe', async () => {
     const id = connection.onLogs(payer.publicKey, (logs, context) => inbox.push(logs, context), COMMITMENT);
-    // web3.js subscribes lazily; wait for the server's acknowledgement through
-    // the hook confirmTransaction itself uses (internal, absent in other builds).
-    if (typeof connection._onSubscriptionStateChange === 'function') {
-      await withTimeout(
-        new Promise((resolve) => {
-          const dispose = connection._onSubscriptionStateChange(id, (state) => {
-            if (state === 'subscribed') {
-              dispose();
-              resolve();
-            }
-          });
-        }),
-        NOTIFICATION_TIMEOUT_MS,
-        'logsSubscribe to be acknowledged',
-      );
-    }
+    await subscriptionAcknowledged(connection, id, NOTIFICATION_TIMEOUT_MS, 'logsSubscribe to be acknowledged');
     return id;
   });
 

@@ -68,6 +68,26 @@ export function withTimeout(promise, ms, what) {
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
+/**
+ * Waits until the server has acknowledged web3.js v1's subscription `id`: web3.js subscribes
+ * lazily, and its internal hook (the one confirmTransaction uses; absent in other builds) says when.
+ */
+export async function subscriptionAcknowledged(connection, id, ms, what) {
+  if (typeof connection._onSubscriptionStateChange !== 'function') return;
+  await withTimeout(
+    new Promise((resolve) => {
+      const dispose = connection._onSubscriptionStateChange(id, (state) => {
+        if (state === 'subscribed') {
+          dispose();
+          resolve();
+        }
+      });
+    }),
+    ms,
+    what,
+  );
+}
+
 /** Polls `probe` until it returns something other than undefined/null/false. */
 export async function eventually(probe, ms, what, everyMs = 100) {
   const deadline = Date.now() + ms;
