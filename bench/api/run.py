@@ -15,14 +15,12 @@ import asyncio
 import contextlib
 import json
 import os
-import platform
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +34,7 @@ import redis.asyncio as aioredis
 import uvloop
 
 from bench.api.seed import address, seed
+from bench.common import code_version, conditions, pct, say
 from indexer.publish import CHANNEL, message
 from mirror_common.config import REPO_ROOT
 from mirror_common.services import ChildProcess, Postgres, Redis, free_port
@@ -55,36 +54,6 @@ NESTED_QUERY = """query NestedMirrors($n: Int) { mirrors(first: $n) { totalCount
   trainingJobs { edges { node { status modelVersion { version } } } }
   latestModel { version modelCid } } } } }"""
 SUBSCRIPTION = "subscription Fanout($mirror: Address!) { events(filter: {mirror: $mirror}) { eventId name slot data } }"
-
-
-def say(*parts: object) -> None:
-    print(*parts, file=sys.stderr, flush=True)
-
-
-def pct(values: Sequence[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    s = sorted(values)
-    return s[min(len(s) - 1, max(0, round(q / 100 * (len(s) - 1))))]
-
-
-def conditions() -> dict[str, Any]:
-    return {
-        "cpus": os.cpu_count(),
-        "loadavg": [round(x, 2) for x in os.getloadavg()],
-        "python": platform.python_version(),
-        "machine": platform.machine(),
-    }
-
-
-def api_version() -> str:
-    def git(*a: str) -> str:
-        r = subprocess.run(["git", *a], cwd=REPO_ROOT, capture_output=True, text=True)
-        return r.stdout.strip() if r.returncode == 0 else ""
-
-    head = git("rev-parse", "--short", "HEAD") or "unknown"
-    dirty = git("status", "--porcelain", "--", "graphql_api", "mirror_common", "bench/api")
-    return head + (" + uncommitted changes to graphql_api/mirror_common/bench/api" if dirty else "")
 
 
 # --- the load generator -------------------------------------------------------------
@@ -522,7 +491,7 @@ def main(argv: list[str] | None = None) -> int:
     args.clients = [int(c) for c in args.clients.split(",") if c.strip()]
 
     result: dict[str, Any] = {
-        "api_version": api_version(),
+        "api_version": code_version("graphql_api", "mirror_common", "bench/api"),
         "conditions_start": conditions(),
         "workers": args.workers,
         "mirrors": args.mirrors,

@@ -12,16 +12,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import platform
 import shutil
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +28,7 @@ import asyncpg
 import redis.asyncio as aioredis
 import websockets
 
+from bench.common import code_version, conditions, pct, say
 from bench.indexer.load import LoadPlan, Progress, Sender, live_transactions, load
 from mirror_common.config import MIRROR_PROGRAM_ID, REPO_ROOT, default_cargo_target_dir, settings
 from mirror_common.localnet import Localnet, LocalnetError
@@ -43,10 +40,6 @@ PROJECTIONS = ("config", "trainers", "mirrors", "access_grants", "training_jobs"
 CACHE_DIR = REPO_ROOT / ".data" / "bench"
 
 
-def say(*parts: object) -> None:
-    print(*parts, file=sys.stderr, flush=True)
-
-
 def default_binary() -> Path:
     """MIRROR_LOCALNET_BIN when set (as for every other node the tests start), else the release
     build if there is one, else debug."""
@@ -56,34 +49,6 @@ def default_binary() -> Path:
     target = default_cargo_target_dir()
     release = target / "release" / "mirror-localnet"
     return release if release.exists() else target / "debug" / "mirror-localnet"
-
-
-def pct(values: Sequence[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    s = sorted(values)
-    return s[min(len(s) - 1, max(0, round(q / 100 * (len(s) - 1))))]
-
-
-def indexer_version() -> str:
-    """The commit, and whether the indexer's code differs from it in this working tree."""
-
-    def git(*a: str) -> str:
-        r = subprocess.run(["git", *a], cwd=REPO_ROOT, capture_output=True, text=True)
-        return r.stdout.strip() if r.returncode == 0 else ""
-
-    head = git("rev-parse", "--short", "HEAD") or "unknown"
-    dirty = git("status", "--porcelain", "--", "indexer", "sql", "mirror_common")
-    return head + (" + uncommitted changes to indexer/sql/mirror_common" if dirty else "")
-
-
-def conditions() -> dict[str, Any]:
-    return {
-        "cpus": os.cpu_count(),
-        "loadavg": [round(x, 2) for x in os.getloadavg()],
-        "python": platform.python_version(),
-        "machine": platform.machine(),
-    }
 
 
 # --- 1. the chain -----------------------------------------------------------------
@@ -622,7 +587,7 @@ def main(argv: list[str] | None = None) -> int:
     args.binary = args.binary or default_binary()
 
     result: dict[str, Any] = {
-        "indexer_version": indexer_version(),
+        "indexer_version": code_version("indexer", "sql", "mirror_common"),
         "binary": str(args.binary),
         "pg_fsync": args.pg_fsync == "on",
         "conditions_start": conditions(),

@@ -27,6 +27,7 @@ if __package__ in (None, ""):  # `python bench/trainer/run.py`
 
 import torch
 
+from bench.common import say
 from bench.trainer.baseline import PlainGPT, plain_optimizer, plain_step
 from trainer import train as training
 from trainer.infer import generate_bytes
@@ -44,10 +45,6 @@ GPU_PEAK_BF16 = (
     ("H200", 989.4e12),
     ("A100", 312e12),
 )
-
-
-def say(*parts: object) -> None:
-    print(*parts, file=sys.stderr, flush=True)
 
 
 @dataclass(frozen=True)

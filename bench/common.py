@@ -1,0 +1,47 @@
+"""What every benchmark here prints and records the same way: progress on stderr, percentiles,
+the machine's conditions, and the commit it measured (with a word when the measured code differs)."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from mirror_common.config import REPO_ROOT
+
+
+def say(*parts: object) -> None:
+    """Progress, on stderr: stdout is the report."""
+    print(*parts, file=sys.stderr, flush=True)
+
+
+def pct(values: Sequence[float], q: float) -> float:
+    """The ``q``-th percentile by nearest rank; NaN for no values."""
+    if not values:
+        return float("nan")
+    s = sorted(values)
+    return s[min(len(s) - 1, max(0, round(q / 100 * (len(s) - 1))))]
+
+
+def conditions() -> dict[str, Any]:
+    return {
+        "cpus": os.cpu_count(),
+        "loadavg": [round(x, 2) for x in os.getloadavg()],
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+    }
+
+
+def code_version(*paths: str) -> str:
+    """The commit, and whether the code under ``paths`` differs from it in this working tree."""
+
+    def git(*a: str) -> str:
+        r = subprocess.run(["git", *a], cwd=REPO_ROOT, capture_output=True, text=True)
+        return r.stdout.strip() if r.returncode == 0 else ""
+
+    head = git("rev-parse", "--short", "HEAD") or "unknown"
+    dirty = git("status", "--porcelain", "--", *paths)
+    return head + (f" + uncommitted changes to {'/'.join(paths)}" if dirty else "")
