@@ -46,6 +46,8 @@ from strawberry.types.graphql import OperationType
 
 from graphql_api import auth
 from graphql_api.context import Context
+from graphql_api.encoding import encode_json
+from graphql_api.fanout import TRANSPORT_OPERATION
 from graphql_api.hub import EventHub
 from graphql_api.inference import Inference
 from graphql_api.ratelimit import RateLimited, hit
@@ -249,21 +251,17 @@ async def execute_http(
     return result
 
 
-def encode_json(data: object) -> bytes:
-    """orjson, and the standard library where orjson refuses (an integer past 64 bits in an event's data)."""
-    try:
-        return orjson.dumps(data)
-    except TypeError:
-        return json.dumps(data, separators=(",", ":")).encode()
-
-
 class TextFrames(ASGIWebSocketAdapter):
     """graphql-transport-ws messages as text frames: Strawberry sends ``encode_json``'s bytes (orjson, for HTTP)
     as binary frames, which clients (gql, graphql-ws) refuse."""
 
     async def send_json(self, message: Mapping[str, object]) -> None:
+        await self.send_raw(encode_json(message))
+
+    async def send_raw(self, message: bytes) -> None:
+        """A message already encoded (fanout.DirectDelivery), as a text frame."""
         try:
-            await self.ws.send_text(encode_json(message).decode())
+            await self.ws.send_text(message.decode())
         except WebSocketDisconnect as exc:
             raise WebSocketDisconnected from exc
 
@@ -300,6 +298,10 @@ class TransportWS(BaseGraphQLTransportWSHandler[Context, None]):
                 await self.send_message(error)
                 return
         await super().handle_subscribe(message)
+
+    async def run_operation(self, operation: Any) -> None:
+        TRANSPORT_OPERATION.set((self, operation))  # this operation's task only: fanout.DirectDelivery writes through it
+        await super().run_operation(operation)
 
 
 class LegacyWS(BaseGraphQLWSHandler[Context, None]):

@@ -15,22 +15,37 @@ object and is executed for it alone, and ``mirror``/``trainingJob`` subscription
 payload is re-read per subscriber, never share. The memo holds at most ``MAX_ENTRIES``
 results (oldest dropped first), each keeping its row alive so that ``id(row)`` cannot be
 reused while the entry lives.
+
+On graphql-transport-ws an ``events`` subscription goes one step further (``DirectDelivery``):
+its shared result is encoded once as the ``next`` message's payload, and each subscriber
+writes those bytes with its operation id spliced in, straight to its socket, without
+Strawberry's per-result layers (an extension context per result, the result's conversion,
+the message dict, its encoding): those cost as much as the rest of a delivery. A result
+with errors, or a subscription on another transport, takes Strawberry's path as before.
 """
 
 from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import Awaitable, Hashable
+from collections.abc import AsyncIterable, Awaitable, Hashable
+from contextvars import ContextVar
 from typing import Any, cast
 
 import orjson
 from graphql import ExecutionResult
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
+from graphql_api.encoding import encode_json
 from graphql_api.types import ChainEvent
 
 MAX_ENTRIES = 4096
+
+# Both are set inside an operation's own task (asyncio gives each task a copy of the context), so a
+# subscription resolver reads those of its own operation: the executor that runs it, and on
+# graphql-transport-ws the handler and operation its messages go through (app.TransportWS).
+_EXECUTOR: ContextVar[SharedEventExecutor | None] = ContextVar("subscription_executor", default=None)
+TRANSPORT_OPERATION: ContextVar[tuple[Any, Any] | None] = ContextVar("transport_operation", default=None)
 
 
 class SharedResults:
@@ -40,11 +55,23 @@ class SharedResults:
     def __init__(self, max_entries: int = MAX_ENTRIES) -> None:
         self.max_entries = max_entries
         self.entries: dict[Hashable, tuple[Any, ExecutionResult | asyncio.Future[ExecutionResult]]] = {}
+        self.payloads: dict[int, tuple[ExecutionResult, bytes]] = {}
 
     def remember(self, key: Hashable, row: Any, value: ExecutionResult | asyncio.Future[ExecutionResult]) -> None:
         if len(self.entries) >= self.max_entries:
             del self.entries[next(iter(self.entries))]
         self.entries[key] = (row, value)
+
+    def payload(self, result: ExecutionResult) -> bytes:
+        """``{"data": …}`` of a shared result, encoded once; kept with the result while the result's entry may live."""
+        found = self.payloads.get(id(result))
+        if found is not None and found[0] is result:
+            return found[1]
+        encoded = encode_json({"data": result.data})
+        if len(self.payloads) >= self.max_entries:
+            del self.payloads[next(iter(self.payloads))]
+        self.payloads[id(result)] = (result, encoded)
+        return encoded
 
 
 class _Shared:
@@ -67,6 +94,11 @@ class SharedEventExecutor(StrawberryGraphQLCoreExecutionContext):
 
     share_key: Hashable | None = None  # set on a per-event copy whose execution may be shared
     _inputs: tuple[int, bytes] | None = None
+
+    def cancellable_iterable(self, iterable: AsyncIterable[Any]) -> AsyncIterable[Any]:
+        # Called once per subscription, on the executor that started it, before its resolver's body runs.
+        _EXECUTOR.set(self)
+        return super().cancellable_iterable(iterable)
 
     def build_per_event_executor(self, payload: Any) -> Any:
         key = self._share_key(payload)
@@ -124,12 +156,53 @@ class SharedEventExecutor(StrawberryGraphQLCoreExecutionContext):
         return cast(ExecutionResult, await result if inspect.isawaitable(result) else result)
 
     def _share_key(self, payload: Any) -> Hashable | None:
-        if not isinstance(payload, ChainEvent):
-            return None
+        return self.row_key(payload.row) if isinstance(payload, ChainEvent) else None
+
+    def row_key(self, row: Any) -> Hashable | None:
+        """What an execution of this operation for ``row`` depends on, or None where it cannot be shared."""
         if self._inputs is None:  # once per subscription: the same for each of its events
             try:
                 variables = orjson.dumps(self.variable_values.coerced, option=orjson.OPT_SORT_KEYS)
             except TypeError:  # a value orjson cannot write (none of our scalars): executed alone
                 return None
             self._inputs = (id(self.operation), variables)
-        return (*self._inputs, getattr(self.context_value, "viewer", None), id(payload.row))
+        return (*self._inputs, getattr(self.context_value, "viewer", None), id(row))
+
+
+class DirectDelivery:
+    """Sends an ``events`` subscription's rows as pre-encoded ``next`` messages (see the module docs)."""
+
+    __slots__ = ("executor", "handler", "operation", "prefix", "shared")
+
+    def __init__(self, executor: SharedEventExecutor, handler: Any, operation: Any) -> None:
+        self.executor, self.handler, self.operation = executor, handler, operation
+        self.shared: SharedResults = executor.context_value.state.shared_results
+        self.prefix = b'{"id":' + orjson.dumps(operation.id) + b',"type":"next","payload":'
+
+    @classmethod
+    def current(cls) -> DirectDelivery | None:
+        """The calling subscription's, when it runs on graphql-transport-ws; else None."""
+        executor, transport = _EXECUTOR.get(), TRANSPORT_OPERATION.get()
+        return None if executor is None or transport is None else cls(executor, *transport)
+
+    async def send(self, row: Any) -> bool:
+        """Sends ``row``'s result; False when it must take Strawberry's path (errors, or not shareable)."""
+        key = self.executor.row_key(row)
+        if key is None:
+            return False
+        found = self.shared.entries.get(key)
+        if found is not None and not isinstance(found[1], asyncio.Future):
+            self.executor.context_value.state.metrics.results_shared.inc()
+            value = found[1]
+        else:  # executed here, or awaited from the subscriber executing it (the executor's own sharing)
+            value = await _completed(self.executor.build_per_event_executor(ChainEvent.of(row)).execute_operation(False))
+        if value.errors:
+            return False
+        if self.operation.completed or self.operation.id not in self.handler.operations:
+            return True  # unsubscribed meanwhile: nothing more goes out
+        await self.handler.websocket.send_raw(self.prefix + self.shared.payload(value) + b"}")
+        return True
+
+
+async def _completed(result: Any) -> ExecutionResult:
+    return cast(ExecutionResult, await result if inspect.isawaitable(result) else result)

@@ -28,7 +28,7 @@ from strawberry.types import Info
 from strawberry.utils.str_converters import to_camel_case
 
 from graphql_api.errors import BadValue
-from graphql_api.fanout import SharedEventExecutor
+from graphql_api.fanout import DirectDelivery, SharedEventExecutor
 from graphql_api.fields import field, subscription
 from graphql_api.inference import Answer, Ask, CanInfer, service
 from graphql_api.pagination import Connection, PageArgs, connection
@@ -347,8 +347,10 @@ class Subscription:
     @subscription(description="Events past `after` (an eventId; absent: from now), each once, in commit order, then live.")
     async def events(self, info: Info, filter: EventFilter | None = None, after: I64 | None = None) -> AsyncGenerator[ChainEvent, None]:
         flt = (filter or EventFilter()).query()
+        direct = DirectDelivery.current()  # on graphql-transport-ws: pre-encoded messages, past Strawberry's per-result layers
         async for row in gapless_events(info, flt, after):
-            yield ChainEvent.of(row)
+            if direct is None or not await direct.send(row):
+                yield ChainEvent.of(row)
 
     @subscription(description="The mirror now, then after each event that touches it.")
     async def mirror(self, info: Info, address: Address) -> AsyncGenerator[Mirror | None, None]:

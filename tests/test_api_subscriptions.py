@@ -28,24 +28,25 @@ from tests.indexer_support import MirrorLife, eventually
 EVENTS = "subscription($m: Address, $after: I64) { events(filter: {mirror: $m}, after: $after) { eventId name } }"
 
 
-def ws_client(api: ApiProcess, token: str | None = None) -> Client:
+def ws_client(api: ApiProcess, token: str | None = None, protocol: str = WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL) -> Client:
+    """graphql-transport-ws by default; ``WebsocketsTransport.APOLLO_SUBPROTOCOL`` for the older graphql-ws."""
     url = api.url.replace("http", "ws") + "/graphql"
     init = {"Authorization": f"Bearer {token}"} if token else {}
-    return Client(transport=WebsocketsTransport(url=url, subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL], init_payload=init))
+    return Client(transport=WebsocketsTransport(url=url, subprotocols=[protocol], init_payload=init))
 
 
 class Subscribed:
     """One subscription running in the background; ``items`` fills as results arrive."""
 
-    def __init__(self, api: ApiProcess, document: str, token: str | None = None, **variables: Any) -> None:
+    def __init__(self, api: ApiProcess, document: str, token: str | None = None, protocol: str | None = None, **variables: Any) -> None:
         self.items: list[dict[str, Any]] = []
         self.error: BaseException | None = None
         self._ready = asyncio.Event()
-        self._task = asyncio.create_task(self._run(api, gql(document), token, variables))
+        self._task = asyncio.create_task(self._run(api, gql(document), token, protocol, variables))
 
-    async def _run(self, api: ApiProcess, document: Any, token: str | None, variables: dict[str, Any]) -> None:
+    async def _run(self, api: ApiProcess, document: Any, token: str | None, protocol: str | None, variables: dict[str, Any]) -> None:
         try:
-            async with ws_client(api, token) as session:
+            async with ws_client(api, token, *([protocol] if protocol else [])) as session:
                 self._ready.set()
                 async for item in session.subscribe(GraphQLRequest(document, variable_values=variables or None)):
                     self.items.append(item)
@@ -240,7 +241,9 @@ async def test_an_event_is_executed_once_per_document_variables_and_viewer(
 ) -> None:
     """Fan-out (graphql_api/fanout.py): subscribers with the same document, variables and viewer share one
     execution per event and get equal results; a different document, different variables or another
-    viewer is executed apart, and what each receives is what it would get alone."""
+    viewer is executed apart, and what each receives is what it would get alone. On graphql-transport-ws
+    the messages are pre-encoded (DirectDelivery); a subscriber on the older graphql-ws protocol takes
+    Strawberry's own path and receives the very same items."""
     async with full_stack(localnet.rpc_url, database, redis_server.url, tmp_path) as stack:
         api, db = stack.api, stack.db
         life = MirrorLife(rpc, trainer)
@@ -258,16 +261,18 @@ async def test_an_event_is_executed_once_per_document_variables_and_viewer(
             Subscribed(api, EVENTS, m=str(public)) as other_doc,
             Subscribed(api, nested) as every_mirror,  # other variables: no filter
             Subscribed(api, nested, token) as owner_every_mirror,
+            Subscribed(api, nested, token, WebsocketsTransport.APOLLO_SUBPROTOCOL) as owner_every_mirror_legacy,
         ):
             before = subscription_results(api)
             await life.update(owner, public, "Shared 2")
-            for sub in (a1, a2, a3, owner_same_doc, other_doc, every_mirror, owner_every_mirror):
+            for sub in (a1, a2, a3, owner_same_doc, other_doc, every_mirror, owner_every_mirror, owner_every_mirror_legacy):
                 await sub.count(1, "the update")
             after = subscription_results(api)
-            # Five groups of (viewer, document, variables): the three anonymous nested/{m} subscribers, and each of
-            # the other four alone. Seven subscribers: five executions, two shared.
+            # Five groups of (viewer, document, variables): the three anonymous nested/{m} subscribers, the owner's
+            # two without a filter (graphql-transport-ws and graphql-ws), and each of the other three alone. Eight
+            # subscribers: five executions, three shared.
             delta = {k: after.get(k, 0) - before.get(k, 0) for k in ("executed", "shared")}
-            assert delta == {"executed": 5, "shared": 2}, (before, after)
+            assert delta == {"executed": 5, "shared": 3}, (before, after)
             expected = {"name": "MirrorUpdated", "mirror": {"name": "Shared 2", "visibility": "PUBLIC"}}
             for sub in (a1, a2, a3, owner_same_doc, every_mirror, owner_every_mirror):
                 assert {k: v for k, v in sub.items[0]["events"].items() if k != "eventId"} == expected
@@ -278,5 +283,7 @@ async def test_an_event_is_executed_once_per_document_variables_and_viewer(
             await life.update(owner, secret, "Secret 2", visibility=None)
             items = await owner_every_mirror.count(2, "the owner sees the private update")
             assert items[1]["events"]["mirror"] == {"name": "Secret 2", "visibility": "PRIVATE"}
+            legacy = await owner_every_mirror_legacy.count(2, "the owner sees the private update over graphql-ws")
+            assert legacy == items, "pre-encoded messages and Strawberry's own carry the same items"
             await asyncio.sleep(1.5)
             assert len(every_mirror.items) == 1 and len(a1.items) == 1
