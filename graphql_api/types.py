@@ -25,7 +25,7 @@ from strawberry.types import Info
 from graphql_api.errors import BadValue
 from graphql_api.fields import field
 from graphql_api.pagination import Connection, PageArgs, connection
-from graphql_api.permissions import private
+from graphql_api.permissions import guarded, private
 from graphql_api.scalars import I64, U64, Address, UnixTime
 from graphql_api.store import events as event_sql
 from graphql_api.store import grants as grant_sql
@@ -96,61 +96,33 @@ class Mirror(Node):
     address: Address
     owner: Address
     visibility: Visibility
+    # Guarded (permissions.py): null unless the viewer may see the mirror. Set when the object is built, so that
+    # reading one is an attribute read (Strawberry's fast path), not a resolver behind a permission extension.
+    creator: Address | None = guarded()
+    mirror_id: U64 | None = guarded()
+    name: str | None = guarded()
+    metadata_uri: str | None = guarded()
+    status: MirrorStatus | None = guarded()
+    model_version: I64 | None = guarded("The newest model version's number (0: none yet).")
+    job_count: U64 | None = guarded()
+    created_at: UnixTime | None = guarded()
+    updated_at: UnixTime | None = guarded()
+    created_slot: I64 | None = guarded()
+    created_signature: str | None = guarded()
 
     @staticmethod
     def of(row: Any) -> Mirror:
+        visible = bool(row["visible"])
+        guarded = _mirror_guarded(row) if visible else _MIRROR_HIDDEN
         return Mirror(
             key=row["address"],
             row=row,
-            visible=bool(row["visible"]),
+            visible=visible,
             address=row["address"],
             owner=row["owner"],
             visibility=Visibility(row["visibility"]),
+            **guarded,
         )
-
-    @field(extensions=private())
-    def creator(self) -> Address | None:
-        return self.row["creator"]  # type: ignore[no-any-return]
-
-    @field(extensions=private())
-    def mirror_id(self) -> U64 | None:
-        return self.row["mirror_id"]  # type: ignore[no-any-return]
-
-    @field(extensions=private())
-    def name(self) -> str | None:
-        return self.row["name"]  # type: ignore[no-any-return]
-
-    @field(extensions=private())
-    def metadata_uri(self) -> str | None:
-        return self.row["metadata_uri"]  # type: ignore[no-any-return]
-
-    @field(extensions=private())
-    def status(self) -> MirrorStatus | None:
-        return MirrorStatus(self.row["status"])
-
-    @field(extensions=private(), description="The newest model version's number (0: none yet).")
-    def model_version(self) -> I64 | None:
-        return self.row["model_version"]  # type: ignore[no-any-return]
-
-    @field(extensions=private())
-    def job_count(self) -> U64 | None:
-        return self.row["job_count"]  # type: ignore[no-any-return]
-
-    @field(extensions=private())
-    def created_at(self) -> UnixTime | None:
-        return self.row["created_at_unix"]  # type: ignore[no-any-return]
-
-    @field(extensions=private())
-    def updated_at(self) -> UnixTime | None:
-        return self.row["updated_at_unix"]  # type: ignore[no-any-return]
-
-    @field(extensions=private())
-    def created_slot(self) -> I64 | None:
-        return self.row["created_slot"]  # type: ignore[no-any-return]
-
-    @field(extensions=private())
-    def created_signature(self) -> str | None:
-        return self.row["created_signature"]  # type: ignore[no-any-return]
 
     @field(extensions=private())
     async def commitment(self, info: Info) -> Commitment | None:
@@ -196,6 +168,28 @@ class Mirror(Node):
         loaders = info.context.loaders
         rows = await loaders.events_page.load((self.address, args))
         return connection(rows, args, event_sql.ORDER, ChainEvent.of, lambda: loaders.events_count.load(self.address))
+
+
+def _mirror_guarded(row: Any) -> dict[str, Any]:
+    return {
+        "creator": row["creator"],
+        "mirror_id": row["mirror_id"],
+        "name": row["name"],
+        "metadata_uri": row["metadata_uri"],
+        "status": MirrorStatus(row["status"]),
+        "model_version": row["model_version"],
+        "job_count": row["job_count"],
+        "created_at": row["created_at_unix"],
+        "updated_at": row["updated_at_unix"],
+        "created_slot": row["created_slot"],
+        "created_signature": row["created_signature"],
+    }
+
+
+# What a viewer who may not see the mirror reads of every guarded field.
+_MIRROR_HIDDEN = dict.fromkeys(
+    "creator mirror_id name metadata_uri status model_version job_count created_at updated_at created_slot created_signature".split()
+)
 
 
 async def load_mirror(info: Info, address: str) -> Mirror | None:
