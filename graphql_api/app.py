@@ -231,6 +231,10 @@ async def execute_http(
 ) -> ExecutionResult:
     """One GraphQL operation over HTTP, for the direct path and the view alike: an operation that cannot run
     here is an ``HTTPException`` 400 with the view's wording (subscriptions: where they are served)."""
+    if query and root_value is None:
+        direct: ExecutionResult | None = await schema.execute_query(query, variables, ctx, operation_name)  # None: not ordinary
+        if direct is not None:
+            return direct
     try:
         result: ExecutionResult = await schema.execute(
             query,
