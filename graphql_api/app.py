@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
 import re
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
@@ -26,6 +26,7 @@ from cross_web import HTTPException
 from fastapi import FastAPI, Request, WebSocket
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
+from fastapi.telemetry import TelemetryConfig
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
@@ -64,6 +65,9 @@ log = structlog.get_logger("graphql_api")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
+NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
+
+
 def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
     return JSONResponse(body, status, headers=headers)
 
@@ -98,7 +102,7 @@ class Guard:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         rid = headers.get("x-request-id", "")
         if not _REQUEST_ID.fullmatch(rid):
-            rid = uuid.uuid4().hex
+            rid = os.urandom(16).hex()  # as uuid4().hex reads (32 hex digits), at a fifth of its cost
         scope.setdefault("state", {})["request_id"] = rid
         structlog.contextvars.bind_contextvars(request_id=rid)
         client = scope.get("client")
@@ -389,7 +393,15 @@ def create_app(settings: Settings) -> FastAPI:
             await redis.aclose()
             await pool.close()
 
-    app = FastAPI(lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url="/openapi.json" if settings.api_dev else None)
+    app = FastAPI(
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/openapi.json" if settings.api_dev else None,
+        # Our metrics are Prometheus (/metrics); FastAPI's OpenTelemetry hooks would only ask, on every request,
+        # whether a provider has been configured since.
+        telemetry=NO_TELEMETRY,
+    )
 
     async def context(request: Request = None, websocket: WebSocket = None) -> Context:  # type: ignore[assignment]
         conn = request if request is not None else websocket

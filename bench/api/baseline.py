@@ -23,6 +23,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
 
+from graphql_api.app import NO_TELEMETRY
 from graphql_api.pagination import MAX_PAGE, PageArgs
 from graphql_api.store import grants, jobs, mirrors, models
 from graphql_api.types import global_id
@@ -123,7 +124,7 @@ def create_app(database_url: str) -> FastAPI:
         finally:
             await app.state.pool.close()
 
-    app = FastAPI(lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None, telemetry=NO_TELEMETRY)  # as the API
 
     @app.post("/graphql")
     async def graphql(body: GraphQLBody, request: Request) -> Response:
