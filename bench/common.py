@@ -1,13 +1,19 @@
 """What every benchmark here prints and records the same way: progress on stderr, percentiles,
-the machine's conditions, and the commit it measured (with a word when the measured code differs)."""
+the machine's conditions, the commit it measured (with a word when the measured code differs),
+the report and its JSON, and a throwaway working directory."""
 
 from __future__ import annotations
 
+import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from mirror_common.config import REPO_ROOT
@@ -45,3 +51,23 @@ def code_version(*paths: str) -> str:
     head = git("rev-parse", "--short", "HEAD") or "unknown"
     dirty = git("status", "--porcelain", "--", *paths)
     return head + (f" + uncommitted changes to {'/'.join(paths)}" if dirty else "")
+
+
+def publish(result: dict[str, Any], report: str, json_path: Path | None) -> None:
+    """The report on stdout; with ``--json``, the figures as JSON too."""
+    print(report, flush=True)
+    if json_path:
+        json_path.write_text(json.dumps(result, indent=1, default=str))
+
+
+@contextmanager
+def work_directory(prefix: str, keep: bool) -> Iterator[Path]:
+    """A throwaway directory for logs and data, removed at the end unless ``keep`` (``--keep``)."""
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield work
+    finally:
+        if keep:
+            say(f"kept {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)

@@ -19,7 +19,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -34,7 +33,7 @@ import redis.asyncio as aioredis
 import uvloop
 
 from bench.api.seed import address, seed
-from bench.common import code_version, conditions, pct, say
+from bench.common import code_version, conditions, pct, publish, say, work_directory
 from indexer.publish import CHANNEL, message
 from mirror_common.config import REPO_ROOT
 from mirror_common.services import ChildProcess, Postgres, Redis, free_port
@@ -498,24 +497,23 @@ def main(argv: list[str] | None = None) -> int:
         "seconds": args.seconds,
         "warmup": args.warmup,
     }
-    work = Path(tempfile.mkdtemp(prefix="bench-api-"))
-    pg: Postgres | None = None
-    rd: Redis | None = None
-    servers: list[Server] = []
-    try:
+    with work_directory("bench-api-", args.keep) as work, contextlib.ExitStack() as running:
         binary = build_loadgen()
         say("services: throwaway PostgreSQL and Redis")
         pg = Postgres().start()
+        running.callback(pg.stop, remove=True)
         rd = Redis().start()
+        running.callback(rd.stop, remove=True)
         database_url, addresses = asyncio.run(create_database(pg, max(args.mirrors, 100)))
         say(f"data: {len(addresses)} mirrors seeded")
         api = api_server(database_url, rd.url, work, args.workers).start()
-        servers.append(api)
+        running.callback(api.stop)
         baseline = None if args.no_baseline or args.no_requests else baseline_server(database_url, work, args.workers).start()
         if baseline is not None:
-            servers.append(baseline)
-        for s in servers:
-            s.wait_up()
+            running.callback(baseline.stop)
+        for s in (api, baseline):
+            if s is not None:
+                s.wait_up()
         if not args.no_requests:
             say(f"requests: {', '.join(map(str, args.clients))} clients, {args.seconds} s each")
             result["throughput"] = throughput(args, binary, api, baseline, work, addresses[0])
@@ -525,21 +523,8 @@ def main(argv: list[str] | None = None) -> int:
             say(f"fan-out: {args.subscribers} subscribers, {args.events} events")
             result["fanout"] = uvloop.run(fanout(api, binary, database_url, rd.url, addresses[0], args.subscribers, args.events))
         result["conditions_end"] = conditions()
-        print(report(result), flush=True)
-        if args.json:
-            args.json.write_text(json.dumps(result, indent=1, default=str))
+        publish(result, report(result), args.json)
         return 0
-    finally:
-        for s in servers:
-            s.stop()
-        if rd:
-            rd.stop(remove=True)
-        if pg:
-            pg.stop(remove=True)
-        if args.keep:
-            say(f"kept {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

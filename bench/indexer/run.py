@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import shutil
 import signal
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,7 @@ import asyncpg
 import redis.asyncio as aioredis
 import websockets
 
-from bench.common import code_version, conditions, pct, say
+from bench.common import code_version, conditions, pct, publish, say, work_directory
 from bench.indexer.load import LoadPlan, Progress, Sender, live_transactions, load
 from mirror_common.config import MIRROR_PROGRAM_ID, REPO_ROOT, default_cargo_target_dir, settings
 from mirror_common.localnet import Localnet, LocalnetError
@@ -592,12 +592,9 @@ def main(argv: list[str] | None = None) -> int:
         "pg_fsync": args.pg_fsync == "on",
         "conditions_start": conditions(),
     }
-    work = Path(tempfile.mkdtemp(prefix="bench-indexer-"))
-    node: Localnet | None = None
-    pg: Postgres | None = None
-    rd: Redis | None = None
-    try:
+    with work_directory("bench-indexer-", args.keep) as work, contextlib.ExitStack() as running:
         node, plan, cached = prepare_chain(args, work)
+        running.callback(node.stop)
         result["load"] = {
             "events": plan.events,
             "transactions": plan.transactions,
@@ -608,12 +605,14 @@ def main(argv: list[str] | None = None) -> int:
         }
         say("services: throwaway PostgreSQL (track_commit_timestamp on) and Redis")
         pg = Postgres(fsync=args.pg_fsync == "on").start()
+        running.callback(pg.stop, remove=True)
         asyncio.run(alter_system(pg.url, "track_commit_timestamp", "on"))  # commit times of rows: the live latency
         stat_statements = (pg.bin / ".." / "lib" / "pg_stat_statements.so").exists()
         if stat_statements:  # server-side time per statement during the live traffic
             asyncio.run(alter_system(pg.url, "shared_preload_libraries", "'pg_stat_statements'"))
         pg.restart()
         rd = Redis().start()
+        running.callback(rd.stop, remove=True)
 
         say("backfill: the indexer from an empty cursor to the chain head")
         db = asyncio.run(create_database(pg, "bench_backfill"))
@@ -629,21 +628,8 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_live:
             result["live"] = asyncio.run(live(node, plan, db, rd.url, args.live_rate, args.live_seconds, work, stat_statements))
         result["conditions_end"] = conditions()
-        print(report(result), flush=True)
-        if args.json:
-            args.json.write_text(json.dumps(result, indent=1, default=str))
+        publish(result, report(result), args.json)
         return 0
-    finally:
-        if node:
-            node.stop()
-        if rd:
-            rd.stop(remove=True)
-        if pg:
-            pg.stop(remove=True)
-        if args.keep:
-            say(f"kept {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
