@@ -546,7 +546,7 @@ class MirrorSchema(strawberry.Schema):
         if result.errors:
             self.process_errors(result.errors)  # logged as they are, before masking
             result.errors = self._mask._process_errors(result.errors)
-        count_operation(context, operation_name, bool(result.errors), start)
+        count_operation(context, operation.name.value if operation.name else None, bool(result.errors), start)  # as Strawberry names it
         return ExecutionResult(data=result.data, errors=result.errors)
 
 
