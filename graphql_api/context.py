@@ -16,7 +16,7 @@ class Context(BaseContext):
         self.viewer = viewer
         self.request_id = request_id
         self.ip = ip  # the client's address: the rate key of an anonymous viewer (``ask``)
-        self.loaders = Loaders(state.pool, viewer, state.settings.mirror_program_id)
+        self.loaders = Loaders(state.pool, viewer, state.settings.mirror_program_id, state.lookups)
 
     def set_viewer(self, viewer: str | None) -> None:
         self.viewer = viewer
@@ -24,4 +24,4 @@ class Context(BaseContext):
 
     def refresh(self) -> None:
         """New loaders: a long-lived subscription must not serve what a past request cached."""
-        self.loaders = Loaders(self.state.pool, self.viewer, self.state.settings.mirror_program_id)
+        self.loaders = Loaders(self.state.pool, self.viewer, self.state.settings.mirror_program_id, self.state.lookups)

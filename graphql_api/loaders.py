@@ -13,11 +13,12 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
-from functools import cached_property
+from functools import cache, cached_property
 from typing import Any, TypeVar
 
 from strawberry.dataloader import DataLoader
 
+from graphql_api.coalesce import Coalescer
 from graphql_api.pagination import PageArgs
 from graphql_api.store import chain, events, grants, jobs, mirrors, models
 from mirror_common.pg import Connection, Pool
@@ -26,12 +27,21 @@ K = TypeVar("K")
 PageKey = tuple[str, PageArgs]
 
 
+@cache
+def _any_viewer(
+    fetch: Callable[[Connection, list[K]], Awaitable[Sequence[Any]]],
+) -> Callable[[Connection, Any, list[K]], Awaitable[Sequence[Any]]]:
+    """A lookup that does not depend on the viewer, in the coalescer's shape; one object per lookup, so they group."""
+    return lambda conn, viewer, keys: fetch(conn, keys)
+
+
 class Loaders:
     """One DataLoader per relation, each made on first use: a request touches two or three of them,
     and making all of them for every request was a tenth of the time of a small query."""
 
-    def __init__(self, pool: Pool, viewer: str | None, program_id: str) -> None:
+    def __init__(self, pool: Pool, viewer: str | None, program_id: str, lookups: Coalescer) -> None:
         self.pool = pool
+        self.lookups = lookups  # lookups by key meet other requests' there (coalesce.py)
         self.viewer = viewer
         self.program_id = program_id
         self._cursors: asyncio.Future[dict[str, int]] | None = None
@@ -112,18 +122,17 @@ class Loaders:
     def _rows(
         self, fetch: Callable[[Connection, list[K]], Awaitable[Sequence[Any]]], key: str
     ) -> Callable[[list[K]], Awaitable[list[Any]]]:
-        async def load(keys: list[K]) -> list[Any]:
-            rows = await self.run(lambda c: fetch(c, keys))
-            by_key = {r[key]: r for r in rows}
-            return [by_key.get(k) for k in keys]
-
-        return load
+        return self._seen_rows(_any_viewer(fetch), None, key)
 
     def _seen_rows(
         self, fetch: Callable[[Connection, str | None, list[K]], Awaitable[Sequence[Any]]], viewer: str | None, key: str
     ) -> Callable[[list[K]], Awaitable[list[Any]]]:
-        # A named generic step: mypy cannot infer K through a lambda passed straight to _rows.
-        return self._rows(lambda c, k: fetch(c, viewer, k), key)
+        async def load(keys: list[K]) -> list[Any]:
+            rows = await self.lookups.rows(fetch, viewer, keys)
+            by_key = {r[key]: r for r in rows}
+            return [by_key.get(k) for k in keys]
+
+        return load
 
     def _pages(
         self, fetch: Callable[[Connection, list[str], PageArgs], Awaitable[dict[str, list[Any]]]]

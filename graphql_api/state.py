@@ -13,6 +13,7 @@ import redis.asyncio as aioredis
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from graphql_api.coalesce import Coalescer
 from graphql_api.fanout import SharedResults
 from graphql_api.hub import EventHub
 from mirror_common.config import Settings
@@ -65,8 +66,12 @@ class ApiState:
     hub: EventHub  # the subscriptions' shared reader of new events
     metrics: Metrics = field(default_factory=Metrics)
     shared_results: SharedResults = field(default_factory=SharedResults)  # fan-out: one execution per event and inputs
+    lookups: Coalescer = field(init=False)  # lookups by key, coalesced across requests (coalesce.py)
     inference: Inference | None = None  # ``ask``: set in the app's lifespan
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.lookups = Coalescer(self.pool)
 
 
 def jwt_secret(settings: Settings) -> str:

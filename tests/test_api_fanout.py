@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from graphql import parse
 
+from graphql_api.coalesce import Coalescer
 from graphql_api.context import Context
 from graphql_api.fanout import SharedEventExecutor, SharedResults
 from graphql_api.schema import build_schema
@@ -32,6 +33,7 @@ class State:
         self.settings = Settings()
         self.metrics = Metrics()
         self.shared_results = SharedResults()
+        self.lookups = Coalescer(pool)
 
 
 @pytest.fixture
@@ -118,10 +120,10 @@ async def test_an_execution_with_errors_is_not_handed_on(pool: Pool, database: s
     row = event_row(4, address())
     closed = await create_pool(database)
     await closed.close()
-    state.pool = closed
+    state.pool, state.lookups = closed, Coalescer(closed)
     first = await execute(subscribers(state, 1)[0], row)
     assert first.errors, first
     assert not state.shared_results.entries, "an errored result is not kept"
-    state.pool = pool
+    state.pool, state.lookups = pool, Coalescer(pool)
     second = await execute(subscribers(state, 1)[0], row)
     assert second.errors is None and second.data["events"]["mirror"] is None  # no such mirror: null, no error

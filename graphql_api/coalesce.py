@@ -1,0 +1,76 @@
+"""Row lookups by key, coalesced across the requests in flight.
+
+Each request has its own DataLoaders (loaders.py): what one viewer may see is never cached
+for another. Their lookups by key (a mirror by address, a job, a grant, ...) still meet
+here: the lookups of the same kind, for the same viewer, that arrive in the same turn of
+the event loop become one statement. Under load many requests are read from their sockets
+in one turn, so a hundred concurrent ``mirror(address)`` cost a few statements, not a
+hundred pool checkouts and round trips, and PostgreSQL, on the same cores, parses and
+plans a few statements instead of a hundred.
+
+The viewer is part of the key because the statements filter by what it may see. Every
+waiter receives every row of its group and picks its own keys. A statement that fails
+fails every request that waited on it, each with that error, as its own statement would
+have.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Hashable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from mirror_common.pg import Connection, Pool
+
+Fetch = Callable[[Connection, Any, list[Any]], Awaitable[Sequence[Any]]]
+
+
+@dataclass(eq=False)
+class _Group:
+    keys: dict[Hashable, None] = field(default_factory=dict)  # ordered, unique
+    waiters: list[asyncio.Future[Sequence[Any]]] = field(default_factory=list)
+
+
+class Coalescer:
+    def __init__(self, pool: Pool) -> None:
+        self.pool = pool
+        self._open: dict[tuple[Fetch, Any], _Group] = {}
+        self._running: set[asyncio.Task[None]] = set()
+        self.statements = 0  # statements run, and lookups served by them: the batching, for tests and benchmarks
+        self.lookups = 0
+
+    async def rows(self, fetch: Fetch, viewer: Any, keys: Sequence[Hashable]) -> Sequence[Any]:
+        """The rows ``fetch(conn, viewer, keys)`` returns, fetched with the others of this turn (possibly more)."""
+        loop = asyncio.get_running_loop()
+        group = self._open.get((fetch, viewer))
+        if group is None:
+            group = self._open[(fetch, viewer)] = _Group()
+            loop.call_soon(self._close, fetch, viewer)
+        group.keys.update(dict.fromkeys(keys))
+        waiter: asyncio.Future[Sequence[Any]] = loop.create_future()
+        group.waiters.append(waiter)
+        return await waiter
+
+    def _close(self, fetch: Fetch, viewer: Any) -> None:
+        group = self._open.pop((fetch, viewer))
+        task = asyncio.get_running_loop().create_task(self._run(fetch, viewer, group))
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+
+    async def _run(self, fetch: Fetch, viewer: Any, group: _Group) -> None:
+        self.statements += 1
+        self.lookups += len(group.waiters)
+        try:
+            async with self.pool.acquire() as conn:
+                rows = await fetch(conn, viewer, list(group.keys))
+        except BaseException as e:
+            for waiter in group.waiters:
+                if not waiter.done():
+                    waiter.set_exception(e if isinstance(e, Exception) else asyncio.CancelledError())
+            if not isinstance(e, Exception):
+                raise
+            return
+        for waiter in group.waiters:
+            if not waiter.done():  # a request that went away meanwhile
+                waiter.set_result(rows)
