@@ -34,9 +34,9 @@ from typing import Any, cast
 
 import orjson
 from graphql import ExecutionResult
-from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from graphql_api.encoding import encode_json
+from graphql_api.execution import PlainLeavesExecutor
 from graphql_api.types import ChainEvent
 
 MAX_ENTRIES = 4096
@@ -86,7 +86,7 @@ class _Shared:
         return self.result
 
 
-class SharedEventExecutor(StrawberryGraphQLCoreExecutionContext):
+class SharedEventExecutor(PlainLeavesExecutor):
     """Strawberry's executor, with per-event executions of ``events`` shared through the
     app's ``SharedResults`` (``context.state.shared_results``). A finished shared result is
     handed out before graphql-core copies the executor for the event (the copy costs as much
