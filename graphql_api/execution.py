@@ -59,19 +59,38 @@ class PlainLeavesExecutor(StrawberryGraphQLCoreExecutionContext):
     _collected: dict[tuple[Any, ...], tuple[tuple[Any, ...], CollectedFields]] = {}  # noqa: RUF012
 
     def collect_subfields(self, return_type: GraphQLObjectType, field_details_list: FieldDetailsList) -> CollectedFields:
-        source = self.operation.loc.source.body if self.operation.loc is not None else "@"
-        if "@" in source:
-            return super().collect_subfields(return_type, field_details_list)
-        nodes = tuple(d.node for d in field_details_list)
-        key = (return_type, *map(id, nodes))
-        found = PlainLeavesExecutor._collected.get(key)
+        # graphql-core's memo first (by the list's identity: every item of a list asks with the same list), then ours.
+        local = self._memo("subfields")
+        found = local.get((return_type, id(field_details_list)))
         if found is not None:
-            return found[1]
-        collected = super().collect_subfields(return_type, field_details_list)
-        if len(PlainLeavesExecutor._collected) >= MAX_COLLECTED:
-            PlainLeavesExecutor._collected.clear()
-        PlainLeavesExecutor._collected[key] = (nodes, collected)
+            return found[1]  # type: ignore[no-any-return]
+        if self._has_directives():
+            collected = super().collect_subfields(return_type, field_details_list)
+        else:
+            nodes = tuple(d.node for d in field_details_list)
+            key = (return_type, *map(id, nodes))
+            kept = PlainLeavesExecutor._collected.get(key)
+            if kept is not None:
+                collected = kept[1]
+            else:
+                collected = super().collect_subfields(return_type, field_details_list)
+                if len(PlainLeavesExecutor._collected) >= MAX_COLLECTED:
+                    PlainLeavesExecutor._collected.clear()
+                PlainLeavesExecutor._collected[key] = (nodes, collected)
+        local[(return_type, id(field_details_list))] = (field_details_list, collected)  # the list kept alive with its id
         return collected
+
+    def _memo(self, name: str) -> dict[Any, Any]:
+        """A dict of this execution's (graphql-core builds an executor per operation, and a copy per event)."""
+        memo: dict[Any, Any] = self.__dict__.setdefault(f"_plain_{name}", {})
+        return memo
+
+    def _has_directives(self) -> bool:
+        found = self.__dict__.get("_plain_directives")
+        if found is None:
+            loc = self.operation.loc
+            found = self.__dict__["_plain_directives"] = loc is None or "@" in loc.source.body
+        return bool(found)
 
     def execute_fields(
         self,
@@ -105,6 +124,15 @@ class PlainLeavesExecutor(StrawberryGraphQLCoreExecutionContext):
         return super().execute_fields(parent_type, source_value, path, grouped_field_set, position_context)
 
     def _plan(self, parent_type: GraphQLObjectType, grouped_field_set: GroupedFieldSet) -> list[Step] | None:
+        local = self._memo("plans")
+        found = local.get((parent_type, id(grouped_field_set)))
+        if found is not None:
+            return found[1]  # type: ignore[no-any-return]
+        plan = self._shared_plan(parent_type, grouped_field_set)
+        local[(parent_type, id(grouped_field_set))] = (grouped_field_set, plan)
+        return plan
+
+    def _shared_plan(self, parent_type: GraphQLObjectType, grouped_field_set: GroupedFieldSet) -> list[Step] | None:
         if self.middleware_manager is not None and self.middleware_manager.middlewares:
             return None
         key: list[Any] = [parent_type]
