@@ -19,9 +19,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mirror_common.pg import Connection, Pool
+
+if TYPE_CHECKING:
+    from graphql_api.state import Metrics
 
 Fetch = Callable[[Connection, Any, list[Any]], Awaitable[Sequence[Any]]]
 
@@ -33,11 +36,12 @@ class _Group:
 
 
 class Coalescer:
-    def __init__(self, pool: Pool) -> None:
+    def __init__(self, pool: Pool, metrics: Metrics | None = None) -> None:
         self.pool = pool
+        self.metrics = metrics
         self._open: dict[tuple[Fetch, Any], _Group] = {}
         self._running: set[asyncio.Task[None]] = set()
-        self.statements = 0  # statements run, and lookups served by them: the batching, for tests and benchmarks
+        self.statements = 0  # statements run, and lookups served by them (also mirror_api_lookups_total)
         self.lookups = 0
 
     async def rows(self, fetch: Fetch, viewer: Any, keys: Sequence[Hashable]) -> Sequence[Any]:
@@ -61,6 +65,9 @@ class Coalescer:
     async def _run(self, fetch: Fetch, viewer: Any, group: _Group) -> None:
         self.statements += 1
         self.lookups += len(group.waiters)
+        if self.metrics is not None:
+            self.metrics.lookup_statements.inc()
+            self.metrics.lookups.inc(len(group.waiters))
         try:
             async with self.pool.acquire() as conn:
                 rows = await fetch(conn, viewer, list(group.keys))

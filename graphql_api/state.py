@@ -49,6 +49,13 @@ class Metrics:
             registry=self.registry,
         )
         self.results_executed, self.results_shared = results.labels("executed"), results.labels("shared")
+        lookups = Counter(
+            "mirror_api_lookups",
+            "Lookups by key from requests, and the statements that served them (coalesce.py: concurrent requests share one)",
+            ["what"],
+            registry=self.registry,
+        )
+        self.lookups, self.lookup_statements = lookups.labels("lookup"), lookups.labels("statement")
         self.degraded = Counter(
             "mirror_api_degraded",
             "Requests served without one of their checks (the rate limit while Redis is down)",
@@ -71,7 +78,7 @@ class ApiState:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.lookups = Coalescer(self.pool)
+        self.lookups = Coalescer(self.pool, self.metrics)
 
 
 def jwt_secret(settings: Settings) -> str:

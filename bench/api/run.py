@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -232,16 +233,27 @@ def throughput(args: argparse.Namespace, binary: Path, api: Server, baseline: Se
             point: dict[str, Any] = {"clients": clients}
             targets = [("api", api)] + ([("baseline", baseline)] if baseline is not None else [])
             for label, server in targets:
-                cpu = server.cpu_seconds()
+                cpu, lookups = server.cpu_seconds(), api_lookups(api)
                 point[label] = p = loadgen(binary, server.url + "/graphql", body, clients, args.seconds, args.warmup, expect[name])
                 # the server's CPU per request, warm-up included: less sensitive than req/s to what else runs on the machine
-                p["server_cpu_ms"] = 1000 * (server.cpu_seconds() - cpu) / max(1, p["requests"] + p["warmup_requests"])
+                served = max(1, p["requests"] + p["warmup_requests"])
+                p["server_cpu_ms"] = 1000 * (server.cpu_seconds() - cpu) / served
+                if label == "api":  # lookups by key that concurrent requests shared (graphql_api/coalesce.py)
+                    now = api_lookups(api)
+                    p["lookups_per_statement"] = (now[0] - lookups[0]) / max(1, now[1] - lookups[1])
             if baseline is not None and point["baseline"]["rps"]:
                 point["ratio"] = point["api"]["rps"] / point["baseline"]["rps"]
             say(f"  {name:6} {clients:3} clients: " + "; ".join(f"{label} {fmt_point(point[label])}" for label, _ in targets))
             entry["points"].append(point)
         out[name] = entry
     return out
+
+
+def api_lookups(api: Server) -> tuple[float, float]:
+    """The API's ``mirror_api_lookups_total``: lookups by key, and the statements that served them."""
+    text = httpx.get(api.url + "/metrics", timeout=10).text
+    found = {m[0]: float(m[1]) for m in re.findall(r'^mirror_api_lookups_total\{what="(\w+)"\} (\S+)$', text, re.M)}
+    return found.get("lookup", 0.0), found.get("statement", 0.0)
 
 
 def fmt_point(p: dict[str, Any]) -> str:
@@ -418,21 +430,23 @@ def report(result: dict[str, Any]) -> str:
         f"data: {result['mirrors']} public mirrors, each with a VIEW grant, 2 completed jobs, 2 model versions; anonymous viewer;",
         "rate limits OFF (API_RATE_IP=0, API_RATE_WALLET=0): every request comes from one IP",
         f"load: closed loop, Go (bench/api/loadgen), {result['seconds']} s per point after {result['warmup']} s warm-up, one keep-alive "
-        "connection per client, on the same 2 cores as the servers; CPU ms: the server's CPU time per request",
+        "connection per client, on the same 2 cores as the servers; CPU ms: the server's CPU time per request; lookups/stmt: the "
+        "API's lookups by key per statement (concurrent requests share statements, graphql_api/coalesce.py; the baseline runs one each)",
     ]
     titles = {"mirror": "mirror(address)", "nested": "nested: mirrors(first: 100) with grants, jobs and their models, latest model"}
     for name, entry in result.get("throughput", {}).items():
         lines.append(f"{titles[name]}  (response {entry.get('check', {}).get('bytes_api', '?')} bytes; same JSON as the baseline: checked)")
         lines.append(
             f"  {'clients':>7}  {'API req/s':>10} {'p50 ms':>7} {'p99 ms':>7} {'CPU ms':>7}   "
-            f"{'baseline req/s':>14} {'p50 ms':>7} {'p99 ms':>7} {'CPU ms':>7}   ratio"
+            f"{'baseline req/s':>14} {'p50 ms':>7} {'p99 ms':>7} {'CPU ms':>7}   ratio   lookups/stmt"
         )
         for p in entry["points"]:
             a = p["api"]
             row = f"  {p['clients']:>7}  {a['rps']:>10,.0f} {a['p50_ms']:>7.1f} {a['p99_ms']:>7.1f} {a['server_cpu_ms']:>7.2f}"
             if "baseline" in p:
                 b = p["baseline"]
-                row += f"   {b['rps']:>14,.0f} {b['p50_ms']:>7.1f} {b['p99_ms']:>7.1f} {b['server_cpu_ms']:>7.2f}   {p['ratio']:.2f}"
+                row += f"   {b['rps']:>14,.0f} {b['p50_ms']:>7.1f} {b['p99_ms']:>7.1f} {b['server_cpu_ms']:>7.2f}   {p['ratio']:5.2f}"
+            row += f"   {a.get('lookups_per_statement', 0):12.1f}"
             errors = a["errors"] + p.get("baseline", {}).get("errors", 0)
             if errors:
                 row += f"   ERRORS: {errors} ({a.get('first_error') or p['baseline'].get('first_error')})"
