@@ -99,8 +99,12 @@ class Guard:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
-        rid = headers.get("x-request-id", "")
+        rid, length = "", None  # the two headers read here (ASGI servers give names in lower case)
+        for name, value in scope.get("headers", ()):
+            if name == b"x-request-id":
+                rid = value.decode("latin-1")
+            elif name == b"content-length":
+                length = value.decode("latin-1")
         if not _REQUEST_ID.fullmatch(rid):
             rid = os.urandom(16).hex()  # as uuid4().hex reads (32 hex digits), at a fifth of its cost
         scope.setdefault("state", {})["request_id"] = rid
@@ -128,7 +132,7 @@ class Guard:
                 await refuse(403, "ip_denied", "this address may not use the API")
                 return
             path = scope.get("path", "")
-            if state is not None and (path.startswith("/graphql") or path.startswith("/auth")):
+            if state is not None and state.settings.api_rate_ip > 0 and (path.startswith("/graphql") or path.startswith("/auth")):
                 key = _rate_key(host)
                 try:
                     await hit(state, key, state.settings.api_rate_ip)
@@ -137,7 +141,6 @@ class Guard:
                     await refuse(429, "rate_limited", "too many requests from this address", {"Retry-After": str(e.retry_after)})
                     return
             if scope["type"] == "http":
-                length = headers.get("content-length")
                 if length is not None and (not length.isdigit() or int(length) > self.max_body):
                     await refuse(413, "body_too_large", f"request bodies are limited to {self.max_body} bytes")
                     return
