@@ -22,6 +22,12 @@
 //!   is on disk. A partial append leaves a torn tail, cut at that restart.
 //! - A ledger of another format version (or of the headerless version 1) is
 //!   refused; this node does not convert it.
+//! - **Memory does not grow with the file.** [`Ledger::open`] checks the records
+//!   a frame at a time (only from a frame that does not validate to the end of
+//!   the file are the bytes read into memory, to be scanned by [`scan`]), and
+//!   [`Ledger::replay`] then hands them over one at a time, with their offsets.
+//!   [`Ledger::read_at`] reads one record back by offset (the transaction
+//!   history keeps its bodies here, see `bank/history.rs`).
 
 mod scan;
 
@@ -235,7 +241,12 @@ impl Ledger {
         let end = self.writer.lock().len;
         let mut file = File::open(&self.path)?;
         file.seek(SeekFrom::Start(FILE_HEADER_LEN as u64))?;
-        Ok(Replay { reader: BufReader::with_capacity(1 << 20, file), pos: FILE_HEADER_LEN as u64, end, buf: Vec::new() })
+        Ok(Replay {
+            reader: BufReader::with_capacity(1 << 20, file),
+            pos: FILE_HEADER_LEN as u64,
+            end,
+            buf: Vec::new(),
+        })
     }
 
     /// The entry whose record starts at `offset` (from [`Ledger::append`] or
@@ -246,7 +257,8 @@ impl Ledger {
         let len = scan::announced_len(&header).ok_or_else(|| self.unreadable(offset, "a bad record header"))?;
         let mut frame = vec![0u8; FRAME_HEADER_LEN + len as usize];
         self.reader.read_exact_at(&mut frame, offset)?;
-        let (entry, end) = scan::frame_at(&frame, 0).map_err(|problem| self.unreadable(offset, &problem.to_string()))?;
+        let (entry, end) =
+            scan::frame_at(&frame, 0).map_err(|problem| self.unreadable(offset, &problem.to_string()))?;
         Ok((entry, offset + end as u64))
     }
 

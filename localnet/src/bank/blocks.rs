@@ -11,8 +11,8 @@ use solana_commitment_config::CommitmentLevel;
 use solana_hash::Hash;
 
 use super::{Bank, NodeEvent, MAX_PROCESSING_AGE};
-use crate::rpc_error::RpcResult;
 use crate::ledger::{Block, Entry, StoredTransaction};
+use crate::rpc_error::RpcResult;
 
 /// The blockhash of `slot` (`n` = 0), or the `n`th extra blockhash issued
 /// within it. Slots never repeat, even across restarts, so neither do hashes.

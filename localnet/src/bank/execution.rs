@@ -77,9 +77,7 @@ impl Bank {
             if let Err(err) = result {
                 return Err(preflight_failure(err, simulation));
             }
-        } else if self.history.contains(&signature)
-            || !self.is_blockhash_valid(tx.message.recent_blockhash())
-        {
+        } else if self.history.contains(&signature) || !self.is_blockhash_valid(tx.message.recent_blockhash()) {
             // As on a cluster: accepted for forwarding, then dropped.
             return Ok(Sent { signature, ledger_seq: None });
         }

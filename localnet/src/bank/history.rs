@@ -4,9 +4,10 @@
 //! lives only in the ledger file: memory keeps, per transaction, its slot and
 //! the offset of its record, plus the signature and address indexes (a few
 //! hundred bytes in all, against ~4 KB for the body). The newest
-//! [`RECENT_BODIES`] bodies stay in memory too, so that live reads (the
-//! indexer's getTransaction right after a notification) never touch the disk;
-//! older ones are read back from the file, checked against their crcs.
+//! [`RECENT_BODIES`] bodies executed since the start stay in memory too, so
+//! that live reads (the indexer's getTransaction right after a notification)
+//! never touch the disk; older ones, and all those replayed at start, are read
+//! back from the file, checked against their crcs.
 //! Without a ledger, bodies stay in memory (`--limit-ledger-size` bounds them).
 
 use std::collections::{HashMap, VecDeque};
@@ -22,7 +23,10 @@ use crate::ledger::{Entry, Ledger, StoredTransaction};
 use crate::rpc_error::{RpcError, RpcResult};
 
 /// Bodies of the newest transactions kept in memory when the ledger has them.
+#[cfg(not(test))]
 pub(super) const RECENT_BODIES: usize = 4096;
+#[cfg(test)]
+pub(super) const RECENT_BODIES: usize = 8;
 
 /// One transaction in the history.
 pub(super) struct Indexed {
@@ -34,13 +38,17 @@ enum Body {
     Memory(Arc<StoredTransaction>),
     /// The offset of its `Transaction` record; `token_balances`: a
     /// `TokenBalances` record follows it.
-    Ledger { offset: u64, token_balances: bool },
+    Ledger {
+        offset: u64,
+        token_balances: bool,
+    },
 }
 
 /// Transactions in the order they executed. Indexes are absolute: the first
 /// kept transaction is number `base` (older ones were pruned with their blocks).
 /// Pruning does not touch the maps at once: lookups skip indexes below `base`,
-/// and the maps are swept once the stale ones outnumber the live ones.
+/// and the maps are swept once the stale ones outnumber the live ones (so they
+/// hold at most about twice the kept history).
 #[derive(Default)]
 pub(super) struct History {
     pub(super) txs: VecDeque<Indexed>,
@@ -59,9 +67,26 @@ impl History {
         self.ledger = ledger;
     }
 
-    /// Adds a transaction; `offset`: where its record is in the ledger (None:
-    /// not recorded, the body stays in memory).
+    /// Adds a transaction that just executed; `offset`: where its record is in
+    /// the ledger (None: not recorded, the body stays in memory).
     pub(super) fn push(&mut self, tx: Arc<StoredTransaction>, offset: Option<u64>) {
+        self.index(&tx, offset);
+        if matches!(self.txs.back(), Some(Indexed { body: Body::Ledger { .. }, .. })) {
+            self.recent.push_back(tx);
+            if self.recent.len() > RECENT_BODIES {
+                self.recent.pop_front();
+            }
+        }
+    }
+
+    /// Adds a transaction read back from the ledger at start: with its record's
+    /// offset, the body is not kept (reads of it go to the file).
+    pub(super) fn push_replayed(&mut self, tx: StoredTransaction, offset: u64) {
+        let tx = Arc::new(tx);
+        self.index(&tx, Some(offset));
+    }
+
+    fn index(&mut self, tx: &Arc<StoredTransaction>, offset: Option<u64>) {
         let index = self.end();
         self.by_signature.insert(tx.transaction.signatures[0], index);
         for key in tx.transaction.message.static_account_keys() {
@@ -73,10 +98,6 @@ impl History {
         let body = match (offset, &self.ledger) {
             (Some(offset), Some(_)) => {
                 let token_balances = !tx.token_balances.0.is_empty() || !tx.token_balances.1.is_empty();
-                self.recent.push_back(tx.clone());
-                if self.recent.len() > RECENT_BODIES {
-                    self.recent.pop_front();
-                }
                 Body::Ledger { offset, token_balances }
             }
             _ => Body::Memory(tx.clone()),
@@ -85,19 +106,19 @@ impl History {
     }
 
     /// Replay: the newest transaction's token balances, from the record that follows it.
-    pub(super) fn set_last_token_balances(&mut self, pre: Vec<crate::ledger::TokenBalance>, post: Vec<crate::ledger::TokenBalance>) {
+    pub(super) fn set_last_token_balances(
+        &mut self,
+        pre: Vec<crate::ledger::TokenBalance>,
+        post: Vec<crate::ledger::TokenBalance>,
+    ) {
         let Some(last) = self.txs.back_mut() else {
             return;
         };
         let balances = Arc::new((pre, post));
         match &mut last.body {
             Body::Memory(tx) => Arc::make_mut(tx).token_balances = balances,
-            Body::Ledger { token_balances, .. } => {
-                *token_balances = true;
-                if let Some(tx) = self.recent.back_mut() {
-                    Arc::make_mut(tx).token_balances = balances;
-                }
-            }
+            // Replayed bodies are not kept: the flag says to read the record.
+            Body::Ledger { token_balances, .. } => *token_balances = true,
         }
     }
 
@@ -125,7 +146,7 @@ impl History {
             (Body::Ledger { offset, token_balances }, Some(ledger)) => {
                 read_body(ledger, *offset, *token_balances).map(Arc::new)
             }
-            (Body::Ledger { .. }, None) => unreachable!("ledger bodies only with a ledger"),
+            (Body::Ledger { .. }, None) => Err(RpcError::internal("transaction history: the ledger is not open")),
         }
     }
 
@@ -153,11 +174,8 @@ impl History {
                 while list.front().is_some_and(|i| *i < base) {
                     list.pop_front();
                 }
-                list.shrink_to_fit();
                 !list.is_empty()
             });
-            self.by_signature.shrink_to_fit();
-            self.by_address.shrink_to_fit();
             self.pruned_since_sweep = 0;
         }
     }
@@ -223,5 +241,98 @@ impl Bank {
             }
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use serde_json::Value;
+    use solana_transaction_status_client_types::UiTransactionEncoding;
+
+    use super::*;
+    use crate::bank::BankConfig;
+    use crate::rpc::encoding::encode_confirmed_transaction;
+
+    fn bank_on(dir: &Path) -> Bank {
+        let ledger = Arc::new(Ledger::open(dir, false).unwrap());
+        let config = BankConfig { finality_depth: 2, bpf_programs: vec![], limit_ledger_size: None };
+        Bank::new(config, Some(ledger), tokio::sync::broadcast::channel(16).0).unwrap()
+    }
+
+    /// getTransaction's json and jsonParsed of `signature`.
+    fn served(bank: &Bank, signature: &Signature) -> (Value, Value) {
+        let tx = bank.transaction(signature).unwrap().expect("known");
+        let encode =
+            |encoding| serde_json::to_value(encode_confirmed_transaction(&tx, encoding, Some(0)).unwrap()).unwrap();
+        (encode(UiTransactionEncoding::Json), encode(UiTransactionEncoding::JsonParsed))
+    }
+
+    /// getSignaturesForAddress of `address` in pages of 3 (with `before`), and
+    /// the page between the 2nd and the 9th newest (`until`).
+    fn pages(bank: &Bank, address: &Pubkey) -> Vec<Vec<Signature>> {
+        let page = |before: Option<&Signature>, until: Option<&Signature>, limit| -> Vec<Signature> {
+            let txs = bank.signatures_for_address(address, before, until, limit, CommitmentLevel::Confirmed).unwrap();
+            txs.iter().map(|tx| tx.transaction.signatures[0]).collect()
+        };
+        let mut out = vec![page(None, None, 3)];
+        while let Some(last) = out.last().and_then(|p| p.last()).copied() {
+            let next = page(Some(&last), None, 3);
+            if next.is_empty() {
+                break;
+            }
+            out.push(next);
+        }
+        let all = page(None, None, 1000);
+        out.push(page(Some(&all[1]), Some(&all[8]), 1000));
+        out
+    }
+
+    #[test]
+    fn bodies_read_back_from_the_ledger_equal_what_was_served_live() {
+        let dir =
+            std::env::temp_dir().join(format!("mirror-history-{}-{}", std::process::id(), super::super::unix_now()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let (alice, bob) = (Pubkey::new_unique(), Pubkey::new_unique());
+        let mut bank = bank_on(&dir);
+        let mut live = Vec::new();
+        let mut alice_sigs = Vec::new();
+        for n in 0..(3 * RECENT_BODIES as u64) {
+            let to = if n % 3 == 0 { &bob } else { &alice };
+            let sent = bank.request_airdrop(to, 1_000_000 + n).unwrap();
+            if to == &alice {
+                alice_sigs.push(sent.signature);
+            }
+            live.push((sent.signature, served(&bank, &sent.signature)));
+            if n % 5 == 4 {
+                bank.tick();
+            }
+        }
+        // The oldest two thirds have left the cache: they come from the file.
+        assert_eq!(bank.history.recent.len(), RECENT_BODIES);
+        assert!(matches!(bank.history.txs.front().unwrap().body, Body::Ledger { .. }));
+        alice_sigs.reverse();
+        let expected_pages = {
+            let mut pages: Vec<Vec<Signature>> = alice_sigs.chunks(3).map(|c| c.to_vec()).collect();
+            pages.push(alice_sigs[2..8].to_vec());
+            pages
+        };
+        for restarted in [false, true] {
+            if restarted {
+                drop(bank);
+                bank = bank_on(&dir);
+                assert!(bank.history.recent.is_empty(), "replayed bodies are read from the file");
+            }
+            for (signature, (json, parsed)) in &live {
+                assert_eq!(
+                    &served(&bank, signature),
+                    &(json.clone(), parsed.clone()),
+                    "{signature} (restarted: {restarted})"
+                );
+            }
+            assert_eq!(pages(&bank, &alice), expected_pages, "restarted: {restarted}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

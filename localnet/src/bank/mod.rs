@@ -248,7 +248,10 @@ impl Bank {
                     }
                 }
                 self.slot = self.slot.max(stored.slot);
-                self.history.push(Arc::new(*stored), offset);
+                match offset {
+                    Some(offset) => self.history.push_replayed(*stored, offset),
+                    None => self.history.push(Arc::new(*stored), None),
+                }
             }
         }
         Ok(())
