@@ -22,11 +22,18 @@
 //!   is on disk. A partial append leaves a torn tail, cut at that restart.
 //! - A ledger of another format version (or of the headerless version 1) is
 //!   refused; this node does not convert it.
+//! - **Memory does not grow with the file.** [`Ledger::open`] checks the records
+//!   a frame at a time (only from a frame that does not validate to the end of
+//!   the file are the bytes read into memory, to be scanned by [`scan`]), and
+//!   [`Ledger::replay`] then hands them over one at a time, with their offsets.
+//!   [`Ledger::read_at`] reads one record back by offset (the transaction
+//!   history keeps its bodies here, see `bank/history.rs`).
 
 mod scan;
 
 use std::fs::{File, OpenOptions};
-use std::io::{Seek, SeekFrom, Write};
+use std::io::{BufReader, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -41,7 +48,7 @@ use solana_transaction_error::TransactionError;
 use solana_transaction_status_client_types::InnerInstructions;
 
 pub use scan::{Damage, Problem, FORMAT_VERSION};
-use scan::{FileHeader, Verdict, FILE_HEADER_LEN, MAX_RECORD};
+use scan::{FileHeader, Verdict, FILE_HEADER_LEN, FRAME_HEADER_LEN, MAX_RECORD};
 
 const LOG_FILE: &str = "ledger.log";
 
@@ -161,7 +168,9 @@ pub enum LedgerError {
 
 pub struct Ledger {
     path: PathBuf,
-    writer: Mutex<File>,
+    writer: Mutex<Writer>,
+    /// For positional reads of records already appended (history bodies).
+    reader: File,
     sync_handle: File,
     sync_lock: Mutex<()>,
     written: AtomicU64,
@@ -171,42 +180,92 @@ pub struct Ledger {
     failure_notify: tokio::sync::Notify,
 }
 
+struct Writer {
+    file: File,
+    /// The file's length: where the next record starts.
+    len: u64,
+}
+
+/// Where [`Ledger::append`] put an entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Appended {
+    /// The sequence number to pass to [`Ledger::make_durable`].
+    pub seq: u64,
+    /// The byte offset of its record, for [`Ledger::read_at`].
+    pub offset: u64,
+}
+
 impl Ledger {
-    /// Opens (creating) the ledger in `dir` and returns it with its entries. A
-    /// damaged ledger is refused, or repaired when `repair` is set (see the module docs).
-    pub fn open(dir: &Path, repair: bool) -> Result<(Self, Vec<Entry>), LedgerError> {
+    /// Opens (creating) the ledger in `dir` and checks every record, a frame at
+    /// a time (memory does not grow with the file). A damaged ledger is refused,
+    /// or repaired when `repair` is set (see the module docs). Its entries are
+    /// then read back with [`Ledger::replay`].
+    pub fn open(dir: &Path, repair: bool) -> Result<Self, LedgerError> {
         std::fs::create_dir_all(dir)?;
         let path = dir.join(LOG_FILE);
         if !path.exists() {
             write_atomically(&path, &scan::file_header())?;
         }
-        let data = std::fs::read(&path)?;
-        let entries = match scan::read_file_header(&data) {
-            FileHeader::Current => check(&path, &data, repair)?,
+        let mut head = Vec::with_capacity(FILE_HEADER_LEN);
+        File::open(&path)?.take(FILE_HEADER_LEN as u64).read_to_end(&mut head)?;
+        match scan::read_file_header(&head) {
+            FileHeader::Current => check(&path, repair)?,
             FileHeader::Unfinished => {
                 // A crash while the file was being created: nothing was ever recorded.
-                tracing::warn!(path = %path.display(), len = data.len(), "rewriting an unfinished ledger header");
+                tracing::warn!(path = %path.display(), len = head.len(), "rewriting an unfinished ledger header");
                 write_atomically(&path, &scan::file_header())?;
-                Vec::new()
             }
             FileHeader::Version(found) => return Err(LedgerError::Version { path, found }),
             FileHeader::Unknown => return Err(LedgerError::NoHeader { path }),
-        };
+        }
         let mut file = OpenOptions::new().read(true).write(true).open(&path)?;
-        file.seek(SeekFrom::End(0))?;
+        let len = file.seek(SeekFrom::End(0))?;
         let sync_handle = file.try_clone()?;
-        Ok((
-            Self {
-                path,
-                writer: Mutex::new(file),
-                sync_handle,
-                sync_lock: Mutex::new(()),
-                written: AtomicU64::new(0),
-                synced: AtomicU64::new(0),
-                failure: Mutex::new(None),
-                failure_notify: tokio::sync::Notify::new(),
-            },
-            entries,
+        let reader = file.try_clone()?;
+        Ok(Self {
+            path,
+            writer: Mutex::new(Writer { file, len }),
+            reader,
+            sync_handle,
+            sync_lock: Mutex::new(()),
+            written: AtomicU64::new(0),
+            synced: AtomicU64::new(0),
+            failure: Mutex::new(None),
+            failure_notify: tokio::sync::Notify::new(),
+        })
+    }
+
+    /// The entries recorded before this process opened the ledger, in order,
+    /// each with its record's offset; read a frame at a time.
+    pub fn replay(&self) -> Result<Replay, LedgerError> {
+        let end = self.writer.lock().len;
+        let mut file = File::open(&self.path)?;
+        file.seek(SeekFrom::Start(FILE_HEADER_LEN as u64))?;
+        Ok(Replay {
+            reader: BufReader::with_capacity(1 << 20, file),
+            pos: FILE_HEADER_LEN as u64,
+            end,
+            buf: Vec::new(),
+        })
+    }
+
+    /// The entry whose record starts at `offset` (from [`Ledger::append`] or
+    /// [`Ledger::replay`]), checked against its crcs, and where the next record starts.
+    pub fn read_at(&self, offset: u64) -> Result<(Entry, u64), LedgerError> {
+        let mut header = [0u8; FRAME_HEADER_LEN];
+        self.reader.read_exact_at(&mut header, offset)?;
+        let len = scan::announced_len(&header).ok_or_else(|| self.unreadable(offset, "a bad record header"))?;
+        let mut frame = vec![0u8; FRAME_HEADER_LEN + len as usize];
+        self.reader.read_exact_at(&mut frame, offset)?;
+        let (entry, end) =
+            scan::frame_at(&frame, 0).map_err(|problem| self.unreadable(offset, &problem.to_string()))?;
+        Ok((entry, offset + end as u64))
+    }
+
+    fn unreadable(&self, offset: u64, what: &str) -> LedgerError {
+        LedgerError::Io(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("{} at byte {offset}: {what}", self.path.display()),
         ))
     }
 
@@ -214,10 +273,10 @@ impl Ledger {
         &self.path
     }
 
-    /// Appends an entry (in the OS page cache); returns the sequence number to
-    /// pass to [`Ledger::make_durable`]. On an error nothing of the entry will
+    /// Appends an entry (in the OS page cache); returns its sequence number and
+    /// offset. On an error nothing of the entry will
     /// be acknowledged; an i/o error also fails the ledger for good.
-    pub fn append(&self, entry: &Entry) -> Result<u64, LedgerError> {
+    pub fn append(&self, entry: &Entry) -> Result<Appended, LedgerError> {
         let payload = bincode::serialize(entry)?;
         if payload.len() > MAX_RECORD as usize {
             return Err(LedgerError::TooLarge(payload.len()));
@@ -225,10 +284,12 @@ impl Ledger {
         let frame = scan::encode_frame(&payload);
         let mut writer = self.writer.lock();
         self.check_not_failed()?;
-        if let Err(err) = writer.write_all(&frame) {
+        if let Err(err) = writer.file.write_all(&frame) {
             return Err(self.fail(format!("appending to {}: {err}", self.path.display())));
         }
-        Ok(self.written.fetch_add(1, Ordering::SeqCst) + 1)
+        let offset = writer.len;
+        writer.len += frame.len() as u64;
+        Ok(Appended { seq: self.written.fetch_add(1, Ordering::SeqCst) + 1, offset })
     }
 
     /// Returns once everything appended so far is on disk.
@@ -294,45 +355,144 @@ impl Ledger {
     }
 }
 
-/// Scans a ledger with a current header and returns its entries, after cutting
-/// a torn tail or (with `repair`) rewriting it without its damaged bytes.
-fn check(path: &Path, data: &[u8], repair: bool) -> Result<Vec<Entry>, LedgerError> {
-    let scan = scan::scan(&data[FILE_HEADER_LEN..]);
-    match scan.verdict() {
-        Verdict::Clean => {
-            if repair {
-                tracing::info!(path = %path.display(), records = scan.entries.len(), "--repair-ledger: the ledger is intact");
-            }
+/// The entries of a checked ledger, a frame at a time: (record offset, entry).
+pub struct Replay {
+    reader: BufReader<File>,
+    pos: u64,
+    end: u64,
+    buf: Vec<u8>,
+}
+
+impl Iterator for Replay {
+    type Item = Result<(u64, Entry), LedgerError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.pos >= self.end {
+            return None;
         }
+        let at = self.pos;
+        Some(match next_frame(&mut self.reader, self.end - at, &mut self.buf) {
+            Ok(Some((entry, len))) => {
+                self.pos += len;
+                Ok((at, entry))
+            }
+            // The file was checked when it was opened: it changed since.
+            Ok(None) => Err(LedgerError::Io(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("the ledger changed while it was replayed (byte {at})"),
+            ))),
+            Err(err) => Err(err.into()),
+        })
+    }
+}
+
+/// Reads the frame at the reader's position, with `remaining` bytes left in
+/// the file: its entry and length, or None when it does not validate (the
+/// reader's position is then anywhere within the frame).
+fn next_frame(reader: &mut impl Read, remaining: u64, buf: &mut Vec<u8>) -> std::io::Result<Option<(Entry, u64)>> {
+    let mut header = [0u8; FRAME_HEADER_LEN];
+    if remaining < FRAME_HEADER_LEN as u64 {
+        return Ok(None);
+    }
+    reader.read_exact(&mut header)?;
+    let Some(len) = scan::announced_len(&header) else {
+        return Ok(None);
+    };
+    let frame_len = FRAME_HEADER_LEN + len as usize;
+    if remaining < frame_len as u64 {
+        return Ok(None);
+    }
+    buf.clear();
+    buf.extend_from_slice(&header);
+    buf.resize(frame_len, 0);
+    reader.read_exact(&mut buf[FRAME_HEADER_LEN..])?;
+    Ok(scan::frame_at(buf, 0).ok().map(|(entry, _)| (entry, frame_len as u64)))
+}
+
+/// Checks a ledger with a current header, a frame at a time, and cuts a torn
+/// tail or (with `repair`) rewrites it without its damaged bytes. The valid
+/// frames are streamed; from the first one that does not validate to the end,
+/// the bytes are read into memory and scanned (a torn tail is a few bytes; a
+/// damaged middle is the rare case that an operator looks at).
+fn check(path: &Path, repair: bool) -> Result<(), LedgerError> {
+    let file = File::open(path)?;
+    let file_len = file.metadata()?.len();
+    let mut reader = BufReader::with_capacity(1 << 20, file);
+    reader.seek(SeekFrom::Start(FILE_HEADER_LEN as u64))?;
+    let (mut pos, mut records, mut buf) = (FILE_HEADER_LEN as u64, 0usize, Vec::new());
+    while pos < file_len {
+        match next_frame(&mut reader, file_len - pos, &mut buf)? {
+            Some((_, len)) => {
+                pos += len;
+                records += 1;
+            }
+            None => break,
+        }
+    }
+    if pos >= file_len {
+        if repair {
+            tracing::info!(path = %path.display(), records, "--repair-ledger: the ledger is intact");
+        }
+        return Ok(());
+    }
+    let mut tail = Vec::new();
+    let mut file = reader.into_inner();
+    file.seek(SeekFrom::Start(pos))?;
+    file.read_to_end(&mut tail)?;
+    let scan = scan::scan_from(&tail, pos);
+    match scan.verdict() {
+        // Not expected: the frame at `pos` just failed the same checks.
+        Verdict::Clean => {}
         Verdict::TornTail { offset } => {
-            tracing::warn!(path = %path.display(), offset, dropped_bytes = scan.file_len - offset, records_kept = scan.entries.len(),
+            tracing::warn!(path = %path.display(), offset, dropped_bytes = scan.file_len - offset, records_kept = records,
                 problem = %scan.damage[0].problem, "cutting a torn append (never acknowledged) off the ledger tail");
             let file = OpenOptions::new().write(true).open(path)?;
             file.set_len(offset)?;
             file.sync_all()?;
         }
         Verdict::Corrupt(damage) if !repair => {
-            let records_before = scan.frames.iter().filter(|f| f.end <= damage.offset).count();
+            let records_before = records + scan.frames.iter().filter(|f| f.end <= damage.offset).count();
             return Err(LedgerError::Corrupt { path: path.to_path_buf(), damage, records_before });
         }
-        Verdict::Corrupt(_) => rewrite_without_damage(path, data, &scan)?,
+        Verdict::Corrupt(_) => rewrite_without_damage(path, pos, &tail, &scan, records)?,
     }
-    Ok(scan.entries)
+    Ok(())
 }
 
-fn rewrite_without_damage(path: &Path, data: &[u8], scan: &scan::Scan) -> Result<(), LedgerError> {
+/// Rewrites the ledger as its first `intact` bytes (all valid records) and the
+/// valid records of `tail` (the bytes from `intact` on, scanned), after saving
+/// a copy of the file as it is.
+fn rewrite_without_damage(
+    path: &Path,
+    intact: u64,
+    tail: &[u8],
+    scan: &scan::Scan,
+    records_intact: usize,
+) -> Result<(), LedgerError> {
     let backup = backup_path(path);
-    write_new(&backup, data)?;
-    let mut kept = scan::file_header().to_vec();
-    for frame in &scan.frames {
-        kept.extend_from_slice(&data[frame.start as usize..frame.end as usize]);
+    {
+        let mut from = File::open(path)?;
+        let mut to = OpenOptions::new().write(true).create_new(true).open(&backup)?;
+        std::io::copy(&mut from, &mut to)?;
+        to.sync_all()?;
+        sync_dir(&backup)?;
     }
+    let tmp = path.with_file_name(format!("{LOG_FILE}.tmp"));
+    {
+        let mut to = OpenOptions::new().write(true).create(true).truncate(true).open(&tmp)?;
+        std::io::copy(&mut File::open(path)?.take(intact), &mut to)?;
+        for frame in &scan.frames {
+            to.write_all(&tail[(frame.start - intact) as usize..(frame.end - intact) as usize])?;
+        }
+        to.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)?;
+    sync_dir(path)?;
     for damage in &scan.damage {
         tracing::warn!(path = %path.display(), offset = damage.offset, dropped_bytes = damage.len, problem = %damage.problem,
             records_after = damage.records_after, "--repair-ledger: dropping damaged bytes");
     }
-    write_atomically(path, &kept)?;
-    tracing::warn!(path = %path.display(), backup = %backup.display(), records_kept = scan.frames.len(),
+    tracing::warn!(path = %path.display(), backup = %backup.display(), records_kept = records_intact + scan.frames.len(),
         regions_dropped = scan.damage.len(), bytes_dropped = scan.damage.iter().map(|d| d.len).sum::<u64>(),
         "--repair-ledger: ledger repaired; the original is saved as the backup");
     Ok(())
@@ -349,14 +509,6 @@ fn backup_path(path: &Path) -> PathBuf {
         n += 1;
     }
     candidate
-}
-
-/// Writes a file that must not exist yet, and fsyncs it and its directory.
-fn write_new(path: &Path, data: &[u8]) -> Result<(), LedgerError> {
-    let mut file = OpenOptions::new().write(true).create_new(true).open(path)?;
-    file.write_all(data)?;
-    file.sync_all()?;
-    sync_dir(path)
 }
 
 /// Replaces `path` with `data` so that a crash leaves either the old or the new file.
@@ -392,6 +544,10 @@ mod tests {
         dir
     }
 
+    fn entries(ledger: &Ledger) -> Vec<Entry> {
+        ledger.replay().unwrap().map(|r| r.unwrap().1).collect()
+    }
+
     fn clock_slots(entries: &[Entry]) -> Vec<u64> {
         entries
             .iter()
@@ -404,8 +560,8 @@ mod tests {
 
     /// A ledger of `n` clock records, closed; returns the file and each record's offset.
     fn ledger_with(dir: &Path, n: u64) -> (PathBuf, Vec<u64>) {
-        let (ledger, entries) = Ledger::open(dir, false).unwrap();
-        assert!(entries.is_empty());
+        let ledger = Ledger::open(dir, false).unwrap();
+        assert!(entries(&ledger).is_empty());
         let mut offsets = Vec::new();
         for slot in 0..n {
             offsets.push(std::fs::metadata(ledger.path()).unwrap().len());
@@ -429,8 +585,8 @@ mod tests {
         assert!(message.contains("--repair-ledger") && message.contains(&path.display().to_string()), "{message}");
         assert_eq!(std::fs::read(&path).unwrap(), data, "a refused ledger is left as it is");
 
-        let (ledger, entries) = Ledger::open(&dir, true).unwrap();
-        assert_eq!(clock_slots(&entries), vec![0, 1, 3, 4, 5]);
+        let ledger = Ledger::open(&dir, true).unwrap();
+        assert_eq!(clock_slots(&entries(&ledger)), vec![0, 1, 3, 4, 5]);
         let backups: Vec<PathBuf> = std::fs::read_dir(&dir)
             .unwrap()
             .map(|e| e.unwrap().path())
@@ -441,8 +597,8 @@ mod tests {
         ledger.append(&Entry::Clock { slot: 6, clock_offset: 0 }).unwrap();
         ledger.make_all_durable().unwrap();
         drop(ledger);
-        let (_, entries) = Ledger::open(&dir, false).unwrap();
-        assert_eq!(clock_slots(&entries), vec![0, 1, 3, 4, 5, 6]);
+        let ledger = Ledger::open(&dir, false).unwrap();
+        assert_eq!(clock_slots(&entries(&ledger)), vec![0, 1, 3, 4, 5, 6]);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -454,12 +610,37 @@ mod tests {
         let file = OpenOptions::new().write(true).open(&path).unwrap();
         file.set_len(len - 5).unwrap();
         drop(file);
-        let (ledger, entries) = Ledger::open(&dir, false).unwrap();
-        assert_eq!(clock_slots(&entries), vec![0, 1]);
+        let ledger = Ledger::open(&dir, false).unwrap();
+        assert_eq!(clock_slots(&entries(&ledger)), vec![0, 1]);
         assert_eq!(std::fs::metadata(&path).unwrap().len(), offsets[2]);
         ledger.append(&Entry::Clock { slot: 7, clock_offset: 0 }).unwrap();
         drop(ledger);
-        assert_eq!(clock_slots(&Ledger::open(&dir, false).unwrap().1), vec![0, 1, 7]);
+        assert_eq!(clock_slots(&entries(&Ledger::open(&dir, false).unwrap())), vec![0, 1, 7]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn records_are_read_back_at_their_offsets() {
+        let dir = temp_dir("read-at");
+        let ledger = Ledger::open(&dir, false).unwrap();
+        let appended: Vec<Appended> =
+            (0..4).map(|slot| ledger.append(&Entry::Clock { slot, clock_offset: -(slot as i64) }).unwrap()).collect();
+        assert_eq!(appended.iter().map(|a| a.seq).collect::<Vec<_>>(), vec![1, 2, 3, 4]);
+        for (slot, a) in appended.iter().enumerate() {
+            let (entry, next) = ledger.read_at(a.offset).unwrap();
+            assert_eq!(clock_slots(&[entry]), vec![slot as u64]);
+            if let Some(after) = appended.get(slot + 1) {
+                assert_eq!(next, after.offset);
+            }
+        }
+        assert!(ledger.read_at(appended[1].offset + 3).is_err(), "not a record start");
+        ledger.make_all_durable().unwrap();
+        drop(ledger);
+        let ledger = Ledger::open(&dir, false).unwrap();
+        let replayed: Vec<u64> = ledger.replay().unwrap().map(|r| r.unwrap().0).collect();
+        assert_eq!(replayed, appended.iter().map(|a| a.offset).collect::<Vec<_>>());
+        let next = ledger.append(&Entry::Clock { slot: 9, clock_offset: 0 }).unwrap();
+        assert_eq!(clock_slots(&[ledger.read_at(next.offset).unwrap().0]), vec![9]);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

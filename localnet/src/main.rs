@@ -47,9 +47,11 @@ struct Args {
     /// Allow the test cheatcodes that write state (mirror_setAccount).
     #[arg(long)]
     cheatcodes: bool,
-    /// Keep only the newest N blocks and their transactions in memory (older
-    /// ones answer "cleaned up", as on a validator with a limited ledger); the
-    /// ledger file keeps everything. Absent: keep all.
+    /// Serve only the newest N blocks and their transactions (older ones answer
+    /// "cleaned up", as on a validator with a limited ledger) and forget the
+    /// rest's indexes; the ledger file keeps everything (replay needs it).
+    /// Absent: keep all (with --ledger, transaction bodies are read back from
+    /// the file; without it they stay in memory).
     #[arg(long, value_name = "N")]
     limit_ledger_size: Option<u64>,
     #[arg(long, default_value = "keys/dev/localnet-admin-keypair.json")]
@@ -75,11 +77,11 @@ async fn main() -> anyhow::Result<()> {
     let (events, _) = tokio::sync::broadcast::channel(16_384);
     let ledger = match &args.ledger {
         Some(dir) => {
-            let (ledger, entries) = Ledger::open(dir, args.repair_ledger).inspect_err(|err| {
+            let ledger = Ledger::open(dir, args.repair_ledger).inspect_err(|err| {
                 tracing::error!(dir = %dir.display(), error = %err, "cannot open the ledger");
             })?;
-            tracing::info!(dir = %dir.display(), entries = entries.len(), "replaying ledger");
-            Some((Arc::new(ledger), entries))
+            tracing::info!(dir = %dir.display(), "replaying ledger");
+            Some(Arc::new(ledger))
         }
         None => None,
     };

@@ -115,7 +115,10 @@ impl Subscription {
             ) if self.wants(*commitment) => {
                 let (block, mut txs) = {
                     let bank = node.bank.lock();
-                    (bank.block(*slot)?, bank.block_transactions(*slot))
+                    let txs = bank.block_transactions(*slot).inspect_err(|err| {
+                        tracing::warn!(slot, err = %err.message, "blockSubscribe: a transaction is unreadable");
+                    });
+                    (bank.block(*slot)?, txs.ok()?)
                 };
                 if let Some(key) = mentions {
                     txs.retain(|tx| tx.transaction.message.static_account_keys().contains(key));
@@ -415,7 +418,7 @@ fn subscribe(node: &Node, method: &str, params: &[Value]) -> Result<Subscribed, 
             // Already there at the requested commitment: notify at once.
             let bank = node.bank.lock();
             let immediate = bank
-                .transaction(&signature)
+                .transaction(&signature)?
                 .filter(|tx| tx.slot <= bank.slot_at(subscription.commitment))
                 .map(|tx| json!({"context": {"slot": tx.slot}, "value": {"err": tx.err}}));
             Ok((subscription, immediate))

@@ -4,6 +4,12 @@
 //! (the node's `Bank` without HTTP), so the ratio is the node's overhead.
 //!
 //! cargo run --release -p bench-localnet -- [--txs N] [--binary PATH]
+//!
+//! `--soak-txs N` runs the soak instead: a steady `--rate` of transactions
+//! into a node (in-memory history, history in the ledger file, and the ledger
+//! with `--limit-ledger-size`), printing the node's RSS and the logsSubscribe
+//! send→notification p50/p99 every `--soak-window` transactions, then the
+//! ledger node's restart (replay time, RSS, peak RSS).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -40,7 +46,24 @@ struct Args {
     latency_tps: u64,
     #[arg(long, default_value_t = 5)]
     latency_seconds: u64,
+    /// Run the soak with this many transactions per node (instead of the runs above).
+    #[arg(long)]
+    soak_txs: Option<usize>,
+    /// Soak: transactions per second.
+    #[arg(long, default_value_t = 200)]
+    rate: u64,
+    /// Soak: a row every this many transactions.
+    #[arg(long, default_value_t = 10_000)]
+    soak_window: usize,
+    /// Soak: what to send.
+    #[arg(long, value_enum, default_value = "create-mirror")]
+    soak_workload: soak::Workload,
+    /// Soak: the `--limit-ledger-size` of the limited run (blocks of 400 ms).
+    #[arg(long, default_value_t = 100)]
+    soak_limit: u64,
 }
+
+mod soak;
 
 fn config_pda() -> Pubkey {
     Pubkey::find_program_address(&[mirror::CONFIG_SEED], &mirror::ID).0
@@ -105,6 +128,33 @@ fn in_process_rate(txs: usize) -> anyhow::Result<(f64, f64)> {
     Ok((rates[0], rates[1]))
 }
 
+/// Starts a node on `port` (PubSub on `port + 1`) and waits until it answers.
+async fn start_node(
+    binary: &std::path::Path,
+    port: u16,
+    extra: &[String],
+) -> anyhow::Result<(tokio::process::Child, Rpc)> {
+    let repo_root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let node = tokio::process::Command::new(binary)
+        .args(["--rpc-port", &port.to_string(), "--bootstrap", "--finality-depth", "8"])
+        .args(extra)
+        .current_dir(&repo_root)
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()?;
+    let rpc = Rpc {
+        http: reqwest::Client::builder().pool_max_idle_per_host(64).build()?,
+        url: format!("http://127.0.0.1:{port}"),
+    };
+    for _ in 0..1200 {
+        if rpc.call("getHealth", json!([])).await.is_ok() {
+            return Ok((node, rpc));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    anyhow::bail!("the node on port {port} did not answer within 60 s")
+}
+
 struct Rpc {
     http: reqwest::Client,
     url: String,
@@ -149,6 +199,16 @@ async fn main() -> anyhow::Result<()> {
         .binary
         .clone()
         .unwrap_or_else(|| std::env::current_exe().expect("exe path").with_file_name("mirror-localnet"));
+    if let Some(txs) = args.soak_txs {
+        let plan = soak::Plan {
+            workload: args.soak_workload,
+            txs,
+            rate: args.rate,
+            window: args.soak_window,
+            limit: args.soak_limit,
+        };
+        return soak::run(&binary, plan).await;
+    }
     println!("bench/localnet: {} create_mirror transactions per run, node {}", args.txs, binary.display());
 
     let (preflight_rate, execute_rate) = in_process_rate(args.txs)?;
@@ -158,23 +218,9 @@ async fn main() -> anyhow::Result<()> {
 
     let ledger = tempfile::tempdir()?;
     let port = 28_000 + (std::process::id() % 2000) as u16 * 2;
-    let mut command = tokio::process::Command::new(&binary);
-    command.args(["--rpc-port", &port.to_string(), "--bootstrap", "--finality-depth", "8"]);
-    if args.ledger {
-        command.arg("--ledger").arg(ledger.path());
-    }
-    let repo_root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let mut node = command.current_dir(&repo_root).stderr(std::process::Stdio::null()).kill_on_drop(true).spawn()?;
-    let rpc = Arc::new(Rpc {
-        http: reqwest::Client::builder().pool_max_idle_per_host(64).build()?,
-        url: format!("http://127.0.0.1:{port}"),
-    });
-    for _ in 0..200 {
-        if rpc.call("getHealth", json!([])).await.is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let extra = if args.ledger { vec!["--ledger".to_string(), ledger.path().display().to_string()] } else { vec![] };
+    let (mut node, rpc) = start_node(&binary, port, &extra).await?;
+    let rpc = Arc::new(rpc);
 
     println!(
         "\nsendTransaction through the node (preflight on, ledger {}):",

@@ -12,6 +12,7 @@ use solana_hash::Hash;
 
 use super::{Bank, NodeEvent, MAX_PROCESSING_AGE};
 use crate::ledger::{Block, Entry, StoredTransaction};
+use crate::rpc_error::RpcResult;
 
 /// The blockhash of `slot` (`n` = 0), or the `n`th extra blockhash issued
 /// within it. Slots never repeat, even across restarts, so neither do hashes.
@@ -70,13 +71,20 @@ impl Bank {
     /// Ledgers written before blocks were recorded: each slot with transactions
     /// gets its block back, on top of the block before it.
     pub(super) fn rebuild_missing_blocks(&mut self) {
-        let mut slots: Vec<(Slot, i64)> = Vec::new();
-        for tx in &self.history.txs {
+        let mut slots: Vec<(Slot, usize)> = Vec::new();
+        for (i, tx) in self.history.txs.iter().enumerate() {
             if !self.blocks.contains_key(&tx.slot) && slots.last().map(|(s, _)| *s) != Some(tx.slot) {
-                slots.push((tx.slot, tx.block_time));
+                slots.push((tx.slot, self.history.base + i));
             }
         }
-        for (slot, block_time) in slots {
+        for (slot, first_tx) in slots {
+            let block_time = match self.history.get(first_tx) {
+                Ok(tx) => tx.block_time,
+                Err(err) => {
+                    tracing::warn!(slot, err = %err.message, "rebuilding a block: its first transaction is unreadable");
+                    continue;
+                }
+            };
             let parent = self.blocks.range(..slot).next_back().map(|(_, b)| *b);
             let blockhash = derive_blockhash(&self.genesis_hash, slot, 0);
             self.blocks.insert(
@@ -122,10 +130,8 @@ impl Bank {
     }
 
     /// The transactions of the block at `slot`, in the order they executed.
-    pub fn block_transactions(&self, slot: Slot) -> Vec<Arc<StoredTransaction>> {
-        let txs = &self.history.txs;
-        let start = txs.partition_point(|tx| tx.slot < slot);
-        txs.range(start..).take_while(|tx| tx.slot == slot).cloned().collect()
+    pub fn block_transactions(&self, slot: Slot) -> RpcResult<Vec<Arc<StoredTransaction>>> {
+        self.history.slot_range(slot).map(|i| self.history.get(i)).collect()
     }
 
     pub fn block_time(&self, slot: Slot) -> Option<i64> {
@@ -134,7 +140,7 @@ impl Bank {
 
     /// Transactions recorded in slots up to `slot`.
     pub fn transaction_count_until(&self, slot: Slot) -> u64 {
-        (self.history.base + self.history.txs.partition_point(|tx| tx.slot <= slot)) as u64
+        self.history.slot_range(slot).end as u64
     }
 
     /// Performance samples, newest first: 60-second periods counted back from
@@ -168,8 +174,7 @@ impl Bank {
     }
 
     fn block_transactions_count(&self, slot: Slot) -> u64 {
-        let txs = &self.history.txs;
-        (txs.partition_point(|tx| tx.slot <= slot) - txs.partition_point(|tx| tx.slot < slot)) as u64
+        self.history.slot_range(slot).len() as u64
     }
 
     /// For the newest `count` finalized blocks, oldest first: the lowest
@@ -183,8 +188,11 @@ impl Bank {
             .rev()
             .take(count)
             .map(|(slot, _)| {
-                let fee = self
-                    .block_transactions(*slot)
+                let txs = self.block_transactions(*slot).unwrap_or_else(|err| {
+                    tracing::warn!(slot, err = %err.message, "prioritization fees: a transaction is unreadable");
+                    Vec::new()
+                });
+                let fee = txs
                     .iter()
                     .filter(|tx| {
                         let message = &tx.transaction.message;

@@ -40,7 +40,7 @@ impl Bank {
         self.clock_dirty = true;
         self.refresh_clock();
         let entry = Entry::Clock { slot: self.slot, clock_offset: self.clock_offset };
-        self.record(&entry)
+        Ok(self.record(&entry)?.map(|a| a.seq))
     }
 
     pub(super) fn refresh_clock(&mut self) {

@@ -33,7 +33,7 @@ impl Bank {
         } else if !self.is_blockhash_valid(tx.message.recent_blockhash()) {
             return (Err(TransactionError::BlockhashNotFound), Simulation::default());
         }
-        if self.history.by_signature.contains_key(&tx.signatures[0]) {
+        if self.history.contains(&tx.signatures[0]) {
             return (Err(TransactionError::AlreadyProcessed), Simulation::default());
         }
         if !self.can_pay_fee(&tx) {
@@ -77,9 +77,7 @@ impl Bank {
             if let Err(err) = result {
                 return Err(preflight_failure(err, simulation));
             }
-        } else if self.history.by_signature.contains_key(&signature)
-            || !self.is_blockhash_valid(tx.message.recent_blockhash())
-        {
+        } else if self.history.contains(&signature) || !self.is_blockhash_valid(tx.message.recent_blockhash()) {
             // As on a cluster: accepted for forwarding, then dropped.
             return Ok(Sent { signature, ledger_seq: None });
         }
@@ -157,15 +155,17 @@ impl Bank {
             token_balances: Default::default(),
         };
         let has_token_balances = !pre_token_balances.is_empty() || !post_token_balances.is_empty();
-        let recorded = self.record(&Entry::Transaction(Box::new(stored.clone()))).and_then(|seq| {
+        // The TokenBalances record directly follows the transaction's: both are
+        // appended under the bank's lock.
+        let recorded = self.record(&Entry::Transaction(Box::new(stored.clone()))).and_then(|appended| {
             if !has_token_balances {
-                return Ok(seq);
+                return Ok(appended.map(|a| (a.offset, a.seq)));
             }
             let entry = Entry::TokenBalances { pre: pre_token_balances.clone(), post: post_token_balances.clone() };
-            self.record(&entry)
+            Ok(appended.zip(self.record(&entry)?).map(|(tx, balances)| (tx.offset, balances.seq)))
         });
-        let ledger_seq = match recorded {
-            Ok(seq) => seq,
+        let (offset, ledger_seq) = match recorded {
+            Ok(recorded) => recorded.unzip(),
             Err(err) => {
                 // Memory must not hold what the ledger does not: undo the writes.
                 self.restore(&writable, pre_accounts);
@@ -177,7 +177,7 @@ impl Bank {
         stored.token_balances = Arc::new((pre_token_balances, post_token_balances));
         let accounts = std::mem::take(&mut stored.accounts);
         let stored = Arc::new(stored);
-        self.history.push(stored.clone());
+        self.history.push(stored.clone(), offset);
         self.unfinalized.push_back(stored.clone());
         let mut events = Vec::with_capacity(accounts.len() + 1);
         for ((pubkey, account), before) in accounts.into_iter().zip(pre_accounts) {
@@ -207,7 +207,7 @@ impl Bank {
             .set_account(pubkey, account.clone())
             .map_err(|e| RpcError::invalid_params(format!("Invalid params: cannot set account {pubkey}: {e}")))?;
         let seq = match self.record(&Entry::SetAccount { slot: self.slot, pubkey, account: account.clone() }) {
-            Ok(seq) => seq,
+            Ok(appended) => appended.map(|a| a.seq),
             Err(err) => {
                 self.restore(&[pubkey], vec![before]);
                 return Err(err);

@@ -37,7 +37,7 @@ use solana_signature::Signature;
 use solana_signer::Signer;
 use tokio::sync::broadcast;
 
-use crate::ledger::{Block, Entry, Ledger, StoredTransaction};
+use crate::ledger::{Appended, Block, Entry, Ledger, StoredTransaction};
 use crate::rpc_error::{RpcError, RpcResult};
 
 /// Blockhashes stay valid for this many slots (Agave's MAX_PROCESSING_AGE).
@@ -130,7 +130,7 @@ pub fn unix_now() -> i64 {
 impl Bank {
     pub fn new(
         config: BankConfig,
-        ledger: Option<(Arc<Ledger>, Vec<Entry>)>,
+        ledger: Option<Arc<Ledger>>,
         events: broadcast::Sender<NodeEvent>,
     ) -> anyhow::Result<Self> {
         // We verify signatures and blockhash age ourselves (RPC error codes and
@@ -173,10 +173,13 @@ impl Bank {
             ledger: None,
         };
         let mut has_genesis = false;
-        if let Some((ledger, entries)) = ledger {
-            for entry in entries {
+        bank.history.set_ledger(ledger.clone());
+        if let Some(ledger) = ledger {
+            // A record at a time: replay holds one entry, not the file.
+            for record in ledger.replay().map_err(|e| anyhow::anyhow!(e.to_string()))? {
+                let (offset, entry) = record.map_err(|e| anyhow::anyhow!(e.to_string()))?;
                 has_genesis |= matches!(entry, Entry::Genesis { .. });
-                bank.replay(entry)?;
+                bank.replay(entry, Some(offset))?;
             }
             bank.ledger = Some(ledger);
         }
@@ -184,10 +187,10 @@ impl Bank {
             let genesis_hash = solana_sha256_hasher::hashv(&[b"mirror-localnet genesis", &unix_now().to_le_bytes()]);
             let entry = Entry::Genesis { genesis_hash: genesis_hash.to_bytes(), unix_time: unix_now() };
             if let Some(ledger) = &bank.ledger {
-                let seq = ledger.append(&entry).map_err(|e| anyhow::anyhow!(e.to_string()))?;
-                ledger.make_durable(seq).map_err(|e| anyhow::anyhow!(e.to_string()))?;
+                let appended = ledger.append(&entry).map_err(|e| anyhow::anyhow!(e.to_string()))?;
+                ledger.make_durable(appended.seq).map_err(|e| anyhow::anyhow!(e.to_string()))?;
             }
-            bank.replay(entry)?;
+            bank.replay(entry, None)?;
         }
         bank.rebuild_missing_blocks();
         // Everything replayed is final; the node resumes past any slot it may
@@ -205,7 +208,8 @@ impl Bank {
         Ok(bank)
     }
 
-    fn replay(&mut self, entry: Entry) -> anyhow::Result<()> {
+    /// Applies a ledger entry; `offset`: where its record is.
+    fn replay(&mut self, entry: Entry, offset: Option<u64>) -> anyhow::Result<()> {
         match entry {
             Entry::Genesis { genesis_hash, unix_time } => {
                 // The genesis block, slot 0, has the genesis hash as its blockhash.
@@ -228,11 +232,7 @@ impl Bank {
                 self.slot = self.slot.max(slot);
                 self.clock_offset = clock_offset;
             }
-            Entry::TokenBalances { pre, post } => {
-                if let Some(last) = self.history.txs.back_mut() {
-                    Arc::make_mut(last).token_balances = Arc::new((pre, post));
-                }
-            }
+            Entry::TokenBalances { pre, post } => self.history.set_last_token_balances(pre, post),
             Entry::SetAccount { slot, pubkey, account } => {
                 self.chain
                     .set_account(pubkey, account)
@@ -248,7 +248,10 @@ impl Bank {
                     }
                 }
                 self.slot = self.slot.max(stored.slot);
-                self.history.push(Arc::new(*stored));
+                match offset {
+                    Some(offset) => self.history.push_replayed(*stored, offset),
+                    None => self.history.push(Arc::new(*stored), None),
+                }
             }
         }
         Ok(())
@@ -290,7 +293,7 @@ impl Bank {
         }
     }
 
-    fn record(&self, entry: &Entry) -> RpcResult<Option<u64>> {
+    fn record(&self, entry: &Entry) -> RpcResult<Option<Appended>> {
         match &self.ledger {
             Some(ledger) => {
                 ledger.append(entry).map(Some).map_err(|e| RpcError::internal(format!("transaction not recorded: {e}")))

@@ -187,8 +187,13 @@ impl Scan {
 }
 
 /// Scans the frames of `body`, the file's bytes after its header.
+#[cfg(test)]
 pub fn scan(body: &[u8]) -> Scan {
-    let base = FILE_HEADER_LEN as u64;
+    scan_from(body, FILE_HEADER_LEN as u64)
+}
+
+/// Scans the frames of `body`, the file's bytes from offset `base` to its end.
+pub fn scan_from(body: &[u8], base: u64) -> Scan {
     let mut out = Scan { file_len: base + body.len() as u64, ..Scan::default() };
     let mut damaged: Vec<(usize, usize, Problem)> = Vec::new();
     let mut pos = 0;
@@ -227,8 +232,16 @@ fn next_valid_frame(body: &[u8], from: usize) -> Option<usize> {
     (from..body.len()).find(|&pos| frame_at(body, pos).is_ok())
 }
 
+/// The payload length a frame header announces, if the header is intact and
+/// the length possible.
+pub fn announced_len(header: &[u8; FRAME_HEADER_LEN]) -> Option<u32> {
+    let len = u32::from_le_bytes(header[..4].try_into().expect("4 bytes"));
+    let header_crc = u32::from_le_bytes(header[8..].try_into().expect("4 bytes"));
+    (crc32fast::hash(&header[..8]) == header_crc && len > 0 && len <= MAX_RECORD).then_some(len)
+}
+
 /// Decodes the frame at `pos`, returning its entry and where the next frame starts.
-fn frame_at(body: &[u8], pos: usize) -> Result<(Entry, usize), Problem> {
+pub fn frame_at(body: &[u8], pos: usize) -> Result<(Entry, usize), Problem> {
     let rest = &body[pos..];
     if rest.len() < FRAME_HEADER_LEN {
         return Err(Problem::IncompleteHeader { have: rest.len() });

@@ -101,7 +101,7 @@ pub fn get_block(node: &Node, params: &[Value]) -> RpcResult<Value> {
     let block = visible_block(&bank, slot, level)?;
     let txs = match details {
         TransactionDetails::None => Vec::new(),
-        _ => bank.block_transactions(slot),
+        _ => bank.block_transactions(slot)?,
     };
     drop(bank);
     to_value(encode_block(&block, &txs, encoding, details, show_rewards, config.max_supported_transaction_version)?)

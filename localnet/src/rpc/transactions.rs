@@ -125,11 +125,12 @@ pub fn get_signature_statuses(node: &Node, params: &[Value]) -> RpcResult<Value>
     let statuses: Vec<Option<TransactionStatus>> = signatures
         .iter()
         .map(|sig| {
-            bank.transaction(sig)
+            Ok(bank
+                .transaction(sig)?
                 .filter(|tx| search_history || tx.slot > recent_from)
-                .map(|tx| status_of(&tx, bank.slot(), bank.root()))
+                .map(|tx| status_of(&tx, bank.slot(), bank.root())))
         })
-        .collect();
+        .collect::<RpcResult<_>>()?;
     with_context(bank.slot(), statuses)
 }
 
@@ -167,7 +168,7 @@ pub fn get_transaction(node: &Node, params: &[Value]) -> RpcResult<Value> {
     let config = transaction_config(params.get(1))?;
     let level = commitment_at_least_confirmed(config.commitment)?;
     let bank = node.bank.lock();
-    let Some(tx) = bank.transaction(&signature) else {
+    let Some(tx) = bank.transaction(&signature)? else {
         return Ok(Value::Null);
     };
     if tx.slot > bank.slot_at(level) {
