@@ -89,7 +89,7 @@ impl History {
     fn index(&mut self, tx: &Arc<StoredTransaction>, offset: Option<u64>) {
         let index = self.end();
         self.by_signature.insert(tx.transaction.signatures[0], index);
-        for key in tx.transaction.message.static_account_keys() {
+        for key in tx.account_keys() {
             let list = self.by_address.entry(*key).or_default();
             if list.back() != Some(&index) {
                 list.push_back(index);
@@ -186,7 +186,7 @@ impl History {
 fn read_body(ledger: &Ledger, offset: u64, token_balances: bool) -> RpcResult<StoredTransaction> {
     let unreadable = |e: crate::ledger::LedgerError| RpcError::internal(format!("reading transaction history: {e}"));
     let (entry, next) = ledger.read_at(offset).map_err(unreadable)?;
-    let Entry::Transaction(mut tx) = entry else {
+    let Some(mut tx) = entry.into_transaction() else {
         return Err(RpcError::internal(format!("ledger record at byte {offset} is not a transaction")));
     };
     tx.accounts = Vec::new();
