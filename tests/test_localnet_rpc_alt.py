@@ -7,7 +7,8 @@ pays an account only the table names, simulate/getFeeForMessage, logsSubscribe m
 address, getTransaction/getParsedTransaction, getSignaturesForAddress, a bad index in preflight). This
 file then reads the same history over raw JSON-RPC (loadedAddresses, accountKeys with source
 "lookupTable", -32015 without maxSupportedTransactionVersion, getBlock), checks the errors of lookups that
-do not resolve, and reads it all again after a SIGKILL and a restart on the same ledger.
+do not resolve, and reads it all again after a SIGKILL and a restart on the same ledger; then
+tests/js/kit_alt_check.mjs sends a @solana/kit message compressed with the same table.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from solders.address_lookup_table_account import AddressLookupTableAccount
 from solders.hash import Hash
 from solders.keypair import Keypair
@@ -128,7 +130,7 @@ def check_history(got: dict[str, Any], summary: dict[str, Any]) -> None:
     assert got["signatures"]["table"] == [summary["createSignature"]]
 
 
-def test_v0_transactions_with_lookup_tables(tmp_path: Path) -> None:
+def test_v0_transactions_with_lookup_tables(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     node = Localnet(ledger_dir=tmp_path / "ledger", slot_ms=50)
     node.start()
     try:
@@ -187,5 +189,12 @@ def test_v0_transactions_with_lookup_tables(tmp_path: Path) -> None:
         wait_finalized(node, sent["result"])
         again = call(node, "getTransaction", [sent["result"], {"maxSupportedTransactionVersion": 0}])["result"]
         assert again["meta"]["loadedAddresses"] == {"writable": [summary["loadedRecipient"]], "readonly": []}
+
+        # @solana/kit, unchanged, compresses a message with the same table and reads it back.
+        monkeypatch.setenv("MIRROR_ALT_TABLE", summary["table"])
+        monkeypatch.setenv("MIRROR_ALT_ADDRESSES", ",".join([summary["loadedRecipient"], summary["loadedReadonly"]]))
+        kit_run = run_script("kit_alt_check.mjs", node)
+        assert kit_run.failures == [], kit_run.report
+        assert kit_run.summary["steps"][-1] == "getTransaction jsonParsed (lookupTable source)"
     finally:
         node.stop()
