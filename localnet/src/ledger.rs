@@ -42,6 +42,7 @@ use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use solana_account::Account;
 use solana_hash::Hash;
+use solana_message::v0::LoadedAddresses;
 use solana_pubkey::Pubkey;
 use solana_transaction::versioned::VersionedTransaction;
 use solana_transaction_error::TransactionError;
@@ -78,6 +79,38 @@ pub enum Entry {
         pre: Vec<TokenBalance>,
         post: Vec<TokenBalance>,
     },
+    /// A transaction that loaded accounts through address lookup tables, with
+    /// the addresses execution resolved (a table can change or close later, so
+    /// history keeps what was loaded then). Added as the last variant: the
+    /// records of ledgers written before it decode as they did (no format bump).
+    TransactionWithLookups {
+        transaction: Box<StoredTransaction>,
+        writable: Vec<Pubkey>,
+        readonly: Vec<Pubkey>,
+    },
+}
+
+impl Entry {
+    /// The record of `tx`: with its loaded addresses when it has any.
+    pub fn transaction(tx: StoredTransaction) -> Self {
+        if tx.loaded_addresses.is_empty() {
+            return Entry::Transaction(Box::new(tx));
+        }
+        let LoadedAddresses { writable, readonly } = tx.loaded_addresses.clone();
+        Entry::TransactionWithLookups { transaction: Box::new(tx), writable, readonly }
+    }
+
+    /// The transaction of a `Transaction` or `TransactionWithLookups` record.
+    pub fn into_transaction(self) -> Option<Box<StoredTransaction>> {
+        match self {
+            Entry::Transaction(tx) => Some(tx),
+            Entry::TransactionWithLookups { mut transaction, writable, readonly } => {
+                transaction.loaded_addresses = LoadedAddresses { writable, readonly };
+                Some(transaction)
+            }
+            _ => None,
+        }
+    }
 }
 
 /// An SPL Token account's balance in a transaction's meta.
@@ -123,9 +156,24 @@ pub struct StoredTransaction {
     /// entry that follows the transaction's (ledgers from before it have none).
     #[serde(skip)]
     pub token_balances: Arc<(Vec<TokenBalance>, Vec<TokenBalance>)>,
+    /// The accounts a v0 transaction loaded through lookup tables (recorded in
+    /// an `Entry::TransactionWithLookups`).
+    #[serde(skip)]
+    pub loaded_addresses: LoadedAddresses,
 }
 
 impl StoredTransaction {
+    /// Every account of the transaction, in Agave's order: the static keys, then
+    /// the writable and the readonly addresses loaded through lookup tables.
+    pub fn account_keys(&self) -> impl Iterator<Item = &Pubkey> {
+        self.transaction
+            .message
+            .static_account_keys()
+            .iter()
+            .chain(&self.loaded_addresses.writable)
+            .chain(&self.loaded_addresses.readonly)
+    }
+
     /// The compute-unit price it paid (micro-lamports per unit).
     pub fn prioritization_fee(&self) -> u64 {
         crate::bank::fees::compute_budget_request(&self.transaction.message).unit_price

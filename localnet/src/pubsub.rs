@@ -121,7 +121,7 @@ impl Subscription {
                     (bank.block(*slot)?, txs.ok()?)
                 };
                 if let Some(key) = mentions {
-                    txs.retain(|tx| tx.transaction.message.static_account_keys().contains(key));
+                    txs.retain(|tx| tx.account_keys().any(|k| k == key));
                     if txs.is_empty() {
                         return None;
                     }
@@ -141,7 +141,7 @@ impl Subscription {
                 if self.wants(*commitment) =>
             {
                 if let Some(key) = mentions {
-                    if !tx.transaction.message.static_account_keys().contains(key) {
+                    if !tx.account_keys().any(|k| k == key) {
                         return None;
                     }
                 }

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use solana_clock::Slot;
 use solana_commitment_config::CommitmentLevel;
 use solana_hash::Hash;
+use solana_program::slot_hashes::{SlotHashes, MAX_ENTRIES as MAX_SLOT_HASHES};
 
 use super::{Bank, NodeEvent, MAX_PROCESSING_AGE};
 use crate::ledger::{Block, Entry, StoredTransaction};
@@ -45,9 +46,21 @@ impl Bank {
         self.blocks.insert(self.slot, block);
         self.extra_blockhashes = 0;
         self.issue_blockhash(blockhash, block.block_height);
+        self.update_slot_hashes();
         if let Err(err) = self.record(&Entry::Block(block)) {
             tracing::warn!(err = %err.message, "recording a block");
         }
+    }
+
+    /// The SlotHashes sysvar follows the node's blocks, as a cluster's does:
+    /// (slot, blockhash) of the newest 512 blocks, newest first. It includes the
+    /// open block: on this node processed and confirmed reads are the current
+    /// slot, so a client's `getSlot()` must be a usable `recent_slot` for
+    /// CreateLookupTable (on a cluster that slot is already a parent).
+    fn update_slot_hashes(&mut self) {
+        let entries: Vec<(Slot, Hash)> =
+            self.blocks.values().rev().take(MAX_SLOT_HASHES).map(|b| (b.slot, b.blockhash)).collect();
+        self.chain.set_sysvar(&SlotHashes::new(&entries));
     }
 
     /// A further blockhash within the current slot (so that two identical
@@ -202,6 +215,7 @@ impl Bank {
                                 .iter()
                                 .enumerate()
                                 .any(|(i, key)| accounts.contains(key) && message.is_maybe_writable(i, None))
+                            || tx.loaded_addresses.writable.iter().any(|key| accounts.contains(key))
                     })
                     .map(|tx| tx.prioritization_fee())
                     .min()

@@ -7,7 +7,8 @@ use serde_json::json;
 use solana_account::Account;
 use solana_commitment_config::CommitmentLevel;
 use solana_keypair::Keypair;
-use solana_message::Message;
+use solana_message::v0::LoadedAddresses;
+use solana_message::{AddressLoader, Message, VersionedMessage};
 use solana_pubkey::Pubkey;
 use solana_signer::Signer;
 use solana_transaction::versioned::VersionedTransaction;
@@ -20,6 +21,25 @@ use crate::ledger::{Entry, StoredTransaction, TokenBalance};
 use crate::rpc_error::{self, RpcError, RpcResult};
 
 impl Bank {
+    /// The addresses a v0 message loads through its lookup tables, resolved
+    /// against the tables and the SlotHashes sysvar as they are now (empty for a
+    /// legacy message), or the error a cluster's address loader gives.
+    pub fn load_addresses(&self, message: &VersionedMessage) -> Result<LoadedAddresses, TransactionError> {
+        match message.address_table_lookups() {
+            Some(lookups) if !lookups.is_empty() => {
+                self.chain.accounts_db().load_addresses(lookups).map_err(TransactionError::from)
+            }
+            _ => Ok(LoadedAddresses::default()),
+        }
+    }
+
+    /// As Agave's RPC sanitizes a transaction before anything else: a lookup
+    /// that does not resolve is an invalid parameter.
+    pub fn sanitize_lookups(&mut self, message: &VersionedMessage) -> RpcResult<LoadedAddresses> {
+        self.refresh_clock();
+        self.load_addresses(message).map_err(|err| RpcError::invalid_params(format!("invalid transaction: {err}")))
+    }
+
     /// Runs the transaction without committing anything.
     pub fn simulate(
         &mut self,
@@ -66,6 +86,7 @@ impl Bank {
     /// Checks signatures and age, optionally preflights, executes and records.
     pub fn send_transaction(&mut self, tx: VersionedTransaction, skip_preflight: bool) -> RpcResult<Sent> {
         let signature = tx.signatures[0];
+        self.sanitize_lookups(&tx.message)?;
         if tx.verify_with_results().iter().any(|ok| !ok) {
             return Err(RpcError::new(
                 rpc_error::TRANSACTION_SIGNATURE_VERIFICATION_FAILURE,
@@ -88,9 +109,23 @@ impl Bank {
         self.check_ledger_writable()?;
         self.refresh_clock();
         let signature = tx.signatures[0];
-        let keys: Vec<Pubkey> = tx.message.static_account_keys().to_vec();
-        let writable: Vec<Pubkey> =
-            keys.iter().enumerate().filter(|(i, _)| tx.message.is_maybe_writable(*i, None)).map(|(_, k)| *k).collect();
+        let loaded_addresses = match self.load_addresses(&tx.message) {
+            Ok(loaded) => loaded,
+            // A cluster drops what it cannot sanitize.
+            Err(_) if skip_preflight => return Ok(Sent { signature, ledger_seq: None }),
+            Err(err) => return Err(RpcError::invalid_params(format!("invalid transaction: {err}"))),
+        };
+        // Agave's account order: static keys, then loaded writable, then loaded readonly.
+        let static_keys = tx.message.static_account_keys();
+        let keys: Vec<Pubkey> =
+            static_keys.iter().chain(&loaded_addresses.writable).chain(&loaded_addresses.readonly).copied().collect();
+        let writable: Vec<Pubkey> = static_keys
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| tx.message.is_maybe_writable(*i, None))
+            .map(|(_, k)| *k)
+            .chain(loaded_addresses.writable.iter().copied())
+            .collect();
         let pre_accounts: Vec<Option<Account>> = writable.iter().map(|k| self.chain.get_account(k)).collect();
         let pre_balances: Vec<u64> = keys.iter().map(|k| self.chain.get_balance(k).unwrap_or(0)).collect();
         let pre_token_balances = self.token_balances(&keys);
@@ -153,11 +188,12 @@ impl Bank {
             return_data: return_data(&meta.return_data),
             accounts: post_accounts,
             token_balances: Default::default(),
+            loaded_addresses,
         };
         let has_token_balances = !pre_token_balances.is_empty() || !post_token_balances.is_empty();
         // The TokenBalances record directly follows the transaction's: both are
         // appended under the bank's lock.
-        let recorded = self.record(&Entry::Transaction(Box::new(stored.clone()))).and_then(|appended| {
+        let recorded = self.record(&Entry::transaction(stored.clone())).and_then(|appended| {
             if !has_token_balances {
                 return Ok(appended.map(|a| (a.offset, a.seq)));
             }

@@ -89,7 +89,7 @@ impl History {
     fn index(&mut self, tx: &Arc<StoredTransaction>, offset: Option<u64>) {
         let index = self.end();
         self.by_signature.insert(tx.transaction.signatures[0], index);
-        for key in tx.transaction.message.static_account_keys() {
+        for key in tx.account_keys() {
             let list = self.by_address.entry(*key).or_default();
             if list.back() != Some(&index) {
                 list.push_back(index);
@@ -186,7 +186,7 @@ impl History {
 fn read_body(ledger: &Ledger, offset: u64, token_balances: bool) -> RpcResult<StoredTransaction> {
     let unreadable = |e: crate::ledger::LedgerError| RpcError::internal(format!("reading transaction history: {e}"));
     let (entry, next) = ledger.read_at(offset).map_err(unreadable)?;
-    let Entry::Transaction(mut tx) = entry else {
+    let Some(mut tx) = entry.into_transaction() else {
         return Err(RpcError::internal(format!("ledger record at byte {offset} is not a transaction")));
     };
     tx.accounts = Vec::new();
@@ -333,6 +333,106 @@ mod tests {
             }
             assert_eq!(pages(&bank, &alice), expected_pages, "restarted: {restarted}");
         }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
+
+#[cfg(test)]
+mod lookup_tests {
+    use solana_account::Account;
+    use solana_keypair::Keypair;
+    use solana_message::{v0, AddressLookupTableAccount, VersionedMessage};
+    use solana_signer::Signer;
+    use solana_transaction::versioned::VersionedTransaction;
+    use solana_transaction_status_client_types::UiTransactionEncoding;
+
+    use super::*;
+    use crate::bank::BankConfig;
+    use crate::rpc::encoding::encode_confirmed_transaction;
+
+    fn bank_on(dir: &std::path::Path) -> Bank {
+        let ledger = Arc::new(Ledger::open(dir, false).unwrap());
+        let config = BankConfig { finality_depth: 2, bpf_programs: vec![], limit_ledger_size: None };
+        Bank::new(config, Some(ledger), tokio::sync::broadcast::channel(16).0).unwrap()
+    }
+
+    /// An active lookup table account holding `addresses` (the program's layout:
+    /// a 56-byte LookupTableMeta, then the addresses).
+    fn table_account(authority: &Pubkey, addresses: &[Pubkey]) -> Account {
+        let mut data = 1u32.to_le_bytes().to_vec(); // ProgramState::LookupTable
+        data.extend(u64::MAX.to_le_bytes()); // deactivation slot: active
+        data.extend(0u64.to_le_bytes()); // last extended slot
+        data.push(0); // its start index
+        data.push(1); // Some(authority)
+        data.extend(authority.to_bytes());
+        data.extend([0, 0]); // padding
+        assert_eq!(data.len(), 56);
+        addresses.iter().for_each(|a| data.extend(a.to_bytes()));
+        Account { lamports: 10_000_000, data, owner: solana_sdk_ids::address_lookup_table::id(), ..Account::default() }
+    }
+
+    fn v0_transfer(bank: &Bank, payer: &Keypair, table: AddressLookupTableAccount, to: &Pubkey) -> v0::Message {
+        let ix = solana_system_interface::instruction::transfer(&payer.pubkey(), to, 1_000);
+        v0::Message::try_compile(&payer.pubkey(), &[ix], &[table], bank.latest_blockhash().0).unwrap()
+    }
+
+    fn sign(message: v0::Message, payer: &Keypair) -> VersionedTransaction {
+        VersionedTransaction::try_new(VersionedMessage::V0(message), &[payer]).unwrap()
+    }
+
+    /// getTransaction's json and jsonParsed of `signature`.
+    fn served(bank: &Bank, signature: &Signature) -> [serde_json::Value; 2] {
+        let tx = bank.transaction(signature).unwrap().expect("known");
+        [UiTransactionEncoding::Json, UiTransactionEncoding::JsonParsed].map(|encoding| {
+            serde_json::to_value(encode_confirmed_transaction(&tx, encoding, Some(0)).unwrap()).unwrap()
+        })
+    }
+
+    #[test]
+    fn loaded_addresses_are_recorded_indexed_and_read_back_after_a_restart() {
+        let dir = std::env::temp_dir().join(format!("mirror-alt-{}-{}", std::process::id(), super::super::unix_now()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut bank = bank_on(&dir);
+        let payer = Keypair::new();
+        bank.request_airdrop(&payer.pubkey(), 1_000_000_000).unwrap();
+        let (table, loaded) = (Pubkey::new_unique(), Pubkey::new_unique());
+        bank.set_account(table, table_account(&payer.pubkey(), &[loaded])).unwrap();
+        bank.tick();
+
+        let lookup = AddressLookupTableAccount { key: table, addresses: vec![loaded] };
+        let message = v0_transfer(&bank, &payer, lookup.clone(), &loaded);
+        assert!(!message.account_keys.contains(&loaded), "only the table names it");
+        let sent = bank.send_transaction(sign(message, &payer), false).unwrap();
+        let live = served(&bank, &sent.signature);
+        assert_eq!(
+            live[0]["meta"]["loadedAddresses"],
+            serde_json::json!({"writable": [loaded.to_string()], "readonly": []})
+        );
+        let keys = live[1]["transaction"]["message"]["accountKeys"].as_array().unwrap();
+        let index = keys.iter().position(|k| k["pubkey"] == loaded.to_string()).expect("the loaded key is listed");
+        assert_eq!(keys[index]["source"], "lookupTable");
+        assert_eq!(live[1]["meta"]["postBalances"][index], serde_json::json!(1_000));
+        let found = |bank: &Bank| -> Vec<Signature> {
+            let txs = bank.signatures_for_address(&loaded, None, None, 10, CommitmentLevel::Confirmed).unwrap();
+            txs.iter().map(|tx| tx.transaction.signatures[0]).collect()
+        };
+        assert_eq!(found(&bank), vec![sent.signature]);
+
+        // An index past the table's end: refused before anything runs, nothing recorded.
+        let mut bad = v0_transfer(&bank, &payer, lookup, &loaded);
+        bad.address_table_lookups[0].writable_indexes[0] = 7;
+        let bad = sign(bad, &payer);
+        let err = bank.send_transaction(bad.clone(), true).err().expect("refused");
+        assert_eq!(err.code, crate::rpc_error::INVALID_PARAMS);
+        assert_eq!(err.message, "invalid transaction: Transaction address table lookup uses an invalid index");
+        assert!(bank.transaction(&bad.signatures[0]).unwrap().is_none());
+
+        // The table changes later: history keeps what was loaded then, from the file too.
+        bank.set_account(table, table_account(&payer.pubkey(), &[Pubkey::new_unique()])).unwrap();
+        drop(bank);
+        let bank = bank_on(&dir);
+        assert_eq!(served(&bank, &sent.signature), live);
+        assert_eq!(found(&bank), vec![sent.signature]);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -239,7 +239,8 @@ impl Bank {
                     .map_err(|e| anyhow::anyhow!(format!("replay set account {pubkey}: {e}")))?;
                 self.slot = self.slot.max(slot);
             }
-            Entry::Transaction(mut stored) => {
+            entry @ (Entry::Transaction(_) | Entry::TransactionWithLookups { .. }) => {
+                let mut stored = entry.into_transaction().expect("a transaction record");
                 for (pubkey, account) in std::mem::take(&mut stored.accounts) {
                     if !account.executable {
                         self.chain

@@ -190,7 +190,7 @@ fn status_meta(stored: &StoredTransaction) -> TransactionStatusMeta {
         pre_token_balances: Some(stored.token_balances.0.iter().map(token_balance).collect()),
         post_token_balances: Some(stored.token_balances.1.iter().map(token_balance).collect()),
         rewards: Some(Vec::new()),
-        loaded_addresses: Default::default(),
+        loaded_addresses: stored.loaded_addresses.clone(),
         return_data: stored
             .return_data
             .clone()
@@ -211,6 +211,13 @@ pub fn encode_transaction_accounts(
     let tx = &stored.transaction;
     let version = transaction_version(tx, max_supported_version)?;
     let signers = usize::from(tx.message.header().num_required_signatures);
+    let loaded = &stored.loaded_addresses;
+    let lookup_table_key = |key: &Pubkey, writable| ParsedAccount {
+        pubkey: key.to_string(),
+        writable,
+        signer: false,
+        source: Some(ParsedAccountSource::LookupTable),
+    };
     let account_keys = tx
         .message
         .static_account_keys()
@@ -222,6 +229,8 @@ pub fn encode_transaction_accounts(
             signer: i < signers,
             source: Some(ParsedAccountSource::Transaction),
         })
+        .chain(loaded.writable.iter().map(|key| lookup_table_key(key, true)))
+        .chain(loaded.readonly.iter().map(|key| lookup_table_key(key, false)))
         .collect();
     let meta = UiTransactionStatusMeta {
         err: stored.err.clone(),

@@ -61,6 +61,8 @@ pub fn simulate_transaction(node: &Node, params: &[Value]) -> RpcResult<Value> {
         return Err(RpcError::invalid_params("sigVerify may not be used with replaceRecentBlockhash"));
     }
     let tx = decode_transaction(&encoded, config.encoding.unwrap_or(UiTransactionEncoding::Base58))?;
+    // Agave sanitizes (resolving lookup tables) before verifying signatures.
+    node.bank.lock().sanitize_lookups(&tx.message)?;
     if config.sig_verify && tx.verify_with_results().iter().any(|ok| !ok) {
         return Err(RpcError::new(
             rpc_error::TRANSACTION_SIGNATURE_VERIFICATION_FAILURE,
