@@ -20,19 +20,14 @@ import {
   VersionedTransaction,
 } from '@solana/web3.js';
 
-import { check, eventually, packageVersion, run, short, subscriptionAcknowledged, withTimeout } from './harness.mjs';
+import { check, eventually, packageVersion, run, short, subscriptionAcknowledged, withTimeout, web3Options } from './harness.mjs';
 
 const COMMITMENT = 'confirmed';
 const TRANSFER_LAMPORTS = 1_000_000;
 
 run('alt_check', { '@solana/web3.js': packageVersion('@solana/web3.js') }, async (ctx) => {
   const { step, attempt, summary } = ctx;
-  const connection = new Connection(ctx.rpcUrl, {
-    commitment: COMMITMENT,
-    wsEndpoint: ctx.wsUrl,
-    fetch: ctx.fetch,
-    disableRetryOnRateLimit: true,
-  });
+  const connection = new Connection(ctx.rpcUrl, web3Options(ctx, COMMITMENT));
   const payer = Keypair.generate();
   // Present in the transfer only through the lookup table.
   const loadedRecipient = Keypair.generate().publicKey;

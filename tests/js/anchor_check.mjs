@@ -13,7 +13,7 @@ import { readFileSync } from 'node:fs';
 import anchor from '@coral-xyz/anchor';
 import { Connection, Keypair, LAMPORTS_PER_SOL, PublicKey } from '@solana/web3.js';
 
-import { check, eventually, packageVersion, run, short, subscriptionAcknowledged, withTimeout } from './harness.mjs';
+import { check, eventually, packageVersion, run, short, subscriptionAcknowledged, withTimeout, web3Options } from './harness.mjs';
 
 const { AnchorError, AnchorProvider, BN, Program, Wallet } = anchor;
 
@@ -91,12 +91,7 @@ class EventInbox {
 
 run('anchor_check', { '@coral-xyz/anchor': packageVersion('@coral-xyz/anchor') }, async (ctx) => {
   const { step, summary } = ctx;
-  const connection = new Connection(ctx.rpcUrl, {
-    commitment: COMMITMENT,
-    wsEndpoint: ctx.wsUrl,
-    fetch: ctx.fetch,
-    disableRetryOnRateLimit: true,
-  });
+  const connection = new Connection(ctx.rpcUrl, web3Options(ctx, COMMITMENT));
   const programFor = (keypair) =>
     new Program(IDL, new AnchorProvider(connection, new Wallet(keypair), { commitment: COMMITMENT, preflightCommitment: COMMITMENT }));
 

@@ -24,6 +24,11 @@ export function wsUrlFor(rpcUrl) {
 
 export class CheckError extends Error {}
 
+/** web3.js v1 Connection options for the node under test: its PubSub URL, the harness's recording fetch, no retries. */
+export function web3Options(ctx, commitment) {
+  return { commitment, wsEndpoint: ctx.wsUrl, fetch: ctx.fetch, disableRetryOnRateLimit: true };
+}
+
 export function fail(message) {
   throw new CheckError(message);
 }

@@ -27,7 +27,7 @@ import {
   TransactionInstruction,
 } from '@solana/web3.js';
 
-import { check, packageVersion, run, sameJson, short } from './harness.mjs';
+import { check, packageVersion, run, sameJson, short, web3Options } from './harness.mjs';
 import { devKeypairBytes, mirrorLife, PROGRAM_ID } from './mirror_idl.mjs';
 
 const COMMITMENT = 'confirmed';
@@ -42,12 +42,7 @@ run(
   { '@solana/web3.js': packageVersion('@solana/web3.js'), '@solana/spl-token': packageVersion('@solana/spl-token') },
   async (ctx) => {
     const { step, attempt, summary } = ctx;
-    const connection = new Connection(ctx.rpcUrl, {
-      commitment: COMMITMENT,
-      wsEndpoint: ctx.wsUrl,
-      fetch: ctx.fetch,
-      disableRetryOnRateLimit: true,
-    });
+    const connection = new Connection(ctx.rpcUrl, web3Options(ctx, COMMITMENT));
     const payer = Keypair.generate();
     const recipient = Keypair.generate().publicKey;
     const holder = Keypair.generate();
