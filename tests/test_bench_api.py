@@ -66,3 +66,17 @@ def test_bench_api_runs(tmp_path: Path) -> None:
     fanout = figures["fanout"]
     assert fanout["subscribers"] == 50 and len(fanout["rounds"]) == 2
     assert fanout["missing"] == 0 and all(r["delivered"] == 50 for r in fanout["rounds"])
+
+
+def test_bench_api_in_process_runs() -> None:
+    """bench/api/inprocess.py (the app without sockets, for CPU and call counts) still answers and counts its lookups."""
+    r = subprocess.run(
+        [sys.executable, "-m", "bench.api.inprocess", "--requests", "32", "--concurrency", "4", "--warmup", "2", "--profile"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert '"mirror":{' in r.stderr, r.stderr[-2000:]  # the answer it printed holds the mirror
+    assert "mirror: 32 requests, 4 in flight" in r.stdout and " lookups in " in r.stdout and " calls (" in r.stdout, r.stdout[-2000:]
