@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
+import shutil
 import sys
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -69,6 +72,17 @@ def configure_logging(s: Settings) -> None:
     logging.getLogger("strawberry.execution").setLevel(logging.CRITICAL)
 
 
+def shared_metrics_directory(s: Settings) -> None:
+    """With several workers, each keeps its metrics in files of one directory (Prometheus' multiprocess
+    mode) and ``/metrics`` sums them, so a scrape, whichever worker answers it, counts every worker.
+    Set before the workers start: each imports prometheus_client afresh and reads it then. A fresh
+    directory per start: counters start from zero, as a single process's do."""
+    directory = Path(s.mirror_data_dir) / "api-metrics"
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
+
+
 def worker_app() -> FastAPI:
     """The app of one worker process (API_WORKERS > 1: uvicorn starts each worker afresh and calls this)."""
     s = settings()
@@ -90,6 +104,7 @@ def main() -> int:
         tls = {"ssl_certfile": str(s.api_tls_cert), "ssl_keyfile": str(s.api_tls_key)}
     if s.api_workers > 1:
         jwt_secret(s)  # made (if it is to be) here, once, before the workers read it
+        shared_metrics_directory(s)
         uvicorn.run(
             "graphql_api.__main__:worker_app",
             factory=True,

@@ -27,7 +27,7 @@ from fastapi import FastAPI, Request, WebSocket
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
 from fastapi.telemetry import TelemetryConfig
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -391,6 +391,7 @@ def create_app(settings: Settings) -> FastAPI:
         try:
             yield
         finally:
+            state.metrics.close()
             await state.inference.close()
             await hub.close()
             await redis.aclose()
@@ -535,7 +536,7 @@ def create_app(settings: Settings) -> FastAPI:
     @app.get("/metrics")
     async def metrics(request: Request) -> Response:
         state: ApiState = request.app.state.api
-        return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(state.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
     origins = [o.strip() for o in settings.api_cors_origins.split(",") if o.strip()]
     if origins:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import redis.asyncio as aioredis
 import structlog
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
 
 from graphql_api.coalesce import Coalescer
 from graphql_api.fanout import SharedResults
@@ -26,7 +26,9 @@ log = structlog.get_logger("graphql_api")
 
 
 class Metrics:
-    """Prometheus metrics of one app (its own registry, so several apps can live in one process)."""
+    """Prometheus metrics of one app (its own registry, so several apps can live in one process).
+    With several workers (``PROMETHEUS_MULTIPROC_DIR``, set by ``python -m graphql_api``), each
+    worker's values go to files that ``exposition`` sums across workers."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
@@ -40,7 +42,9 @@ class Metrics:
             registry=self.registry,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
         )
-        self.subscriptions = Gauge("mirror_api_subscriptions_active", "Open subscriptions", registry=self.registry)
+        self.subscriptions = Gauge(
+            "mirror_api_subscriptions_active", "Open subscriptions", registry=self.registry, multiprocess_mode="livesum"
+        )
         self.refusals = Counter("mirror_api_refusals", "Refused requests by reason", ["reason"], registry=self.registry)
         results = Counter(
             "mirror_api_subscription_results",
@@ -62,6 +66,19 @@ class Metrics:
             ["check"],
             registry=self.registry,
         )
+
+    def close(self) -> None:
+        """A worker that stops takes its live gauges (open subscriptions) out of the sum; its counters stay counted."""
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]  # prometheus_client has no annotation here
+
+    def exposition(self) -> bytes:
+        """What ``/metrics`` answers: this app's metrics, or, with several workers, every worker's summed."""
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]  # nor here
+            return generate_latest(registry)
+        return generate_latest(self.registry)
 
 
 @dataclass

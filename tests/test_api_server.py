@@ -3,7 +3,9 @@ connections and keyset cursors, lossless scalars, masked errors, limits, bad inp
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import asyncpg
 import httpx
@@ -160,3 +162,21 @@ async def test_errors_are_masked_and_health_reports_its_parts(api: ApiProcess, d
 async def test_graphql_client_errors_surface_through_gql(api: ApiProcess) -> None:
     with pytest.raises(TransportQueryError, match="invalid cursor"):
         await api.query('{ mirrors(after: "x") { totalCount } }')
+
+
+def test_two_workers_report_one_set_of_metrics(database: str, redis_server: Redis, tmp_path: Path) -> None:
+    """API_WORKERS=2: both workers serve, and every scrape of /metrics, whichever worker answers it,
+    counts the requests of both (Prometheus' multiprocess mode)."""
+    api = ApiProcess(database, redis_server.url, tmp_path, API_WORKERS="2").start()
+    try:
+        query = "query TwoWorkers { mirrors(first: 1) { totalCount } }"
+        for _ in range(40):  # a new connection each, so that the kernel spreads them over both workers
+            r = httpx.post(f"{api.url}/graphql", json={"query": query}, timeout=10)
+            assert r.status_code == 200 and "errors" not in r.json(), r.text
+        scrapes = [httpx.get(f"{api.url}/metrics", timeout=10).text for _ in range(8)]
+        counted = [re.findall(r'^mirror_api_requests_total\{operation="TwoWorkers",outcome="ok"\} (\S+)$', text, re.M) for text in scrapes]
+        assert all(c == ["40.0"] for c in counted), counted
+        counting = {f.stem.rsplit("_", 1)[1] for f in (tmp_path / "api-metrics").glob("counter_*.db")}
+        assert len(counting) == 2, counting  # both workers counted requests, and every scrape summed them
+    finally:
+        api.stop()

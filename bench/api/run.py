@@ -233,13 +233,12 @@ def throughput(args: argparse.Namespace, binary: Path, api: Server, baseline: Se
             point: dict[str, Any] = {"clients": clients}
             targets = [("api", api)] + ([("baseline", baseline)] if baseline is not None else [])
             for label, server in targets:
-                cpu, lookups = server.cpu_seconds(), api_lookups(api) if args.workers == 1 else (0.0, 0.0)
+                cpu, lookups = server.cpu_seconds(), api_lookups(api)
                 point[label] = p = loadgen(binary, server.url + "/graphql", body, clients, args.seconds, args.warmup, expect[name])
                 # the server's CPU per request, warm-up included: less sensitive than req/s to what else runs on the machine
                 served = max(1, p["requests"] + p["warmup_requests"])
                 p["server_cpu_ms"] = 1000 * (server.cpu_seconds() - cpu) / served
-                if label == "api" and args.workers == 1:  # lookups shared by concurrent requests (graphql_api/coalesce.py);
-                    # with more workers each /metrics scrape reads one worker's counters
+                if label == "api":  # lookups shared by concurrent requests (graphql_api/coalesce.py), summed over the workers
                     now = api_lookups(api)
                     p["lookups_per_statement"] = (now[0] - lookups[0]) / max(1, now[1] - lookups[1])
             if baseline is not None and point["baseline"]["rps"]:
@@ -447,7 +446,7 @@ def report(result: dict[str, Any]) -> str:
             if "baseline" in p:
                 b = p["baseline"]
                 row += f"   {b['rps']:>14,.0f} {b['p50_ms']:>7.1f} {b['p99_ms']:>7.1f} {b['server_cpu_ms']:>7.2f}   {p['ratio']:5.2f}"
-            row += f"   {a['lookups_per_statement']:12.1f}" if "lookups_per_statement" in a else f"   {'n/a (workers)':>12}"
+            row += f"   {a['lookups_per_statement']:12.1f}"
             errors = a["errors"] + p.get("baseline", {}).get("errors", 0)
             if errors:
                 row += f"   ERRORS: {errors} ({a.get('first_error') or p['baseline'].get('first_error')})"
