@@ -3,9 +3,11 @@ connections and keyset cursors, lossless scalars, masked errors, limits, bad inp
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
@@ -13,7 +15,7 @@ import pytest
 from gql.transport.exceptions import TransportQueryError
 
 from graphql_api.schema import SCHEMA_FILE, schema_text
-from mirror_common.pg import create_pool
+from mirror_common.pg import create_pool, init_connection
 from mirror_common.services import Postgres, Redis
 from tests.api_support import ApiProcess, address, create_database, seed
 
@@ -180,3 +182,72 @@ def test_two_workers_report_one_set_of_metrics(database: str, redis_server: Redi
         assert len(counting) == 2, counting  # both workers counted requests, and every scrape summed them
     finally:
         api.stop()
+
+
+async def test_a_subscriber_that_never_reads_does_not_hold_up_the_others(api: ApiProcess, database: str, redis_server: Redis) -> None:
+    """Bad input: a WebSocket that subscribes and then stops reading. Twenty megabytes of events later
+    (far more than the socket buffers on both sides hold), a subscriber that reads has received every
+    event once, in order, and the server answers as before: the silent one only blocks its own
+    delivery, and the hub drops its backlog rather than buffer it. When it reads again, it gets every
+    event once, in order (its backlog read back from the database)."""
+    import orjson
+    import redis.asyncio as aioredis
+    import websockets
+
+    from indexer.publish import CHANNEL, message
+
+    conn = await asyncpg.connect(database)
+    await init_connection(conn)  # jsonb as Python values, as the indexer writes them
+    rd = aioredis.from_url(redis_server.url)
+    url = api.url.replace("http", "ws") + "/graphql"
+    document = "subscription($m: Address) { events(filter: {mirror: $m}) { eventId name data } }"
+    try:
+        mirror = await conn.fetchval("SELECT address FROM mirrors WHERE visibility = 'Public' ORDER BY address LIMIT 1")
+        big = "x" * 32_000  # every event carries 32 KB, so that a few hundred fill any socket buffer
+
+        async def subscribe(ws: Any) -> None:
+            await ws.send(orjson.dumps({"type": "connection_init", "payload": {}}).decode())
+            assert orjson.loads(await ws.recv())["type"] == "connection_ack"
+            await ws.send(
+                orjson.dumps({"id": "1", "type": "subscribe", "payload": {"query": document, "variables": {"m": mirror}}}).decode()
+            )
+
+        async with (
+            websockets.connect(url, subprotocols=["graphql-transport-ws"], max_queue=1, max_size=None) as silent,
+            websockets.connect(url, subprotocols=["graphql-transport-ws"], max_size=None) as reader,
+        ):
+            await subscribe(silent)
+            await subscribe(reader)
+            await asyncio.sleep(1.0)  # both registered with the hub
+            sent: list[int] = []
+            for n in range(600):  # as the indexer commits and announces each event
+                row = await conn.fetchrow(
+                    """INSERT INTO chain_events (signature, event_index, slot, program_id, name, payload, block_time_unix)
+                       VALUES ($1, 0, $2, 'test', 'MirrorUpdated', $3, 1700000000)
+                       RETURNING id, signature, event_index, slot, block_time_unix, name, payload""",
+                    f"never-reads-{n}",
+                    5_000 + n,
+                    {"mirror": mirror, "n": n, "big": big},
+                )
+                assert row is not None
+                await rd.publish(CHANNEL, orjson.dumps(message(row)).decode())
+                sent.append(int(row["id"]))
+
+            async def received(ws: Any) -> list[int]:
+                got: list[int] = []
+                async with asyncio.timeout(120):
+                    while len(got) < len(sent):
+                        message = orjson.loads(await ws.recv())
+                        assert message["type"] == "next", message
+                        got.append(int(message["payload"]["data"]["events"]["eventId"]))
+                return got
+
+            assert await received(reader) == sent, "every event once, in order"
+            health = httpx.get(f"{api.url}/healthz", timeout=10)
+            assert health.status_code == 200, health.text
+            r = httpx.post(f"{api.url}/graphql", json={"query": "{ mirrors(first: 1) { totalCount } }"}, timeout=10)
+            assert r.status_code == 200 and "errors" not in r.json(), r.text
+            assert await received(silent) == sent, "the silent one, reading again, misses nothing and doubles nothing"
+    finally:
+        await rd.aclose()
+        await conn.close()
