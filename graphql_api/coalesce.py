@@ -71,13 +71,15 @@ class Coalescer:
         try:
             async with self.pool.acquire() as conn:
                 rows = await fetch(conn, viewer, list(group.keys))
-        except BaseException as e:
+        except Exception as e:  # noqa: BLE001 - each waiting request fails with it, as its own statement would have
             for waiter in group.waiters:
                 if not waiter.done():
-                    waiter.set_exception(e if isinstance(e, Exception) else asyncio.CancelledError())
-            if not isinstance(e, Exception):
-                raise
+                    waiter.set_exception(e)
             return
+        except BaseException:  # cancelled (the app is stopping): so are the requests waiting on it
+            for waiter in group.waiters:
+                waiter.cancel()
+            raise
         for waiter in group.waiters:
             if not waiter.done():  # a request that went away meanwhile
                 waiter.set_result(rows)

@@ -152,8 +152,7 @@ class SharedEventExecutor(PlainLeavesExecutor):
         except asyncio.CancelledError:
             if not future.cancelled():
                 raise  # this subscriber itself is being cancelled
-        result: Any = super().execute_operation(serially)
-        return cast(ExecutionResult, await result if inspect.isawaitable(result) else result)
+        return await _completed(super().execute_operation(serially))
 
     def _share_key(self, payload: Any) -> Hashable | None:
         return self.row_key(payload.row) if isinstance(payload, ChainEvent) else None

@@ -24,6 +24,7 @@ from graphql import (
     ASTValidationRule,
     DocumentNode,
     GraphQLError,
+    GraphQLSchema,
     NoSchemaIntrospectionCustomRule,
     get_operation_ast,
     parse,
@@ -424,6 +425,14 @@ class _Prepared:
     document: DocumentNode
     errors: dict[tuple[Any, ...], list[GraphQLError]] = dataclass_field(default_factory=dict)
 
+    def validation_errors(self, schema: GraphQLSchema, rules: tuple[type[ASTValidationRule], ...]) -> list[GraphQLError]:
+        """The document's errors under ``rules``, validated once per schema and rules."""
+        key = (schema, rules)
+        errors = self.errors.get(key)
+        if errors is None:
+            errors = self.errors[key] = validate_document(schema, self.document, rules)
+        return errors
+
 
 @lru_cache(maxsize=1000)
 def _prepare(query: str, max_tokens: int) -> _Prepared:
@@ -474,11 +483,7 @@ class OperationGuard(MaskErrors):
         ctx = self.execution_context
         prepared = self.prepared
         if prepared is not None and ctx.graphql_document is prepared.document and ctx.pre_execution_errors is None:
-            key = (ctx.schema._schema, ctx.validation_rules)
-            errors = prepared.errors.get(key)
-            if errors is None:
-                errors = prepared.errors[key] = validate_document(ctx.schema._schema, prepared.document, ctx.validation_rules)
-            ctx.pre_execution_errors = errors
+            ctx.pre_execution_errors = prepared.validation_errors(ctx.schema._schema, ctx.validation_rules)
         yield
 
     def _process_result(self, result: object) -> None:
@@ -522,10 +527,7 @@ class MirrorSchema(strawberry.Schema):
             prepared = _prepare(query, self.max_tokens)
         except GraphQLError:
             return None
-        key = (self._schema, self.validation_rules)
-        errors = prepared.errors.get(key)
-        if errors is None:
-            errors = prepared.errors[key] = validate_document(self._schema, prepared.document, self.validation_rules)
+        errors = prepared.validation_errors(self._schema, self.validation_rules)
         operation = get_operation_ast(prepared.document, operation_name)
         if errors or operation is None or operation.operation is not GraphQLOperationType.QUERY:
             return None
