@@ -385,6 +385,7 @@ def create_app(settings: Settings) -> FastAPI:
         await hub.start()
         state = ApiState(settings=settings, pool=pool, redis=redis, jwt_secret=jwt_secret(settings), hub=hub)
         state.inference = Inference(settings, state.metrics.registry)
+        hub.on_batch = state.metrics.hub_batch
         holder["state"] = state
         app.state.api = state
         log.info("api_started", port=settings.api_port, dev=settings.api_dev)

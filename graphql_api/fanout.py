@@ -22,13 +22,17 @@ writes those bytes with its operation id spliced in, straight to its socket, wit
 Strawberry's per-result layers (an extension context per result, the result's conversion,
 the message dict, its encoding): those cost as much as the rest of a delivery. A result
 with errors, or a subscription on another transport, takes Strawberry's path as before.
+Where every row of a hub batch is public and its result is at hand without waiting (shared by
+another subscriber, or an operation whose execution finishes at once: ``SharedResults.at_once``),
+``DirectDelivery.prepare`` gives the hub those writes to start from its own task (hub.py's push),
+so the subscription's task is not even woken.
 """
 
 from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import AsyncIterable, Awaitable, Hashable
+from collections.abc import AsyncIterable, Awaitable, Coroutine, Hashable
 from contextvars import ContextVar
 from typing import Any, cast
 
@@ -56,6 +60,18 @@ class SharedResults:
         self.max_entries = max_entries
         self.entries: dict[Hashable, tuple[Any, ExecutionResult | asyncio.Future[ExecutionResult]]] = {}
         self.payloads: dict[int, tuple[ExecutionResult, bytes]] = {}
+        # Whether an operation's execution last finished without waiting (plain leaves do; a nested ``mirror``
+        # reads the database), by id, the operation kept alive with it: DirectDelivery.prepare executes only those.
+        self.at_once: dict[int, tuple[Any, bool]] = {}
+
+    def executes_at_once(self, operation: Any) -> bool:
+        found = self.at_once.get(id(operation))
+        return found is not None and found[0] is operation and found[1]
+
+    def executed(self, operation: Any, at_once: bool) -> None:
+        if len(self.at_once) >= self.max_entries and id(operation) not in self.at_once:
+            del self.at_once[next(iter(self.at_once))]
+        self.at_once[id(operation)] = (operation, at_once)
 
     def remember(self, key: Hashable, row: Any, value: ExecutionResult | asyncio.Future[ExecutionResult]) -> None:
         if len(self.entries) >= self.max_entries:
@@ -124,6 +140,7 @@ class SharedEventExecutor(PlainLeavesExecutor):
             return self._await_shared(value, serially) if isinstance(value, asyncio.Future) else value
         state.metrics.results_executed.inc()
         result: Any = super().execute_operation(serially)  # a subscription's: never incremental
+        memo.executed(self.operation, not inspect.isawaitable(result))
         if not inspect.isawaitable(result):
             if not result.errors:  # an error is reported to each subscriber as it happens to it
                 memo.remember(key, self.root_value.row, result)
@@ -197,10 +214,56 @@ class DirectDelivery:
             value = await _completed(self.executor.build_per_event_executor(ChainEvent.of(row)).execute_operation(False))
         if value.errors:
             return False
-        if self.operation.completed or self.operation.id not in self.handler.operations:
-            return True  # unsubscribed meanwhile: nothing more goes out
-        await self.handler.websocket.send_raw(self.prefix + self.shared.payload(value) + b"}")
+        if self._unsubscribed():
+            return True  # nothing more goes out
+        await self.handler.websocket.send_raw(self.message(value))
         return True
+
+    def prepare(self, rows: list[Any]) -> Coroutine[Any, Any, None] | None:
+        """The writes of ``rows``' messages where each result is at hand without waiting (shared by another
+        subscriber, or executed now); None where one is not (the subscription's task then sends them)."""
+        messages = []
+        shared_count = 0
+        for row in rows:
+            key = self.executor.row_key(row)
+            found = self.shared.entries.get(key) if key is not None else None
+            if found is not None:
+                value = found[1]
+                if isinstance(value, asyncio.Future):
+                    return None  # being executed by another subscriber's task
+                shared_count += 1
+            elif key is not None and self.shared.executes_at_once(self.executor.operation):
+                pending = self.executor.build_per_event_executor(ChainEvent.of(row)).execute_operation(False)
+                if inspect.isawaitable(pending):  # not at once after all: it runs on as a task the others can await
+                    asyncio.ensure_future(pending).add_done_callback(_retrieve)
+                    return None
+                value = pending
+            else:
+                return None
+            if value.errors:
+                return None
+            messages.append(self.message(value))
+        if shared_count:
+            self.executor.context_value.state.metrics.results_shared.inc(shared_count)
+        return self._write(messages)
+
+    def message(self, value: ExecutionResult) -> bytes:
+        return self.prefix + self.shared.payload(value) + b"}"
+
+    def _unsubscribed(self) -> bool:
+        return bool(self.operation.completed or self.operation.id not in self.handler.operations)
+
+    async def _write(self, messages: list[bytes]) -> None:
+        for message in messages:
+            if self._unsubscribed():
+                return
+            await self.handler.websocket.send_raw(message)
+
+
+def _retrieve(task: asyncio.Future[Any]) -> None:
+    """An execution's outcome nobody awaits here (its sharers get it from SharedResults): looked at, so never 'never retrieved'."""
+    if not task.cancelled():
+        task.exception()
 
 
 async def _completed(result: Any) -> ExecutionResult:

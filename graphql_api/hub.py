@@ -16,15 +16,26 @@ Why a subscriber misses nothing (subscriptions.py relies on it): it registers *b
 it reads the database. An event committed after that read is read by the hub after the
 registration (the hub reads an event only once it is committed), so it is in a batch
 the subscriber receives. The subscriber drops ids it already sent.
+
+A subscriber may also take a batch at once, in the hub's own task (``Subscriber.push``):
+waking a thousand tasks costs about as much as the thousand writes themselves. The hub
+offers a batch that way only to a subscriber that is idle (waiting in ``next`` with nothing
+queued and no write under way), so batches still go out in order. The push either declines
+(the batch is queued as above: it needs a statement or an execution that waits) or starts
+its writes eagerly (``Subscriber.run_eagerly``): what a socket takes at once is done before
+the hub moves on; a write that has to wait for a slow reader goes on in a task of its own,
+and the subscriber takes nothing more until it is done, so the hub never waits on a socket.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections.abc
 import contextlib
+import contextvars
 import json
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Coroutine, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,17 +61,101 @@ class Subscriber:
     batches: deque[Sequence[Any]] = field(default_factory=deque)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     resync: bool = False  # fell behind: its batches were dropped; read from the database instead
+    # Delivers a batch at once from the hub's task; False: not this one (it is queued instead).
+    push: Callable[[Sequence[Any]], bool] | None = None
+    context: contextvars.Context = field(default_factory=contextvars.copy_context)  # the subscription's, for its writes
+    idle: bool = False  # waiting in next() for a batch
+    writing: asyncio.Task[Any] | None = None  # a pushed write the socket did not take at once
+    failure: BaseException | None = None  # how a pushed write failed: raised by next()
 
     async def next(self) -> Sequence[Any] | None:
         """The next batch, or ``None`` when the subscriber must read from the database."""
-        while not self.batches and not self.resync:
+        while self.writing is not None or (not self.batches and not self.resync):
+            self._raise_failure()
             self.wake.clear()
-            await self.wake.wait()
+            self.idle = True
+            try:
+                await self.wake.wait()
+            finally:
+                self.idle = False
+        self._raise_failure()
         if self.resync:
             self.resync = False
             self.batches.clear()
             return None
         return self.batches.popleft()
+
+    def offer(self, rows: Sequence[Any], max_pending: int) -> bool:
+        """A batch from the hub: pushed at once (True) where the subscriber is idle and takes it, else queued."""
+        if self.push is not None and self.idle and self.writing is None and not self.batches and not self.resync:
+            try:
+                if self.push(rows):
+                    return True
+            except Exception as e:  # noqa: BLE001 - never the hub's: queued, the subscription's task meets it in its own
+                log.warning("hub_push_failed", error=f"{type(e).__name__}: {e}")
+        if len(self.batches) >= max_pending:
+            self.resync = True
+        else:
+            self.batches.append(rows)
+        self.wake.set()
+        return False
+
+    def run_eagerly(self, writes: Coroutine[Any, Any, None]) -> None:
+        """Runs ``writes`` now, in the subscription's context, up to where it would wait; the rest in a task."""
+        try:
+            waiting_on = self.context.run(writes.send, None)
+        except StopIteration:
+            return
+        except Exception as e:  # noqa: BLE001 - a closed socket, typically: the subscription ends with it, in its task
+            self._failed(e)
+            return
+        self.writing = asyncio.get_running_loop().create_task(_Resumed(writes, waiting_on), context=self.context)
+        self.writing.add_done_callback(self._written)
+
+    def stop(self) -> None:
+        if self.writing is not None:
+            self.writing.cancel()
+
+    def _written(self, task: asyncio.Task[Any]) -> None:
+        self.writing = None
+        if not task.cancelled() and task.exception() is not None:
+            self._failed(task.exception())  # type: ignore[arg-type]  # not None: checked above
+        self.wake.set()
+
+    def _failed(self, e: BaseException) -> None:
+        self.failure = e
+        self.wake.set()
+
+    def _raise_failure(self) -> None:
+        if self.failure is not None:
+            raise self.failure
+
+
+class _Resumed(collections.abc.Coroutine[Any, Any, Any]):
+    """The rest of a coroutine that already ran up to its first wait (``waiting_on``, what it yielded),
+    for a task to drive from there (Python 3.12's eager tasks, in 3.11). The task's first step gets
+    ``waiting_on`` back; every later step, and a cancellation even before the first, goes to the coroutine."""
+
+    __slots__ = ("coro", "started", "waiting_on")
+
+    def __init__(self, coro: Coroutine[Any, Any, Any], waiting_on: Any) -> None:
+        self.coro, self.waiting_on, self.started = coro, waiting_on, False
+
+    def send(self, value: Any) -> Any:
+        if not self.started:
+            self.started = True
+            return self.waiting_on
+        return self.coro.send(value)
+
+    def throw(self, typ: Any, val: Any = None, tb: Any = None) -> Any:
+        self.started = True
+        return self.coro.throw(typ) if val is None and tb is None else self.coro.throw(typ, val, tb)
+
+    def close(self) -> None:
+        self.coro.close()
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        raise TypeError("_Resumed is driven by a task, not awaited")
 
 
 class EventHub:
@@ -74,6 +169,8 @@ class EventHub:
         self.redis_connected = False
         self._kick = asyncio.Event()
         self._reading = asyncio.Lock()  # two reads at once would hand out the same rows twice
+        # Told once per batch how many subscribers took it at once (pushed) and how many had it queued.
+        self.on_batch: Callable[[int, int], None] = _ignore
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
@@ -96,6 +193,7 @@ class EventHub:
             yield sub
         finally:
             self.subscribers.discard(sub)
+            sub.stop()
 
     async def _listen(self) -> None:
         """Redis messages kick the reader; a (re)connection kicks it too (messages may have been lost)."""
@@ -152,14 +250,15 @@ class EventHub:
             if not rows:
                 return
             self.last_id = rows[-1]["id"]
-            for sub in self.subscribers:
-                if len(sub.batches) >= self.max_pending:
-                    sub.resync = True
-                else:
-                    sub.batches.append(rows)
-                sub.wake.set()
+            subscribers = list(self.subscribers)  # a copy: a push runs a little of its subscription's code
+            pushed = sum(sub.offer(rows, self.max_pending) for sub in subscribers)
+            self.on_batch(pushed, len(subscribers) - pushed)
             if len(rows) < READ_BATCH:
                 return
+
+
+def _ignore(pushed: int, queued: int) -> None:
+    pass
 
 
 def _message_id(msg: dict[str, Any]) -> int:

@@ -361,10 +361,9 @@ class Subscription:
     @subscription(description="Events past `after` (an eventId; absent: from now), each once, in commit order, then live.")
     async def events(self, info: Info, filter: EventFilter | None = None, after: I64 | None = None) -> AsyncGenerator[ChainEvent, None]:
         flt = (filter or EventFilter()).query()
-        direct = DirectDelivery.current()  # on graphql-transport-ws: pre-encoded messages, past Strawberry's per-result layers
-        async for row in gapless_events(info, flt, after):
-            if direct is None or not await direct.send(row):
-                yield ChainEvent.of(row)
+        # on graphql-transport-ws, rows go out as pre-encoded messages, past Strawberry's per-result layers; the others come here
+        async for row in gapless_events(info, flt, after, DirectDelivery.current()):
+            yield ChainEvent.of(row)
 
     @subscription(description="The mirror now, then after each event that touches it.")
     async def mirror(self, info: Info, address: Address) -> AsyncGenerator[Mirror | None, None]:

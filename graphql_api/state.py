@@ -53,6 +53,13 @@ class Metrics:
             registry=self.registry,
         )
         self.results_executed, self.results_shared = results.labels("executed"), results.labels("shared")
+        batches = Counter(
+            "mirror_api_subscription_batches",
+            "The event hub's batches per subscriber: pushed (sent from the hub's own task) or queued (for the subscription's task, hub.py)",
+            ["path"],
+            registry=self.registry,
+        )
+        self.batches_pushed, self.batches_queued = batches.labels("pushed"), batches.labels("queued")
         lookups = Counter(
             "mirror_api_lookups",
             "Lookups by key from requests, and the statements that served them (coalesce.py: concurrent requests share one)",
@@ -66,6 +73,12 @@ class Metrics:
             ["check"],
             registry=self.registry,
         )
+
+    def hub_batch(self, pushed: int, queued: int) -> None:
+        if pushed:
+            self.batches_pushed.inc(pushed)
+        if queued:
+            self.batches_queued.inc(queued)
 
     def close(self) -> None:
         """A worker that stops takes its live gauges (open subscriptions) out of the sum; its counters stay counted."""

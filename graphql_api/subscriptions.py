@@ -25,34 +25,58 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from strawberry.types import Info
 
 from graphql_api.store import events as event_sql
 
+if TYPE_CHECKING:
+    from graphql_api.fanout import DirectDelivery
+
 REPLAY_BATCH = 500
 
 
-async def gapless_events(info: Info, flt: event_sql.EventFilter, after: int | None) -> AsyncIterator[Any]:
-    """Rows of chain_events past ``after`` that the viewer may see, each once, in id order."""
+async def gapless_events(
+    info: Info, flt: event_sql.EventFilter, after: int | None, direct: DirectDelivery | None = None
+) -> AsyncIterator[Any]:
+    """Rows of chain_events past ``after`` that the viewer may see, each once, in id order: those that
+    ``direct`` sends itself (fanout.py: pre-encoded, on graphql-transport-ws) are not yielded."""
     ctx = info.context
     state = ctx.state
     state.metrics.subscriptions.inc()
     try:
         with state.hub.subscribe() as sub:
+            last = after or 0
+
+            def push(batch: Sequence[Any]) -> bool:
+                """The hub's batch sent from its own task (see hub.py), where no row needs more than memory:
+                each visible to all and its result already at hand. Else False: this task does it."""
+                nonlocal last
+                rows = [r for r in batch if r["id"] > last and flt.matches(r)]
+                if not rows:
+                    return True
+                writes = direct.prepare(rows) if direct is not None and all(r["public"] for r in rows) else None
+                if writes is None:
+                    return False
+                last = rows[-1]["id"]
+                sub.run_eagerly(writes)
+                return True
+
+            sub.push = push if direct is not None else None  # offered only while we wait in sub.next()
             if after is None:  # from now: registered, so every later event reaches us through the hub
                 async with state.pool.acquire() as conn:
                     last = await event_sql.last_id(conn)
                 batch = await sub.next()
             else:
-                last, batch = after, None
+                batch = None
             while True:
                 rows = await (_from_database(info, flt, last) if batch is None else _from_batch(info, flt, last, batch))
                 for row in rows:
                     last = row["id"]
                     ctx.refresh()
-                    yield row
+                    if direct is None or not await direct.send(row):
+                        yield row
                     # a long replay is read in parts; what the hub read meanwhile is deduplicated by id
                 batch = None if batch is None and len(rows) == REPLAY_BATCH else await sub.next()
     finally:

@@ -230,6 +230,12 @@ async def test_a_grant_revoked_on_chain_ends_the_grantee_s_live_view(
             assert len(viewer_row.items) == 3
 
 
+def subscription_batches(api: ApiProcess) -> dict[str, float]:
+    """The API's ``mirror_api_subscription_batches`` counters by path (pushed from the hub's task, queued for the subscription's)."""
+    text = httpx.get(f"{api.url}/metrics", timeout=10).text
+    return {m[0]: float(m[1]) for m in re.findall(r'^mirror_api_subscription_batches_total\{path="(\w+)"\} (\S+)$', text, re.M)}
+
+
 def subscription_results(api: ApiProcess) -> dict[str, float]:
     """The API's ``mirror_api_subscription_results`` counters by outcome (executed, shared)."""
     text = httpx.get(f"{api.url}/metrics", timeout=10).text
@@ -259,20 +265,23 @@ async def test_an_event_is_executed_once_per_document_variables_and_viewer(
             Subscribed(api, nested, m=str(public)) as a3,
             Subscribed(api, nested, token, m=str(public)) as owner_same_doc,
             Subscribed(api, EVENTS, m=str(public)) as other_doc,
+            Subscribed(api, EVENTS, None, WebsocketsTransport.APOLLO_SUBPROTOCOL, m=str(public)) as other_doc_legacy,
             Subscribed(api, nested) as every_mirror,  # other variables: no filter
             Subscribed(api, nested, token) as owner_every_mirror,
             Subscribed(api, nested, token, WebsocketsTransport.APOLLO_SUBPROTOCOL) as owner_every_mirror_legacy,
         ):
             before = subscription_results(api)
             await life.update(owner, public, "Shared 2")
-            for sub in (a1, a2, a3, owner_same_doc, other_doc, every_mirror, owner_every_mirror, owner_every_mirror_legacy):
+            owner_every = (owner_every_mirror, owner_every_mirror_legacy)
+            everyone = (a1, a2, a3, owner_same_doc, other_doc, other_doc_legacy, every_mirror, *owner_every)
+            for sub in everyone:
                 await sub.count(1, "the update")
             after = subscription_results(api)
             # Five groups of (viewer, document, variables): the three anonymous nested/{m} subscribers, the owner's
-            # two without a filter (graphql-transport-ws and graphql-ws), and each of the other three alone. Eight
-            # subscribers: five executions, three shared.
+            # two without a filter and the two plain ones (graphql-transport-ws and graphql-ws each), and each of the
+            # other two alone. Nine subscribers: five executions, four shared.
             delta = {k: after.get(k, 0) - before.get(k, 0) for k in ("executed", "shared")}
-            assert delta == {"executed": 5, "shared": 3}, (before, after)
+            assert delta == {"executed": 5, "shared": 4}, (before, after)
             expected = {"name": "MirrorUpdated", "mirror": {"name": "Shared 2", "visibility": "PUBLIC"}}
             for sub in (a1, a2, a3, owner_same_doc, every_mirror, owner_every_mirror):
                 assert {k: v for k, v in sub.items[0]["events"].items() if k != "eventId"} == expected
@@ -287,3 +296,14 @@ async def test_an_event_is_executed_once_per_document_variables_and_viewer(
             assert legacy == items, "pre-encoded messages and Strawberry's own carry the same items"
             await asyncio.sleep(1.5)
             assert len(every_mirror.items) == 1 and len(a1.items) == 1
+
+            # The plain document's execution finished at once, so its later events go out from the hub's own task
+            # (hub.py's push, fanout.DirectDelivery.prepare), not its subscription's: the same items as over graphql-ws,
+            # which never takes that path; the nested ones still come, through their tasks.
+            pushed = subscription_batches(api).get("pushed", 0)
+            await life.update(owner, public, "Shared 3")
+            for sub in everyone:
+                await sub.count(3 if sub in owner_every else 2, "the third update")
+            assert subscription_batches(api).get("pushed", 0) > pushed
+            assert other_doc.items == other_doc_legacy.items and [i["events"]["name"] for i in other_doc.items] == ["MirrorUpdated"] * 2
+            assert a1.items[1]["events"]["mirror"] == {"name": "Shared 3", "visibility": "PUBLIC"} and a1.items == a2.items == a3.items
