@@ -272,7 +272,7 @@ class TextFrames(ASGIWebSocketAdapter):
     async def send_raw(self, message: bytes) -> None:
         """A message already encoded (fanout.DirectDelivery), as a text frame."""
         try:
-            await self.ws.send_text(message.decode())
+            await self.ws.send({"type": "websocket.send", "text": message.decode()})
         except WebSocketDisconnect as exc:
             raise WebSocketDisconnected from exc
 
@@ -385,7 +385,7 @@ def create_app(settings: Settings) -> FastAPI:
         await hub.start()
         state = ApiState(settings=settings, pool=pool, redis=redis, jwt_secret=jwt_secret(settings), hub=hub)
         state.inference = Inference(settings, state.metrics.registry)
-        hub.on_batch = state.metrics.hub_batch
+        hub.on_batch = state.after_hub_batch
         holder["state"] = state
         app.state.api = state
         log.info("api_started", port=settings.api_port, dev=settings.api_dev)

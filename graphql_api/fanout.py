@@ -63,6 +63,7 @@ class SharedResults:
         # Whether an operation's execution last finished without waiting (plain leaves do; a nested ``mirror``
         # reads the database), by id, the operation kept alive with it: DirectDelivery.prepare executes only those.
         self.at_once: dict[int, tuple[Any, bool]] = {}
+        self.shared_uncounted = 0  # results DirectDelivery.prepare shared, for the metric (ApiState.after_hub_batch)
 
     def executes_at_once(self, operation: Any) -> bool:
         found = self.at_once.get(id(operation))
@@ -223,7 +224,7 @@ class DirectDelivery:
         """The writes of ``rows``' messages where each result is at hand without waiting (shared by another
         subscriber, or executed now); None where one is not (the subscription's task then sends them)."""
         messages = []
-        shared_count = 0
+        shared_count = 0  # counted only if every row's result is at hand
         for row in rows:
             key = self.executor.row_key(row)
             found = self.shared.entries.get(key) if key is not None else None
@@ -243,8 +244,7 @@ class DirectDelivery:
             if value.errors:
                 return None
             messages.append(self.message(value))
-        if shared_count:
-            self.executor.context_value.state.metrics.results_shared.inc(shared_count)
+        self.shared.shared_uncounted += shared_count
         return self._write(messages)
 
     def message(self, value: ExecutionResult) -> bytes:

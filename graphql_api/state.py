@@ -110,6 +110,13 @@ class ApiState:
     def __post_init__(self) -> None:
         self.lookups = Coalescer(self.pool, self.metrics)
 
+    def after_hub_batch(self, pushed: int, queued: int) -> None:
+        """Counted once per batch rather than per subscriber: what the hub's pushes did (hub.py, fanout.py)."""
+        self.metrics.hub_batch(pushed, queued)
+        shared, self.shared_results.shared_uncounted = self.shared_results.shared_uncounted, 0
+        if shared:
+            self.metrics.results_shared.inc(shared)
+
 
 def jwt_secret(settings: Settings) -> str:
     """``API_JWT_SECRET``, or a random one kept (mode 0600) in MIRROR_DATA_DIR so tokens
