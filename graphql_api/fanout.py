@@ -31,8 +31,9 @@ so the subscription's task is not even woken.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import inspect
-from collections.abc import AsyncIterable, Awaitable, Coroutine, Hashable
+from collections.abc import AsyncIterable, Awaitable, Coroutine, Hashable, Sequence
 from contextvars import ContextVar
 from typing import Any, cast
 
@@ -41,6 +42,7 @@ from graphql import ExecutionResult
 
 from graphql_api.encoding import encode_json
 from graphql_api.execution import PlainLeavesExecutor
+from graphql_api.store.events import EventFilter
 from graphql_api.types import ChainEvent
 
 MAX_ENTRIES = 4096
@@ -64,6 +66,13 @@ class SharedResults:
         # reads the database), by id, the operation kept alive with it: DirectDelivery.prepare executes only those.
         self.at_once: dict[int, tuple[Any, bool]] = {}
         self.shared_uncounted = 0  # results DirectDelivery.prepare shared, for the metric (ApiState.after_hub_batch)
+        # What DirectDelivery.prepare worked out for a hub batch and one set of inputs, the batch kept alive with it.
+        self.batches: dict[Hashable, tuple[Any, tuple[list[int], list[bytes]] | None]] = {}
+
+    def remember_batch(self, key: Hashable, batch: Any, prepared: tuple[list[int], list[bytes]] | None) -> None:
+        if len(self.batches) >= self.max_entries:
+            del self.batches[next(iter(self.batches))]
+        self.batches[key] = (batch, prepared)
 
     def executes_at_once(self, operation: Any) -> bool:
         found = self.at_once.get(id(operation))
@@ -220,12 +229,41 @@ class DirectDelivery:
         await self.handler.websocket.send_raw(self.message(value))
         return True
 
-    def prepare(self, rows: list[Any]) -> Coroutine[Any, Any, None] | None:
-        """The writes of ``rows``' messages where each result is at hand without waiting (shared by another
-        subscriber, or executed now); None where one is not (the subscription's task then sends them)."""
-        messages = []
+    def prepare(self, batch: Sequence[Any], flt: EventFilter, last: int) -> tuple[int, Coroutine[Any, Any, None] | None] | None:
+        """A hub batch for this subscriber, sent from the hub's task: the id of the last row it takes and the
+        writes of its messages (None: no row is for it); None where the subscription's task must send it (a
+        private row, a result still being executed, errors). The rows and their payloads are worked out once per
+        batch for all subscribers with the same inputs (operation, variables, viewer, filter)."""
+        group = self.executor.row_key(batch)
+        if group is None:
+            return None
+        key = (group, flt)
+        found = self.shared.batches.get(key)
+        if found is None:
+            prepared = self._payloads(batch, flt)
+            self.shared.remember_batch(key, batch, prepared)
+        else:
+            prepared = found[1]
+            if prepared is not None:
+                self.shared.shared_uncounted += len(prepared[0])
+        if prepared is None:
+            return None
+        ids, payloads = prepared
+        start = 0 if not ids or ids[0] > last else bisect.bisect_right(ids, last)
+        if start == len(ids):
+            return last, None
+        prefix = self.prefix
+        return ids[-1], self._write([prefix + payload + b"}" for payload in payloads[start:]])
+
+    def _payloads(self, batch: Sequence[Any], flt: EventFilter) -> tuple[list[int], list[bytes]] | None:
+        """The ids and encoded results of ``batch``'s rows that ``flt`` takes, each public and its result at hand; else None."""
+        ids, payloads = [], []
         shared_count = 0  # counted only if every row's result is at hand
-        for row in rows:
+        for row in batch:
+            if not flt.matches(row):
+                continue
+            if not row["public"]:
+                return None  # the viewer's right to see it is a statement: the task reads it
             key = self.executor.row_key(row)
             found = self.shared.entries.get(key) if key is not None else None
             if found is not None:
@@ -243,9 +281,10 @@ class DirectDelivery:
                 return None
             if value.errors:
                 return None
-            messages.append(self.message(value))
+            ids.append(row["id"])
+            payloads.append(self.shared.payload(value))
         self.shared.shared_uncounted += shared_count
-        return self._write(messages)
+        return ids, payloads
 
     def message(self, value: ExecutionResult) -> bytes:
         return self.prefix + self.shared.payload(value) + b"}"

@@ -50,17 +50,15 @@ async def gapless_events(
             last = after or 0
 
             def push(batch: Sequence[Any]) -> bool:
-                """The hub's batch sent from its own task (see hub.py), where no row needs more than memory:
-                each visible to all and its result already at hand. Else False: this task does it."""
+                """The hub's batch sent from its own task (see hub.py) where no row needs more than memory
+                (fanout.DirectDelivery.prepare); else False: this task sends it."""
                 nonlocal last
-                rows = [r for r in batch if r["id"] > last and flt.matches(r)]
-                if not rows:
-                    return True
-                writes = direct.prepare(rows) if direct is not None and all(r["public"] for r in rows) else None
-                if writes is None:
+                prepared = direct.prepare(batch, flt, last) if direct is not None else None
+                if prepared is None:
                     return False
-                last = rows[-1]["id"]
-                sub.run_eagerly(writes)
+                last, writes = prepared
+                if writes is not None:
+                    sub.run_eagerly(writes)
                 return True
 
             sub.push = push if direct is not None else None  # offered only while we wait in sub.next()
