@@ -10,6 +10,10 @@
 3. then take the hub's batches: keep the rows past the last id sent that match the
    filter and that the viewer may see *now*, and send them.
 
+On graphql-transport-ws the hub may do step 3 itself while this task waits for a batch
+(hub.py's push, fanout.DirectDelivery.prepare): it sends the rows and moves ``last`` on, only
+while nothing is queued or being written, so the order and the cursor hold either way.
+
 An event is either committed before step 2 reads (and replayed) or read by the hub after
 step 1 (and in a batch): none falls between. Sending only ids greater than the last one
 sent drops the doubles. Visibility is decided when a row is sent (Public mirrors at
