@@ -66,13 +66,22 @@ class SharedResults:
         # reads the database), by id, the operation kept alive with it: DirectDelivery.prepare executes only those.
         self.at_once: dict[int, tuple[Any, bool]] = {}
         self.shared_uncounted = 0  # results DirectDelivery.prepare shared, for the metric (ApiState.after_hub_batch)
-        # What DirectDelivery.prepare worked out for a hub batch and one set of inputs, the batch kept alive with it.
-        self.batches: dict[Hashable, tuple[Any, tuple[list[int], list[bytes]] | None]] = {}
+        # What DirectDelivery.prepare worked out for the hub's current batch, per set of inputs. The hub offers one
+        # batch to every subscriber before the next, so only that batch's are kept (and it, so that its id stays its own).
+        self.batch: Any = None
+        self.batches: dict[Hashable, tuple[list[int], list[bytes]] | None] = {}
+
+    def prepared(self, key: Hashable, batch: Any) -> tuple[bool, tuple[list[int], list[bytes]] | None]:
+        """(found, what was prepared) for ``batch`` and inputs ``key``."""
+        if batch is not self.batch or key not in self.batches:
+            return False, None
+        return True, self.batches[key]
 
     def remember_batch(self, key: Hashable, batch: Any, prepared: tuple[list[int], list[bytes]] | None) -> None:
-        if len(self.batches) >= self.max_entries:
-            del self.batches[next(iter(self.batches))]
-        self.batches[key] = (batch, prepared)
+        if batch is not self.batch:
+            self.batch = batch
+            self.batches.clear()
+        self.batches[key] = prepared
 
     def executes_at_once(self, operation: Any) -> bool:
         found = self.at_once.get(id(operation))
@@ -238,14 +247,12 @@ class DirectDelivery:
         if group is None:
             return None
         key = (group, flt)
-        found = self.shared.batches.get(key)
-        if found is None:
+        found, prepared = self.shared.prepared(key, batch)
+        if not found:
             prepared = self._payloads(batch, flt)
             self.shared.remember_batch(key, batch, prepared)
-        else:
-            prepared = found[1]
-            if prepared is not None:
-                self.shared.shared_uncounted += len(prepared[0])
+        elif prepared is not None:
+            self.shared.shared_uncounted += len(prepared[0])
         if prepared is None:
             return None
         ids, payloads = prepared

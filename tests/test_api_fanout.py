@@ -1,7 +1,9 @@
 """graphql_api/fanout.py in process, over a real PostgreSQL: subscribers executing the same event
 at the same moment share one execution, also while it is still running (its nested ``mirror``
 field reads the database); a subscriber that leaves mid-execution does not take the others'
-results with it; an execution that ends in errors is not handed to anyone else."""
+results with it; an execution that ends in errors is not handed to anyone else; and what
+``DirectDelivery.prepare`` hands the hub for a batch (the messages each subscriber would get,
+worked out once per group of equal inputs, or None where the subscription's task must do it)."""
 
 from __future__ import annotations
 
@@ -9,14 +11,16 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
+import orjson
 import pytest
 from graphql import parse
 
 from graphql_api.coalesce import Coalescer
 from graphql_api.context import Context
-from graphql_api.fanout import SharedEventExecutor, SharedResults
+from graphql_api.fanout import DirectDelivery, SharedEventExecutor, SharedResults
 from graphql_api.schema import build_schema
 from graphql_api.state import Metrics
+from graphql_api.store.events import EventFilter
 from graphql_api.types import ChainEvent
 from mirror_common.config import Settings
 from mirror_common.pg import Pool, create_pool
@@ -58,11 +62,11 @@ def event_row(event_id: int, mirror: str) -> dict[str, Any]:
     }
 
 
-def subscribers(state: State, n: int, viewer: str | None = None) -> list[SharedEventExecutor]:
+def subscribers(state: State, n: int, viewer: str | None = None, document: Any = DOCUMENT) -> list[SharedEventExecutor]:
     schema = build_schema(state.settings)._schema
     out = []
     for _ in range(n):
-        built = SharedEventExecutor.build(schema, DOCUMENT, None, Context(state, viewer, "rid"))  # type: ignore[arg-type]
+        built = SharedEventExecutor.build(schema, document, None, Context(state, viewer, "rid"))  # type: ignore[arg-type]
         assert isinstance(built, SharedEventExecutor), built
         out.append(built)
     return out
@@ -127,3 +131,88 @@ async def test_an_execution_with_errors_is_not_handed_on(pool: Pool, database: s
     state.pool, state.lookups = pool, Coalescer(pool)
     second = await execute(subscribers(state, 1)[0], row)
     assert second.errors is None and second.data["events"]["mirror"] is None  # no such mirror: null, no error
+
+
+PLAIN = parse("subscription { events { eventId name } }")
+
+
+class Socket:
+    """What DirectDelivery writes through: Strawberry's graphql-transport-ws handler's ``websocket.send_raw``
+    and ``operations`` (app.TransportWS), here a list of the messages written."""
+
+    def __init__(self) -> None:
+        self.sent: list[bytes] = []
+        self.websocket = self
+        self.operations: dict[str, Any] = {}
+
+    async def send_raw(self, message: bytes) -> None:
+        self.sent.append(message)
+
+
+class Operation:
+    def __init__(self, socket: Socket, operation_id: str) -> None:
+        self.id, self.completed = operation_id, False
+        socket.operations[operation_id] = self
+
+
+def delivery(executor: SharedEventExecutor, operation_id: str) -> tuple[DirectDelivery, Socket]:
+    socket = Socket()
+    return DirectDelivery(executor, socket, Operation(socket, operation_id)), socket
+
+
+async def test_prepare_hands_the_hub_each_subscriber_s_messages_worked_out_once_per_group(pool: Pool) -> None:
+    state = State(pool)
+    m1, m2 = address(), address()
+    batch = [event_row(10, m1), event_row(11, m2), event_row(12, m1)]
+    on_m1 = EventFilter(mirror=m1)
+    (a, a_socket), (b, b_socket), (c, c_socket) = (delivery(e, f"op-{i}") for i, e in enumerate(subscribers(state, 3, document=PLAIN)))
+
+    # The document's execution has not run here yet: whether it finishes at once is unknown, so the task does it.
+    assert a.prepare(batch, on_m1, 0) is None
+    await a.send(batch[0])  # the subscription's task: executes (at once) and sends
+    assert a_socket.sent == [b'{"id":"op-0","type":"next","payload":{"data":{"events":{"eventId":"10","name":"MirrorUpdated"}}}}']
+
+    # The next batch (the hub's next read; here the same rows): prepare executes what is missing itself,
+    # once for the group, and every member splices in its own id.
+    batch = list(batch)
+    executed = counts(state)[0]
+    for sub in (a, b):
+        last, writes = sub.prepare(batch, on_m1, 0)  # type: ignore[misc]
+        assert last == 12 and writes is not None
+        with pytest.raises(StopIteration):
+            writes.send(None)
+    assert a_socket.sent[1:] == [
+        b'{"id":"op-0","type":"next","payload":{"data":{"events":{"eventId":"10","name":"MirrorUpdated"}}}}',
+        b'{"id":"op-0","type":"next","payload":{"data":{"events":{"eventId":"12","name":"MirrorUpdated"}}}}',
+    ]
+    assert b_socket.sent == [m.replace(b'"op-0"', b'"op-1"') for m in a_socket.sent[1:]]
+    assert counts(state)[0] - executed == 1, "row 12 executed once, for the group; row 10 was shared"
+
+    # Another filter is another group; a cursor past some rows takes the rest; past all, nothing and no writes.
+    batch = list(batch)
+    last, writes = c.prepare(batch, EventFilter(mirror=m2), 0)  # type: ignore[misc]
+    assert last == 11 and writes is not None
+    with pytest.raises(StopIteration):
+        writes.send(None)
+    assert [orjson.loads(m)["payload"]["data"]["events"]["eventId"] for m in c_socket.sent] == ["11"]
+    last, writes = c.prepare(batch, on_m1, 10)  # type: ignore[misc]
+    with pytest.raises(StopIteration):
+        writes.send(None)  # type: ignore[union-attr]
+    assert last == 12 and orjson.loads(c_socket.sent[-1])["payload"]["data"]["events"]["eventId"] == "12"
+    assert c.prepare(batch, on_m1, 12) == (12, None)
+
+    # A private row is the task's (its visibility is a statement), for every member of the group.
+    private = [event_row(13, m1) | {"public": False}]
+    assert a.prepare(private, on_m1, 12) is None and b.prepare(private, on_m1, 12) is None
+
+    # Only the current batch's work is kept: memory stays one batch, whatever the traffic.
+    assert state.shared_results.batch is private and len(state.shared_results.batches) == 1
+
+    # An operation the client completed meanwhile gets nothing more.
+    b.operation.completed = True
+    later = [event_row(14, m1)]
+    _, writes = b.prepare(later, on_m1, 12)  # type: ignore[misc]
+    before = len(b_socket.sent)
+    with pytest.raises(StopIteration):
+        writes.send(None)  # type: ignore[union-attr]
+    assert len(b_socket.sent) == before
