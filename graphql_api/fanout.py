@@ -46,6 +46,7 @@ from graphql_api.store.events import EventFilter
 from graphql_api.types import ChainEvent
 
 MAX_ENTRIES = 4096
+UNKNOWN: Any = object()  # SharedResults.prepared: not worked out yet for this batch
 
 # Both are set inside an operation's own task (asyncio gives each task a copy of the context), so a
 # subscription resolver reads those of its own operation: the executor that runs it, and on
@@ -71,11 +72,9 @@ class SharedResults:
         self.batch: Any = None
         self.batches: dict[Hashable, tuple[list[int], list[bytes]] | None] = {}
 
-    def prepared(self, key: Hashable, batch: Any) -> tuple[bool, tuple[list[int], list[bytes]] | None]:
-        """(found, what was prepared) for ``batch`` and inputs ``key``."""
-        if batch is not self.batch or key not in self.batches:
-            return False, None
-        return True, self.batches[key]
+    def prepared(self, key: Hashable, batch: Any) -> Any:
+        """What was prepared for ``batch`` and inputs ``key``: the rows' ids and payloads, None (the task's), or UNKNOWN."""
+        return self.batches.get(key, UNKNOWN) if batch is self.batch else UNKNOWN
 
     def remember_batch(self, key: Hashable, batch: Any, prepared: tuple[list[int], list[bytes]] | None) -> None:
         if batch is not self.batch:
@@ -193,7 +192,7 @@ class SharedEventExecutor(PlainLeavesExecutor):
     def _share_key(self, payload: Any) -> Hashable | None:
         return self.row_key(payload.row) if isinstance(payload, ChainEvent) else None
 
-    def row_key(self, row: Any) -> Hashable | None:
+    def row_key(self, row: Any) -> tuple[Any, ...] | None:
         """What an execution of this operation for ``row`` depends on, or None where it cannot be shared."""
         if self._inputs is None:  # once per subscription: the same for each of its events
             try:
@@ -207,12 +206,13 @@ class SharedEventExecutor(PlainLeavesExecutor):
 class DirectDelivery:
     """Sends an ``events`` subscription's rows as pre-encoded ``next`` messages (see the module docs)."""
 
-    __slots__ = ("executor", "handler", "operation", "prefix", "shared")
+    __slots__ = ("_group", "executor", "handler", "operation", "prefix", "shared")
 
     def __init__(self, executor: SharedEventExecutor, handler: Any, operation: Any) -> None:
         self.executor, self.handler, self.operation = executor, handler, operation
         self.shared: SharedResults = executor.context_value.state.shared_results
         self.prefix = b'{"id":' + orjson.dumps(operation.id) + b',"type":"next","payload":'
+        self._group: tuple[EventFilter, Hashable | None] | None = None  # (the filter, its group's key in SharedResults.batches)
 
     @classmethod
     def current(cls) -> DirectDelivery | None:
@@ -243,12 +243,15 @@ class DirectDelivery:
         writes of its messages (None: no row is for it); None where the subscription's task must send it (a
         private row, a result still being executed, errors). The rows and their payloads are worked out once per
         batch for all subscribers with the same inputs (operation, variables, viewer, filter)."""
-        group = self.executor.row_key(batch)
-        if group is None:
+        if self._group is None or self._group[0] is not flt:
+            inputs = self.executor.row_key(batch)  # (operation, variables, viewer, batch); None: not shareable
+            # The filter's fields, not the filter: a tuple of plain values hashes without calling back into Python.
+            self._group = (flt, None if inputs is None else (*inputs[:-1], flt.mirror, flt.names, flt.from_slot, flt.to_slot))
+        key = self._group[1]
+        if key is None:
             return None
-        key = (group, flt)
-        found, prepared = self.shared.prepared(key, batch)
-        if not found:
+        prepared = self.shared.prepared(key, batch)
+        if prepared is UNKNOWN:
             prepared = self._payloads(batch, flt)
             self.shared.remember_batch(key, batch, prepared)
         elif prepared is not None:
@@ -259,7 +262,11 @@ class DirectDelivery:
         start = 0 if not ids or ids[0] > last else bisect.bisect_right(ids, last)
         if start == len(ids):
             return last, None
+        if self._unsubscribed():
+            return ids[-1], None  # nothing more goes out
         prefix = self.prefix
+        if start == len(ids) - 1:  # one message, the usual case: its write without a coroutine around it
+            return ids[-1], self.handler.websocket.send_raw(prefix + payloads[start] + b"}")
         return ids[-1], self._write([prefix + payload + b"}" for payload in payloads[start:]])
 
     def _payloads(self, batch: Sequence[Any], flt: EventFilter) -> tuple[list[int], list[bytes]] | None:

@@ -7,25 +7,36 @@ pydantic model, as a plain FastAPI route would) and ignores the query text. Serv
 uvicorn with the API's settings (loop, HTTP parser, workers: ``graphql_api.__main__``), so
 the ratio API / baseline is the cost of GraphQL and the API's own layers.
 
-    python -m bench.api.baseline      # DATABASE_URL, BASELINE_PORT, API_WORKERS
+It also serves the fan-out's subscription plainly: a WebSocket at /graphql that speaks just
+enough graphql-transport-ws (``connection_init``, ``subscribe``, ``ping``, ``complete``) and,
+woken by the indexer's Redis message, reads the new rows with the hub's own statement
+(``graphql_api.store.events.past``) and sends each subscriber of the row's mirror its ``next``,
+the row encoded once, one ``await send`` after another. No gap handling, no visibility, no
+care for a socket that does not read: the floor the API's fan-out is measured against.
+
+    python -m bench.api.baseline      # DATABASE_URL, REDIS_URL, BASELINE_PORT, API_WORKERS
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
+import redis.asyncio as aioredis
 import uvicorn
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import Response
 from pydantic import BaseModel
 
 from graphql_api.app import NO_TELEMETRY
+from graphql_api.hub import CHANNEL
 from graphql_api.pagination import MAX_PAGE, PageArgs
-from graphql_api.store import grants, jobs, mirrors, models
+from graphql_api.store import events, grants, jobs, mirrors, models
 from graphql_api.types import global_id
 from mirror_common.pg import Connection, create_pool
 
@@ -115,13 +126,78 @@ async def nested(conn: Connection, n: int) -> dict[str, Any]:
     return {"mirrors": {"totalCount": total, "edges": [{"node": node(r)} for r in rows]}}
 
 
-def create_app(database_url: str) -> FastAPI:
+class PlainFanout:
+    """The fan-out, plainly: subscribers by mirror; on each Redis message, the new rows, each sent to its mirror's."""
+
+    def __init__(self, pool: Any, redis_url: str) -> None:
+        self.pool, self.redis_url = pool, redis_url
+        self.subscribers: dict[str, dict[tuple[WebSocket, str], None]] = {}  # mirror -> (socket, operation id)
+        self.last_id = 0
+
+    async def run(self) -> None:
+        async with self.pool.acquire() as conn:
+            self.last_id = await events.last_id(conn)
+        client = aioredis.from_url(self.redis_url)
+        pubsub = client.pubsub()
+        await pubsub.subscribe(CHANNEL)
+        try:
+            async for message in pubsub.listen():
+                if message["type"] == "message":
+                    await self.deliver()
+        finally:
+            await pubsub.aclose()  # type: ignore[no-untyped-call]
+            await client.aclose()
+
+    async def deliver(self) -> None:
+        async with self.pool.acquire() as conn:
+            rows = await events.past(conn, self.last_id, 500)
+        for row in rows:
+            self.last_id = row["id"]
+            data = {"eventId": str(row["id"]), "name": row["name"], "slot": str(row["slot"]), "data": row["payload"]}
+            payload = orjson.dumps({"data": {"events": data}}).decode()
+            for ws, operation in list(self.subscribers.get(row["mirror"], ())):
+                with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+                    await ws.send_text(f'{{"id":{orjson.dumps(operation).decode()},"type":"next","payload":{payload}}}')
+
+    async def serve(self, ws: WebSocket) -> None:
+        await ws.accept(subprotocol="graphql-transport-ws")
+        mine: list[tuple[str, tuple[WebSocket, str]]] = []
+        try:
+            while True:
+                message = orjson.loads(await ws.receive_text())
+                if message["type"] == "connection_init":
+                    await ws.send_text('{"type":"connection_ack"}')
+                elif message["type"] == "ping":
+                    await ws.send_text('{"type":"pong"}')
+                elif message["type"] == "subscribe":
+                    key = (ws, message["id"])
+                    mirror = message["payload"]["variables"]["mirror"]
+                    self.subscribers.setdefault(mirror, {})[key] = None
+                    mine.append((mirror, key))
+                elif message["type"] == "complete":
+                    for mirror, key in mine:
+                        if key[1] == message["id"]:
+                            self.subscribers.get(mirror, {}).pop(key, None)
+        except WebSocketDisconnect:
+            pass
+        finally:
+            for mirror, key in mine:
+                self.subscribers.get(mirror, {}).pop(key, None)
+
+
+def create_app(database_url: str, redis_url: str | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.pool = await create_pool(database_url, max_size=10)
+        app.state.fanout = PlainFanout(app.state.pool, redis_url) if redis_url else None
+        reading = asyncio.create_task(app.state.fanout.run()) if app.state.fanout else None
         try:
             yield
         finally:
+            if reading is not None:
+                reading.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await reading
             await app.state.pool.close()
 
     app = FastAPI(lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None, telemetry=NO_TELEMETRY)  # as the API
@@ -137,6 +213,13 @@ def create_app(database_url: str) -> FastAPI:
                 return Response(orjson.dumps({"errors": [{"message": "unknown operation"}]}), 400, media_type="application/json")
         return Response(orjson.dumps({"data": data}), media_type="application/json")
 
+    @app.websocket("/graphql")
+    async def subscriptions(ws: WebSocket) -> None:
+        if ws.app.state.fanout is None:
+            await ws.close(code=4400, reason="no REDIS_URL: no subscriptions")
+            return
+        await ws.app.state.fanout.serve(ws)
+
     return app
 
 
@@ -149,12 +232,12 @@ def main() -> int:
     if workers > 1:
         uvicorn.run("bench.api.baseline:app_from_env", factory=True, host="127.0.0.1", port=port, workers=workers, **options)
     else:
-        uvicorn.run(create_app(os.environ["DATABASE_URL"]), host="127.0.0.1", port=port, **options)
+        uvicorn.run(create_app(os.environ["DATABASE_URL"], os.environ.get("REDIS_URL")), host="127.0.0.1", port=port, **options)
     return 0
 
 
 def app_from_env() -> FastAPI:
-    return create_app(os.environ["DATABASE_URL"])
+    return create_app(os.environ["DATABASE_URL"], os.environ.get("REDIS_URL"))
 
 
 if __name__ == "__main__":

@@ -166,9 +166,9 @@ def api_server(database_url: str, redis_url: str, work: Path, workers: int) -> S
     return Server("api", [sys.executable, "-m", "graphql_api"], env, port, "/healthz", work)
 
 
-def baseline_server(database_url: str, work: Path, workers: int) -> Server:
+def baseline_server(database_url: str, redis_url: str, work: Path, workers: int) -> Server:
     port = free_port()
-    env = {"DATABASE_URL": database_url, "BASELINE_PORT": str(port), "API_WORKERS": str(workers)}
+    env = {"DATABASE_URL": database_url, "REDIS_URL": redis_url, "BASELINE_PORT": str(port), "API_WORKERS": str(workers)}
     return Server("baseline", [sys.executable, "-m", "bench.api.baseline"], env, port, "/graphql", work)
 
 
@@ -345,6 +345,37 @@ async def commit_and_publish(conn: asyncpg.Connection, redis: aioredis.Redis, mi
     return int(row["id"]), t0
 
 
+async def same_next(api: Server, plain: Server, database_url: str, redis_url: str, mirror: str) -> bool:
+    """Before any timing: one subscriber on each server, one event; both ``next`` payloads must be equal."""
+    import websockets
+
+    from mirror_common.pg import init_connection
+
+    async def subscribe(server: Server) -> Any:
+        ws = await websockets.connect(server.url.replace("http://", "ws://") + "/graphql", subprotocols=["graphql-transport-ws"])  # type: ignore[list-item]
+        await ws.send('{"type":"connection_init","payload":{}}')
+        assert orjson.loads(await ws.recv())["type"] == "connection_ack"
+        await ws.send(orjson.dumps({"id": "1", "type": "subscribe", "payload": {"query": SUBSCRIPTION, "variables": {"mirror": mirror}}}).decode())
+        return ws
+
+    sockets = [await subscribe(api), await subscribe(plain)]
+    conn = await asyncpg.connect(database_url)
+    await init_connection(conn)
+    redis = aioredis.from_url(redis_url)
+    try:
+        await asyncio.sleep(1.0)  # each subscription registered
+        await commit_and_publish(conn, redis, mirror, 0)
+        a, b = [orjson.loads(await asyncio.wait_for(ws.recv(), 10)) for ws in sockets]
+    finally:
+        for ws in sockets:
+            await ws.close()
+        await redis.aclose()
+        await conn.close()
+    if a != b:
+        raise RuntimeError(f"the API and the baseline send different messages for one event: API {a} / baseline {b}")
+    return True
+
+
 async def fanout(
     api: Server, binary: Path, database_url: str, redis_url: str, mirror: str, subscribers: int, rounds: int
 ) -> dict[str, Any]:
@@ -398,7 +429,7 @@ async def fanout(
             out["rounds"].append(rnd)
             say(
                 f"  event {len(out['rounds'])}/{rounds}: delivered to {len(ms)}/{subscribers}, p50 {rnd['p50_ms']:.1f} "
-                f"p99 {rnd['p99_ms']:.1f} last {rnd['max_ms']:.1f} ms; API CPU {cpu_ms:.0f} ms"
+                f"p99 {rnd['p99_ms']:.1f} last {rnd['max_ms']:.1f} ms; {api.name} CPU {cpu_ms:.0f} ms"
             )
         out["client_errors"] = report["errors"][:5]
         out["client_cpu_s"] = report["cpu_seconds"]
@@ -463,6 +494,18 @@ def report(result: dict[str, Any]) -> str:
             f"max {f['all']['max_ms']:.1f} ms; commit -> last delivery per event: median {f['last_delivery_ms']['median']:.1f} ms, "
             f"worst {f['last_delivery_ms']['max']:.1f} ms; missing {f['missing']}"
         )
+    fb = result.get("fanout_baseline")
+    if f and fb:
+        lines.append(
+            f"  plain WebSocket route (bench/api/baseline.py, same messages: checked): p50 {fb['all']['p50_ms']:.1f} ms  "
+            f"p99 {fb['all']['p99_ms']:.1f} ms  max {fb['all']['max_ms']:.1f} ms; last delivery median "
+            f"{fb['last_delivery_ms']['median']:.1f} ms; memory {fb['server_rss_mb']:.0f} MiB"
+        )
+        cpu_api, cpu_plain = (statistics.mean(r["server_cpu_ms"] for r in x["rounds"]) for x in (f, fb))
+        lines.append(
+            f"  API / plain: p99 {f['all']['p99_ms'] / fb['all']['p99_ms']:.2f}x the time, server CPU per event "
+            f"{cpu_api:.0f} / {cpu_plain:.0f} ms ({cpu_api / cpu_plain:.2f}x)"
+        )
     lines.append("goals (this 2-core machine):")
     m16 = next((p for p in result.get("throughput", {}).get("mirror", {}).get("points", []) if p["clients"] == 16), None)
     if m16:
@@ -522,7 +565,7 @@ def main(argv: list[str] | None = None) -> int:
         say(f"data: {len(addresses)} mirrors seeded")
         api = api_server(database_url, rd.url, work, args.workers).start()
         running.callback(api.stop)
-        baseline = None if args.no_baseline or args.no_requests else baseline_server(database_url, work, args.workers).start()
+        baseline = None if args.no_baseline or args.no_requests else baseline_server(database_url, rd.url, work, args.workers).start()
         if baseline is not None:
             running.callback(baseline.stop)
         for s in (api, baseline):
@@ -532,10 +575,24 @@ def main(argv: list[str] | None = None) -> int:
             say(f"requests: {', '.join(map(str, args.clients))} clients, {args.seconds} s each")
             result["throughput"] = throughput(args, binary, api, baseline, work, addresses[0])
         if baseline is not None:
-            baseline.stop()  # its idle process must not share the cores with the fan-out
+            baseline.stop()  # its idle process must not share the cores with the API's fan-out
         if args.subscribers > 0:
+            plain = None if args.no_baseline else baseline_server(database_url, rd.url, work, args.workers).start()
+            if plain is not None:
+                running.callback(plain.stop)
+                plain.wait_up()
+                result["fanout_same_json"] = uvloop.run(same_next(api, plain, database_url, rd.url, addresses[0]))
+                plain.stop()
             say(f"fan-out: {args.subscribers} subscribers, {args.events} events")
             result["fanout"] = uvloop.run(fanout(api, binary, database_url, rd.url, addresses[0], args.subscribers, args.events))
+            if plain is not None:
+                say("fan-out, plain: the same against the baseline's WebSocket (the API stopped meanwhile)")
+                api.stop()
+                plain.start()
+                plain.wait_up()
+                result["fanout_baseline"] = uvloop.run(
+                    fanout(plain, binary, database_url, rd.url, addresses[0], args.subscribers, args.events)
+                )
         result["conditions_end"] = conditions()
         publish(result, report(result), args.json)
         return 0
