@@ -66,6 +66,9 @@ def test_bench_api_runs(tmp_path: Path) -> None:
     fanout = figures["fanout"]
     assert fanout["subscribers"] == 50 and len(fanout["rounds"]) == 2
     assert fanout["missing"] == 0 and all(r["delivered"] == 50 for r in fanout["rounds"])
+    plain = figures["fanout_baseline"]  # the plain WebSocket route, its messages checked equal to the API's first
+    assert figures["fanout_same_json"] is True and plain["missing"] == 0 and len(plain["rounds"]) == 2
+    assert "API / plain: p99" in r.stdout
 
 
 def test_bench_api_in_process_runs() -> None:
