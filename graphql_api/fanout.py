@@ -264,10 +264,9 @@ class DirectDelivery:
             return last, None
         if self._unsubscribed():
             return ids[-1], None  # nothing more goes out
-        prefix = self.prefix
         if start == len(ids) - 1:  # one message, the usual case: its write without a coroutine around it
-            return ids[-1], self.handler.websocket.send_raw(prefix + payloads[start] + b"}")
-        return ids[-1], self._write([prefix + payload + b"}" for payload in payloads[start:]])
+            return ids[-1], self.handler.websocket.send_raw(self._framed(payloads[start]))
+        return ids[-1], self._write([self._framed(payload) for payload in payloads[start:]])
 
     def _payloads(self, batch: Sequence[Any], flt: EventFilter) -> tuple[list[int], list[bytes]] | None:
         """The ids and encoded results of ``batch``'s rows that ``flt`` takes, each public and its result at hand; else None."""
@@ -278,14 +277,13 @@ class DirectDelivery:
                 continue
             if not row["public"]:
                 return None  # the viewer's right to see it is a statement: the task reads it
-            key = self.executor.row_key(row)
-            found = self.shared.entries.get(key) if key is not None else None
+            found = self.shared.entries.get(self.executor.row_key(row))  # a key: prepare() saw this subscription's inputs
             if found is not None:
                 value = found[1]
                 if isinstance(value, asyncio.Future):
                     return None  # being executed by another subscriber's task
                 shared_count += 1
-            elif key is not None and self.shared.executes_at_once(self.executor.operation):
+            elif self.shared.executes_at_once(self.executor.operation):
                 pending = self.executor.build_per_event_executor(ChainEvent.of(row)).execute_operation(False)
                 if inspect.isawaitable(pending):  # not at once after all: it runs on as a task the others can await
                     asyncio.ensure_future(pending).add_done_callback(_retrieve)
@@ -301,7 +299,11 @@ class DirectDelivery:
         return ids, payloads
 
     def message(self, value: ExecutionResult) -> bytes:
-        return self.prefix + self.shared.payload(value) + b"}"
+        return self._framed(self.shared.payload(value))
+
+    def _framed(self, payload: bytes) -> bytes:
+        """A ``next`` message of this operation around an encoded ``{"data": …}``."""
+        return self.prefix + payload + b"}"
 
     def _unsubscribed(self) -> bool:
         return bool(self.operation.completed or self.operation.id not in self.handler.operations)

@@ -46,33 +46,38 @@ class Metrics:
             "mirror_api_subscriptions_active", "Open subscriptions", registry=self.registry, multiprocess_mode="livesum"
         )
         self.refusals = Counter("mirror_api_refusals", "Refused requests by reason", ["reason"], registry=self.registry)
-        results = Counter(
+        self.results_executed, self.results_shared = self._pair(
             "mirror_api_subscription_results",
             "Subscription results per event: executed for a subscriber, or shared from one with the same inputs (fanout.py)",
-            ["outcome"],
-            registry=self.registry,
+            "outcome",
+            "executed",
+            "shared",
         )
-        self.results_executed, self.results_shared = results.labels("executed"), results.labels("shared")
-        batches = Counter(
+        self.batches_pushed, self.batches_queued = self._pair(
             "mirror_api_subscription_batches",
             "The event hub's batches per subscriber: pushed (sent from the hub's own task) or queued (for the subscription's task, hub.py)",
-            ["path"],
-            registry=self.registry,
+            "path",
+            "pushed",
+            "queued",
         )
-        self.batches_pushed, self.batches_queued = batches.labels("pushed"), batches.labels("queued")
-        lookups = Counter(
+        self.lookups, self.lookup_statements = self._pair(
             "mirror_api_lookups",
             "Lookups by key from requests, and the statements that served them (coalesce.py: concurrent requests share one)",
-            ["what"],
-            registry=self.registry,
+            "what",
+            "lookup",
+            "statement",
         )
-        self.lookups, self.lookup_statements = lookups.labels("lookup"), lookups.labels("statement")
         self.degraded = Counter(
             "mirror_api_degraded",
             "Requests served without one of their checks (the rate limit while Redis is down)",
             ["check"],
             registry=self.registry,
         )
+
+    def _pair(self, name: str, documentation: str, label: str, first: str, second: str) -> tuple[Any, Any]:
+        """A counter with one label and two values, as its two children."""
+        counter = Counter(name, documentation, [label], registry=self.registry)
+        return counter.labels(first), counter.labels(second)
 
     def hub_batch(self, pushed: int, queued: int) -> None:
         if pushed:
