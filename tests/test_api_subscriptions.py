@@ -230,16 +230,15 @@ async def test_a_grant_revoked_on_chain_ends_the_grantee_s_live_view(
             assert len(viewer_row.items) == 3
 
 
-def subscription_batches(api: ApiProcess) -> dict[str, float]:
-    """The API's ``mirror_api_subscription_batches`` counters by path (pushed from the hub's task, queued for the subscription's)."""
+def counter_by_label(api: ApiProcess, metric: str, label: str) -> dict[str, float]:
+    """The API's counter ``metric`` by the value of its one label, e.g. mirror_api_subscription_results by outcome
+    (executed, shared) or mirror_api_subscription_batches by path (pushed from the hub's task, queued for the subscription's)."""
     text = httpx.get(f"{api.url}/metrics", timeout=10).text
-    return {m[0]: float(m[1]) for m in re.findall(r'^mirror_api_subscription_batches_total\{path="(\w+)"\} (\S+)$', text, re.M)}
+    return {m[0]: float(m[1]) for m in re.findall(rf'^{metric}_total\{{{label}="(\w+)"\}} (\S+)$', text, re.M)}
 
 
 def subscription_results(api: ApiProcess) -> dict[str, float]:
-    """The API's ``mirror_api_subscription_results`` counters by outcome (executed, shared)."""
-    text = httpx.get(f"{api.url}/metrics", timeout=10).text
-    return {m[0]: float(m[1]) for m in re.findall(r'^mirror_api_subscription_results_total\{outcome="(\w+)"\} (\S+)$', text, re.M)}
+    return counter_by_label(api, "mirror_api_subscription_results", "outcome")
 
 
 async def test_an_event_is_executed_once_per_document_variables_and_viewer(
@@ -300,10 +299,10 @@ async def test_an_event_is_executed_once_per_document_variables_and_viewer(
             # The plain document's execution finished at once, so its later events go out from the hub's own task
             # (hub.py's push, fanout.DirectDelivery.prepare), not its subscription's: the same items as over graphql-ws,
             # which never takes that path; the nested ones still come, through their tasks.
-            pushed = subscription_batches(api).get("pushed", 0)
+            pushed = counter_by_label(api, "mirror_api_subscription_batches", "path").get("pushed", 0)
             await life.update(owner, public, "Shared 3")
             for sub in everyone:
                 await sub.count(3 if sub in owner_every else 2, "the third update")
-            assert subscription_batches(api).get("pushed", 0) > pushed
+            assert counter_by_label(api, "mirror_api_subscription_batches", "path").get("pushed", 0) > pushed
             assert other_doc.items == other_doc_legacy.items and [i["events"]["name"] for i in other_doc.items] == ["MirrorUpdated"] * 2
             assert a1.items[1]["events"]["mirror"] == {"name": "Shared 3", "visibility": "PUBLIC"} and a1.items == a2.items == a3.items
