@@ -41,7 +41,7 @@ import orjson
 from graphql import ExecutionResult
 
 from graphql_api.encoding import encode_json
-from graphql_api.execution import PlainLeavesExecutor
+from graphql_api.execution import PlanExecutor
 from graphql_api.store.events import EventFilter
 from graphql_api.types import ChainEvent
 
@@ -120,7 +120,7 @@ class _Shared:
         return self.result
 
 
-class SharedEventExecutor(PlainLeavesExecutor):
+class SharedEventExecutor(PlanExecutor):
     """Strawberry's executor, with per-event executions of ``events`` shared through the
     app's ``SharedResults`` (``context.state.shared_results``). A finished shared result is
     handed out before graphql-core copies the executor for the event (the copy costs as much

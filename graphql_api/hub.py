@@ -30,12 +30,11 @@ and the subscriber takes nothing more until it is done, so the hub never waits o
 from __future__ import annotations
 
 import asyncio
-import collections.abc
 import contextlib
 import contextvars
 import json
 from collections import deque
-from collections.abc import Callable, Coroutine, Generator, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,6 +43,7 @@ import structlog
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
+from graphql_api.eager import Resumed
 from graphql_api.store import events as event_sql
 from mirror_common.pg import Pool
 from mirror_common.retry import REDIS, Backoff
@@ -109,7 +109,7 @@ class Subscriber:
         except Exception as e:  # noqa: BLE001 - a closed socket, typically: the subscription ends with it, in its task
             self._failed(e)
             return
-        self.writing = asyncio.get_running_loop().create_task(_Resumed(writes, waiting_on), context=self.context)
+        self.writing = asyncio.get_running_loop().create_task(Resumed(writes, waiting_on), context=self.context)
         self.writing.add_done_callback(self._written)
 
     def stop(self) -> None:
@@ -129,33 +129,6 @@ class Subscriber:
     def _raise_failure(self) -> None:
         if self.failure is not None:
             raise self.failure
-
-
-class _Resumed(collections.abc.Coroutine[Any, Any, Any]):
-    """The rest of a coroutine that already ran up to its first wait (``waiting_on``, what it yielded),
-    for a task to drive from there (Python 3.12's eager tasks, in 3.11). The task's first step gets
-    ``waiting_on`` back; every later step, and a cancellation even before the first, goes to the coroutine."""
-
-    __slots__ = ("coro", "started", "waiting_on")
-
-    def __init__(self, coro: Coroutine[Any, Any, Any], waiting_on: Any) -> None:
-        self.coro, self.waiting_on, self.started = coro, waiting_on, False
-
-    def send(self, value: Any) -> Any:
-        if not self.started:
-            self.started = True
-            return self.waiting_on
-        return self.coro.send(value)
-
-    def throw(self, typ: Any, val: Any = None, tb: Any = None) -> Any:
-        self.started = True
-        return self.coro.throw(typ) if val is None and tb is None else self.coro.throw(typ, val, tb)
-
-    def close(self) -> None:
-        self.coro.close()
-
-    def __await__(self) -> Generator[Any, Any, Any]:
-        raise TypeError("_Resumed is driven by a task, not awaited")
 
 
 class EventHub:
