@@ -113,17 +113,35 @@ def keyset(order: Order, page: PageArgs, add: Callable[[Any], str]) -> Keyset:
     return Keyset(f"({', '.join(order.columns)}) {op} ({placeholders})", order_by, page.size + 1)
 
 
+# Cursors are encoded when a client selects them, not for every edge of every page.
+
+
 @strawberry.type
 class PageInfo:
     has_next_page: bool
     has_previous_page: bool
-    start_cursor: str | None
-    end_cursor: str | None
+    first_row: strawberry.Private[Any]
+    last_row: strawberry.Private[Any]
+    order: strawberry.Private[Order]
+
+    @strawberry.field
+    def start_cursor(self) -> str | None:
+        return None if self.first_row is None else self.order.cursor(self.first_row)
+
+    @strawberry.field
+    def end_cursor(self) -> str | None:
+        return None if self.last_row is None else self.order.cursor(self.last_row)
 
 
 @strawberry.type
 class Edge(Generic[T]):
-    cursor: str
+    row: strawberry.Private[Any]
+    order: strawberry.Private[Order]
+
+    @strawberry.field
+    def cursor(self) -> str:
+        return self.order.cursor(self.row)
+
     node: T
 
 
@@ -146,11 +164,12 @@ def connection(
     rows = list(rows[: page.size])
     if page.backward:
         rows.reverse()
-    edges = [Edge(cursor=order.cursor(r), node=node(r)) for r in rows]
+    edges = [Edge(row=r, order=order, node=node(r)) for r in rows]
     info = PageInfo(
         has_next_page=more if not page.backward else page.cursor is not None,
         has_previous_page=more if page.backward else page.cursor is not None,
-        start_cursor=edges[0].cursor if edges else None,
-        end_cursor=edges[-1].cursor if edges else None,
+        first_row=rows[0] if rows else None,
+        last_row=rows[-1] if rows else None,
+        order=order,
     )
     return Connection(edges=edges, page_info=info, count=count)
