@@ -21,6 +21,7 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types import Info
 
 from graphql_api.execution import PlanExecutor
+from graphql_api.loaders import BatchLoader
 
 
 @strawberry.enum
@@ -132,8 +133,8 @@ class Query:
         return list(ITEMS)
 
 
-def context(batches: list[list[Any]] | None = None) -> dict[str, Any]:
-    """Each DataLoader's batches are appended to ``batches``."""
+def context(batches: list[list[Any]] | None = None, loader: Any = DataLoader) -> dict[str, Any]:
+    """Each loader's batches are appended to ``batches`` (Strawberry's DataLoader, or the API's BatchLoader)."""
     seen = batches if batches is not None else []
 
     async def load_parts(keys: list[tuple[int, int]]) -> list[list[Part]]:
@@ -144,7 +145,7 @@ def context(batches: list[list[Any]] | None = None) -> dict[str, Any]:
         seen.append(list(keys))
         return [next((i for i in ITEMS if i.key == k), None) for k in keys]
 
-    return {"parts": DataLoader(load_parts), "items": DataLoader(load_items)}
+    return {"parts": loader(load_parts), "items": loader(load_items)}
 
 
 def schemas() -> tuple[strawberry.Schema, strawberry.Schema]:
@@ -197,13 +198,14 @@ async def test_the_short_path_answers_as_graphql_core_does(query: str, variables
         assert shape(await short.execute(query, variables, context_value=context())) == expected, query
 
 
-async def test_a_nested_relation_is_loaded_in_one_batch_per_level() -> None:
+@pytest.mark.parametrize("loader", [DataLoader, BatchLoader])
+async def test_a_nested_relation_is_loaded_in_one_batch_per_level(loader: Any) -> None:
     short, plain = schemas()
     query = "{ items { key parts { key item { key parts(first: 1) { key } } } } }"
     short_batches: list[list[Any]] = []
     plain_batches: list[list[Any]] = []
-    short_result = await short.execute(query, context_value=context(short_batches))
-    plain_result = await plain.execute(query, context_value=context(plain_batches))
+    short_result = await short.execute(query, context_value=context(short_batches, loader))
+    plain_result = await plain.execute(query, context_value=context(plain_batches, loader))
     assert shape(short_result) == shape(plain_result)
     # parts of the 3 items; the item of each of their 6 parts; those items' parts: three batches, level by level
     assert [len(b) for b in short_batches] == [3, 3, 3], short_batches
