@@ -238,6 +238,21 @@ async def execute_http(
 ) -> ExecutionResult:
     """One GraphQL operation over HTTP, for the direct path and the view alike: an operation that cannot run
     here is an ``HTTPException`` 400 with the view's wording (subscriptions: where they are served)."""
+    try:
+        return await _execute_http(schema, query, variables, ctx, operation_name, extensions, root_value)
+    finally:
+        ctx.release()
+
+
+async def _execute_http(
+    schema: Any,
+    query: str | None,
+    variables: dict[str, Any] | None,
+    ctx: Any,
+    operation_name: str | None,
+    extensions: Any,
+    root_value: Any,
+) -> ExecutionResult:
     if query and root_value is None:
         direct: ExecutionResult | None = await schema.execute_query(query, variables, ctx, operation_name)  # None: not ordinary
         if direct is not None:
