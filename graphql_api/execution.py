@@ -38,6 +38,7 @@ request, as graphql-core does (``@skip(if: $v)`` depends on the variables).
 from __future__ import annotations
 
 import inspect
+import operator
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
@@ -73,6 +74,10 @@ class Abandon(Exception):
     """The short path cannot answer exactly as graphql-core would: graphql-core's path answers."""
 
 
+# A permission: (has_permission, a refusal gives [] rather than None, a refusal is silent rather than an error)
+Check = tuple[Callable[..., Any], bool, bool]
+
+
 @dataclass(frozen=True, slots=True)
 class Call:
     """A field's resolver, called as Strawberry calls it, behind its permission checks."""
@@ -83,7 +88,7 @@ class Call:
     pass_self: bool
     source_names: tuple[str, ...]  # root/parent parameters: given the object by name
     info_name: str | None
-    guards: tuple[PermissionExtension, ...]
+    checks: tuple[Check, ...]  # its permissions, in Strawberry's order
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,18 +224,24 @@ class PlanExecutor(StrawberryGraphQLCoreExecutionContext):
             done = await gather_eagerly(runs) if len(runs) > 1 else [await runs[0]]
             for (index, rebuild), completed in zip(below, done, strict=True):
                 columns[index] = rebuild(completed)
-        names = [step.name for step in plan]
-        return [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
+        objects: list[dict[str, Any]] = [{} for _ in sources]
+        for step, column in zip(plan, columns, strict=True):
+            name = step.name
+            for completed_object, value in zip(objects, column, strict=True):
+                completed_object[name] = value
+        return objects
 
     def _call(self, call: Call, parent_type: GraphQLObjectType, details: FieldDetailsList, sources: list[Any]) -> list[Any]:
         """The resolver's result for each source (a coroutine where it is async), or a permission's silent value."""
         info, kwargs = self._bound(call, parent_type, details)
         out: list[Any] = []
+        checks = call.checks
         for source in sources:
-            refused = _refusal(call, source, info, kwargs)
-            if refused is not _ALLOWED:
-                out.append(refused)
-                continue
+            if checks:
+                refused = _refusal(checks, source, info, kwargs)
+                if refused is not _ALLOWED:
+                    out.append(refused)
+                    continue
             named = dict(kwargs)
             for name in call.source_names:
                 named[name] = source
@@ -335,13 +346,15 @@ def _plain_reader(field_def: GraphQLField) -> Callable[[Any], Any] | None:
     Strawberry's attribute reader, or a synchronous method of the object that takes nothing but
     ``self`` (``Node.id``) and has no extensions or permissions."""
     resolve = field_def.resolve
+    definition = field_def.extensions.get(DEFINITION_BACKREF)
     if resolve is not None and getattr(resolve, "_is_default", False):
+        if isinstance(definition, StrawberryField) and definition.default_resolver is getattr:
+            return operator.attrgetter(definition.python_name)  # what Strawberry's reader does, in C
 
         def read_attribute(source: Any) -> Any:
             return resolve(source, None)
 
         return read_attribute
-    definition = field_def.extensions.get(DEFINITION_BACKREF)
     resolver = getattr(definition, "base_resolver", None)
     if not isinstance(definition, StrawberryField) or resolver is None:
         return None
@@ -360,14 +373,15 @@ def _call(field_def: GraphQLField) -> Call | None:
     resolver = getattr(definition, "base_resolver", None)
     if not isinstance(definition, StrawberryField) or resolver is None:
         return None
-    guards = tuple(e for e in definition.extensions if isinstance(e, PermissionExtension))
+    guards = [e for e in definition.extensions if isinstance(e, PermissionExtension)]
     if len(guards) != len(definition.extensions):
         return None
     if any(inspect.iscoroutinefunction(p.has_permission) for g in guards for p in g.permissions):
         return None
+    checks = tuple((p.has_permission, g.fail_silently and g.return_empty_list, g.fail_silently) for g in guards for p in g.permissions)
     source_names = tuple(p.name for p in (resolver.root_parameter, resolver.parent_parameter) if p is not None)
     info_name = resolver.info_parameter.name if resolver.info_parameter else None
-    return Call(field_def, definition, resolver.wrapped_func, resolver.self_parameter is not None, source_names, info_name, guards)
+    return Call(field_def, definition, resolver.wrapped_func, resolver.self_parameter is not None, source_names, info_name, checks)
 
 
 # --- completing values -------------------------------------------------------------------
@@ -375,16 +389,15 @@ def _call(field_def: GraphQLField) -> Call | None:
 _ALLOWED = object()
 
 
-def _refusal(call: Call, source: Any, info: Any, kwargs: dict[str, Any]) -> Any:
+def _refusal(checks: tuple[Check, ...], source: Any, info: Any, kwargs: dict[str, Any]) -> Any:
     """``_ALLOWED``, or the value a permission that fails silently gives instead of the field."""
-    for guard in call.guards:
-        for permission in guard.permissions:
-            allowed = permission.has_permission(source, info, **kwargs)
-            if allowed is True:
-                continue
-            if allowed is False and guard.fail_silently:
-                return [] if guard.return_empty_list else None
-            raise Abandon("refused")  # graphql-core's path raises the permission's error (or Strawberry's, for a non-bool)
+    for has_permission, empty_list, silent in checks:
+        allowed = has_permission(source, info, **kwargs)
+        if allowed is True:
+            continue
+        if allowed is False and silent:
+            return [] if empty_list else None
+        raise Abandon("refused")  # graphql-core's path raises the permission's error (or Strawberry's, for a non-bool)
     return _ALLOWED
 
 
@@ -429,34 +442,51 @@ def _leaf(step: Step, value: Any) -> Any:
 
 def _objects(step: Step, values: list[Any]) -> tuple[list[Any], Callable[[list[Any]], list[Any]]]:
     """The objects of a column, flat, and how to put their completed dicts back in its shape."""
-    children: list[Any] = []
-    shape: list[Any] = []  # per row: None, or (start, end) of its objects; or the index of a single one
+    if step.is_list:
+        children, rebuild = _object_lists(step, values)
+    elif any(v is None or isinstance(v, Exception) for v in values):
+        if step.non_null or any(isinstance(v, Exception) for v in values):
+            raise Abandon("null or error")
+        children = [v for v in values if v is not None]
+
+        def rebuild(completed: list[Any]) -> list[Any]:
+            found = iter(completed)
+            return [None if v is None else next(found) for v in values]
+
+    else:
+        children, rebuild = values, _identity
     is_type_of = step.child.is_type_of if step.child is not None else None
+    # Strawberry's is_type_of reads no info
+    if is_type_of is not None and not all(is_type_of(child, None) for child in children):  # type: ignore[arg-type]
+        raise Abandon("not of its type")  # graphql-core's path raises the error
+    return children, rebuild
+
+
+def _object_lists(step: Step, values: list[Any]) -> tuple[list[Any], Callable[[list[Any]], list[Any]]]:
+    children: list[Any] = []
+    bounds: list[int | None] = []  # per row: None, or where its objects end in children
     for value in values:
         if value is None:
             if step.non_null:
                 raise Abandon("null")
-            shape.append(None)
-        elif isinstance(value, Exception):
-            raise Abandon("error")
-        elif not step.is_list:
-            shape.append(len(children))
-            children.append(value)
-        else:
-            if isinstance(value, str | bytes | dict) or not hasattr(value, "__iter__"):
-                raise Abandon("not a list")
-            start = len(children)
-            for item in value:
-                if item is None or isinstance(item, Exception):
-                    raise Abandon("null or error item")  # rare: graphql-core's path nulls it or the list
-                children.append(item)
-            shape.append((start, len(children)))
-
-    # Strawberry's is_type_of reads no info
-    if is_type_of is not None and not all(is_type_of(child, None) for child in children):  # type: ignore[arg-type]
-        raise Abandon("not of its type")  # graphql-core's path raises the error
+            bounds.append(None)
+            continue
+        if isinstance(value, str | bytes | dict | Exception) or not hasattr(value, "__iter__"):
+            raise Abandon("not a list")
+        children.extend(value)
+        bounds.append(len(children))
+    if any(item is None or isinstance(item, Exception) for item in children):
+        raise Abandon("null or error item")  # rare: graphql-core's path nulls it or the list
 
     def rebuild(completed: list[Any]) -> list[Any]:
-        return [None if s is None else completed[s[0] : s[1]] if isinstance(s, tuple) else completed[s] for s in shape]
+        out: list[Any] = []
+        start = 0
+        for end in bounds:
+            if end is None:
+                out.append(None)
+            else:
+                out.append(completed[start:end])
+                start = end
+        return out
 
     return children, rebuild
