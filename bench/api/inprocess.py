@@ -59,6 +59,7 @@ async def run(args: argparse.Namespace) -> None:
             API_RATE_IP="0",
             API_RATE_WALLET="0",
         )
+        from graphql_api.__main__ import tune_gc
         from graphql_api.app import create_app
         from mirror_common.config import Settings
 
@@ -97,6 +98,7 @@ async def run(args: argparse.Namespace) -> None:
 
         lifespan_task = asyncio.create_task(app({"type": "lifespan", "asgi": {"version": "3.0"}}, lifespan.get, lifespan_send))
         await started.wait()
+        tune_gc()  # as the server does (graphql_api.__main__)
         for _ in range(args.warmup):
             await one()
         say(f"answer: {answers[-1][:160]!r}")
