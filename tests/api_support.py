@@ -22,10 +22,27 @@ from solders.keypair import Keypair
 
 from bench.api.seed import address as address  # re-exported: the tests take both from here
 from bench.api.seed import seed as seed
+from graphql_api.coalesce import Coalescer
+from graphql_api.fanout import SharedResults
+from graphql_api.state import Metrics
+from mirror_common.config import Settings
+from mirror_common.pg import Pool
 from mirror_common.services import ChildProcess, free_port
 
 DOMAIN = "localhost:59102"
 URI = "http://localhost:59102"
+
+
+class InProcessState:
+    """What the executor and the loaders read of the app's state (graphql_api.state.ApiState), for tests that
+    execute operations in process."""
+
+    def __init__(self, pool: Pool) -> None:
+        self.pool = pool
+        self.settings = Settings()
+        self.metrics = Metrics()
+        self.shared_results = SharedResults()
+        self.lookups = Coalescer(pool)
 
 
 class ApiProcess(ChildProcess):

@@ -17,27 +17,15 @@ from graphql import parse
 
 from graphql_api.coalesce import Coalescer
 from graphql_api.context import Context
-from graphql_api.fanout import DirectDelivery, SharedEventExecutor, SharedResults
+from graphql_api.fanout import DirectDelivery, SharedEventExecutor
 from graphql_api.schema import build_schema
-from graphql_api.state import Metrics
 from graphql_api.store.events import EventFilter
 from graphql_api.types import ChainEvent
-from mirror_common.config import Settings
 from mirror_common.pg import Pool, create_pool
+from tests.api_support import InProcessState as State
 from tests.api_support import address, seed
 
 DOCUMENT = parse("subscription { events { eventId name mirror { name } } }")
-
-
-class State:
-    """What the executor and the loaders read of the app's state (graphql_api.state.ApiState)."""
-
-    def __init__(self, pool: Pool) -> None:
-        self.pool = pool
-        self.settings = Settings()
-        self.metrics = Metrics()
-        self.shared_results = SharedResults()
-        self.lookups = Coalescer(pool)
 
 
 @pytest.fixture
