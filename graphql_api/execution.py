@@ -37,6 +37,7 @@ request, as graphql-core does (``@skip(if: $v)`` depends on the variables).
 
 from __future__ import annotations
 
+import functools
 import inspect
 import operator
 from collections.abc import Callable, Coroutine
@@ -107,6 +108,7 @@ class Step:
 
 
 Plan = tuple[Step, ...]
+Bound = tuple[Any, dict[str, Any], Callable[[Any], Any]]  # a field's Info, its arguments, its resolver of the object alone
 
 
 class PlanExecutor(StrawberryGraphQLCoreExecutionContext):
@@ -208,7 +210,7 @@ class PlanExecutor(StrawberryGraphQLCoreExecutionContext):
         runs: list[Coroutine[Any, Any, list[dict[str, Any]]]] = []
         for index, (step, details) in enumerate(zip(plan, grouped_field_set.values(), strict=True)):
             if step.child is None:
-                columns[index] = [_leaf(step, v) for v in columns[index]]
+                columns[index] = _leaves(step, columns[index])
                 continue
             children, rebuild = _objects(step, columns[index])
             if not children:
@@ -233,28 +235,22 @@ class PlanExecutor(StrawberryGraphQLCoreExecutionContext):
 
     def _call(self, call: Call, parent_type: GraphQLObjectType, details: FieldDetailsList, sources: list[Any]) -> list[Any]:
         """The resolver's result for each source (a coroutine where it is async), or a permission's silent value."""
-        info, kwargs = self._bound(call, parent_type, details)
-        out: list[Any] = []
+        info, kwargs, resolve = self._bound(call, parent_type, details)
         checks = call.checks
-        for source in sources:
-            if checks:
+        if not checks:
+            out = [resolve(source) for source in sources]
+        else:
+            out = []
+            for source in sources:
                 refused = _refusal(checks, source, info, kwargs)
-                if refused is not _ALLOWED:
-                    out.append(refused)
-                    continue
-            named = dict(kwargs)
-            for name in call.source_names:
-                named[name] = source
-            if call.info_name is not None:
-                named[call.info_name] = info
-            value = call.func(source, **named) if call.pass_self else call.func(**named)
-            if self.is_awaitable(value) and not inspect.iscoroutine(value):
-                value = _awaited(value)
-            out.append(value)
-        return out
+                out.append(resolve(source) if refused is _ALLOWED else refused)
+        if call.field.is_async:
+            return out
+        is_awaitable = self.is_awaitable
+        return [_awaited(v) if is_awaitable(v) and not inspect.iscoroutine(v) else v for v in out]
 
-    def _bound(self, call: Call, parent_type: GraphQLObjectType, details: FieldDetailsList) -> tuple[Any, dict[str, Any]]:
-        """The field's Strawberry ``Info`` and converted arguments, once per selection."""
+    def _bound(self, call: Call, parent_type: GraphQLObjectType, details: FieldDetailsList) -> Bound:
+        """The field's Strawberry ``Info``, converted arguments and resolver taking only the object, once per selection."""
         memo = self._memo("bound")
         found = memo.get(id(details))
         if found is None:
@@ -267,8 +263,12 @@ class PlanExecutor(StrawberryGraphQLCoreExecutionContext):
             kwargs = convert_arguments(args, call.field.arguments, scalar_registry=scalars, config=strawberry_schema.config, info=info)
             for extension in call.field.extensions:
                 kwargs = extension.map_arguments(kwargs)
-            found = memo[id(details)] = (details, info, kwargs)  # the list kept alive with its id
-        return found[1], found[2]
+            named = dict(kwargs)
+            if call.info_name is not None:
+                named[call.info_name] = info
+            resolve = _resolver(call, named)
+            found = memo[id(details)] = (details, info, kwargs, resolve)  # the list kept alive with its id
+        return found[1], found[2], found[3]
 
     # --- plans -------------------------------------------------------------------------
 
@@ -384,6 +384,18 @@ def _call(field_def: GraphQLField) -> Call | None:
     return Call(field_def, definition, resolver.wrapped_func, resolver.self_parameter is not None, source_names, info_name, checks)
 
 
+def _resolver(call: Call, named: dict[str, Any]) -> Callable[[Any], Any]:
+    """``call``'s resolver as a function of the object alone: its other arguments bound (in C, by ``partial``)."""
+    if not call.source_names:
+        return functools.partial(call.func, **named) if call.pass_self else lambda _: call.func(**named)
+
+    def resolve(source: Any) -> Any:
+        given = dict(named, **dict.fromkeys(call.source_names, source))
+        return call.func(source, **given) if call.pass_self else call.func(**given)
+
+    return resolve
+
+
 # --- completing values -------------------------------------------------------------------
 
 _ALLOWED = object()
@@ -409,21 +421,31 @@ def _identity(value: Any) -> Any:
     return value
 
 
-def _leaf(step: Step, value: Any) -> Any:
-    if value is None:
-        if step.non_null:
-            raise Abandon("null")
-        return None
-    if isinstance(value, Exception):
-        raise Abandon("error")
+def _leaves(step: Step, values: list[Any]) -> list[Any]:
+    """A column of leaf values, coerced for the response."""
+    if step.is_list:
+        return [None if v is None and not step.non_null else _leaf_list(step, v) for v in values]
     coerce = step.coerce
-    if not step.is_list:
+    out: list[Any] = []
+    for value in values:
+        if value is None:
+            if step.non_null:
+                raise Abandon("null")
+            out.append(None)
+            continue
+        if isinstance(value, Exception):
+            raise Abandon("error")
         coerced = coerce(value)  # type: ignore[misc]  # a leaf has coerce
         if coerced is None or coerced is Undefined:
             raise Abandon("refused by its scalar")
-        return coerced
-    if isinstance(value, str | bytes | dict) or not hasattr(value, "__iter__"):
-        raise Abandon("not a list")
+        out.append(coerced)
+    return out
+
+
+def _leaf_list(step: Step, value: Any) -> list[Any]:
+    if value is None or isinstance(value, str | bytes | dict | Exception) or not hasattr(value, "__iter__"):
+        raise Abandon("null or not a list")
+    coerce = step.coerce
     items: list[Any] = []
     for item in value:
         if item is None:
