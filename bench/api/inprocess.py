@@ -7,6 +7,7 @@ measures the real thing over sockets.
     python -m bench.api.inprocess                          # mirror(address), 3,000 requests one at a time
     python -m bench.api.inprocess --concurrency 16         # 16 in flight (lookups coalesce)
     python -m bench.api.inprocess --query nested --requests 50 --profile
+    python -m bench.api.inprocess --query nested --requests 300 --plain    # CPU beside the plain route's handler
 """
 
 from __future__ import annotations
@@ -19,13 +20,16 @@ import pstats
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
 import uvloop
 
+from bench.api import baseline
 from bench.api.run import MIRROR_QUERY, NESTED_QUERY, create_database
 from bench.common import say
+from mirror_common.pg import create_pool
 from mirror_common.services import Postgres, Redis
 
 
@@ -121,6 +125,8 @@ async def run(args: argparse.Namespace) -> None:
             f"{args.query}: {n} requests, {args.concurrency} in flight: {wall / n * 1e3:.3f} ms wall, "
             f"{cpu / n * 1e3:.3f} ms CPU a request; {lookups.lookups} lookups in {lookups.statements} statements"
         )
+        if args.plain:
+            await compare_with_plain(args, one, url, addresses[0])
         if profile:
             stats = pstats.Stats(profile)
             print(f"{stats.total_calls:,} calls ({stats.total_calls / n:,.0f} a request)")  # type: ignore[attr-defined]
@@ -132,6 +138,29 @@ async def run(args: argparse.Namespace) -> None:
         pg.stop(remove=True)
 
 
+async def compare_with_plain(args: argparse.Namespace, one: Callable[[], Awaitable[None]], url: str, address: str) -> None:
+    """The API's CPU per request beside the plain route's handler (bench/api/baseline.py: the same statements and
+    JSON, no GraphQL, no HTTP), one after the other, so that the ratio does not move with the machine's speed."""
+    pool = await create_pool(url)
+    try:
+
+        async def plain() -> None:
+            async with pool.acquire() as conn:
+                data = await (baseline.nested(conn, 100) if args.query == "nested" else baseline.mirror(conn, address))
+            orjson.dumps({"data": data})
+
+        spent = {"api": 0.0, "plain": 0.0}
+        for _ in range(args.requests):
+            for name, request in (("api", one), ("plain", plain)):
+                cpu = time.process_time()
+                await request()
+                spent[name] += time.process_time() - cpu
+        api, plain_ms = (spent[k] / args.requests * 1e3 for k in ("api", "plain"))
+        print(f"{args.query}, interleaved: API {api:.3f} ms CPU a request, plain handler {plain_ms:.3f} ms: {api / plain_ms:.2f}x")
+    finally:
+        await pool.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         prog="python -m bench.api.inprocess", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -141,6 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--concurrency", type=int, default=1)
     ap.add_argument("--warmup", type=int, default=200)
     ap.add_argument("--profile", action="store_true", help="cProfile the measured requests; print calls and the top functions")
+    ap.add_argument("--plain", action="store_true", help="then as many again, interleaved with the plain route's handler: the CPU ratio")
     uvloop.run(run(ap.parse_args(argv)))
     return 0
 
