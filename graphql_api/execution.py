@@ -40,7 +40,7 @@ from __future__ import annotations
 import functools
 import inspect
 import operator
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -194,34 +194,42 @@ class PlanExecutor(StrawberryGraphQLCoreExecutionContext):
         """The completed objects, one per source: each field for every source, then each level below for all of them."""
         columns: list[list[Any]] = []
         calls: list[tuple[list[Any], int, Coroutine[Any, Any, Any]]] = []  # (column, row, coroutine): filled in once done
-        for step, details in zip(plan, grouped_field_set.values(), strict=True):
-            if step.call is None:
-                read = step.read
-                column = [read(s) for s in sources]  # type: ignore[misc]  # a step has read or call
-            else:
-                column = self._call(step.call, parent_type, details, sources)
-                calls.extend((column, row, value) for row, value in enumerate(column) if inspect.iscoroutine(value))
-            columns.append(column)
+        try:
+            for step, details in zip(plan, grouped_field_set.values(), strict=True):
+                if step.call is None:
+                    read = step.read
+                    column = [read(s) for s in sources]  # type: ignore[misc]  # a step has read or call
+                else:
+                    column = self._call(step.call, parent_type, details, sources)
+                    calls.extend((column, row, value) for row, value in enumerate(column) if inspect.iscoroutine(value))
+                columns.append(column)
+        except BaseException:
+            _close(c for _, _, c in calls)  # made, never run: abandoned with the short path
+            raise
         if calls:
             for (column, row, _), value in zip(calls, await gather_eagerly([c for _, _, c in calls]), strict=True):
                 column[row] = value
         # The levels below, for all the sources at once; the subtrees of different fields side by side.
         below: list[tuple[int, Callable[[list[Any]], list[Any]]]] = []
         runs: list[Coroutine[Any, Any, list[dict[str, Any]]]] = []
-        for index, (step, details) in enumerate(zip(plan, grouped_field_set.values(), strict=True)):
-            if step.child is None:
-                columns[index] = _leaves(step, columns[index])
-                continue
-            children, rebuild = _objects(step, columns[index])
-            if not children:
-                columns[index] = rebuild([])
-                continue
-            child_fields = self.collect_subfields(step.child, details).grouped_field_set
-            child_plan = self._plan(step.child, child_fields)
-            if child_plan is None:
-                raise Abandon(f"{step.child.name}: not planned")
-            below.append((index, rebuild))
-            runs.append(self._complete(child_plan, step.child, child_fields, children))
+        try:
+            for index, (step, details) in enumerate(zip(plan, grouped_field_set.values(), strict=True)):
+                if step.child is None:
+                    columns[index] = _leaves(step, columns[index])
+                    continue
+                children, rebuild = _objects(step, columns[index])
+                if not children:
+                    columns[index] = rebuild([])
+                    continue
+                child_fields = self.collect_subfields(step.child, details).grouped_field_set
+                child_plan = self._plan(step.child, child_fields)
+                if child_plan is None:
+                    raise Abandon(f"{step.child.name}: not planned")
+                below.append((index, rebuild))
+                runs.append(self._complete(child_plan, step.child, child_fields, children))
+        except BaseException:
+            _close(runs)
+            raise
         if runs:
             done = await gather_eagerly(runs) if len(runs) > 1 else [await runs[0]]
             for (index, rebuild), completed in zip(below, done, strict=True):
@@ -241,9 +249,13 @@ class PlanExecutor(StrawberryGraphQLCoreExecutionContext):
             out = [resolve(source) for source in sources]
         else:
             out = []
-            for source in sources:
-                refused = _refusal(checks, source, info, kwargs)
-                out.append(resolve(source) if refused is _ALLOWED else refused)
+            try:
+                for source in sources:
+                    refused = _refusal(checks, source, info, kwargs)
+                    out.append(resolve(source) if refused is _ALLOWED else refused)
+            except BaseException:
+                _close(v for v in out if inspect.iscoroutine(v))  # made for the objects before the refusal, never run
+                raise
         if call.field.is_async:
             return out
         is_awaitable = self.is_awaitable
@@ -411,6 +423,11 @@ def _refusal(checks: tuple[Check, ...], source: Any, info: Any, kwargs: dict[str
             return [] if empty_list else None
         raise Abandon("refused")  # graphql-core's path raises the permission's error (or Strawberry's, for a non-bool)
     return _ALLOWED
+
+
+def _close(coros: Iterable[Coroutine[Any, Any, Any]]) -> None:
+    for coro in coros:
+        coro.close()
 
 
 async def _awaited(value: Any) -> Any:

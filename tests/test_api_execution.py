@@ -9,6 +9,8 @@ relation is loaded with one batch for all its parents, level by level."""
 
 from __future__ import annotations
 
+import gc
+import warnings
 from enum import Enum
 from typing import Any, NewType
 
@@ -96,9 +98,17 @@ class Item(Keyed):
     async def guarded_parts(self, info: Info) -> list[Part] | None:
         return await info.context["parts"].load((self.key, 2))
 
+    @strawberry.field(permission_classes=[OddKeysOnly])
+    async def odd_parts(self, info: Info) -> list[Part] | None:
+        return await info.context["parts"].load((self.key, 1))
+
     @strawberry.field
     async def parts(self, info: Info, first: int = 2) -> list[Part]:
         return await info.context["parts"].load((self.key, first))
+
+    @strawberry.field
+    def everyone(self) -> list[Item]:
+        return list(ITEMS)
 
     @strawberry.field
     def friend(self) -> Item | None:
@@ -176,6 +186,7 @@ def shape(result: Any) -> Any:
         ("{ items { key parts { key size } } }", None),
         ("query($n: Int!) { items { key parts(first: $n) { key size item { key label } } } }", {"n": 3}),
         ("{ items { key guardedParts { key } } }", None),
+        ("{ items { key oddParts { key } } }", None),
         ("{ items { key a: parts(first: 1) { key } b: parts(first: 0) { key } } }", None),
         ("{ items { key friend { key friend { key note } } } }", None),
         ("{ items { key friend { key name } } }", None),  # a null two levels down
@@ -243,3 +254,21 @@ async def test_plans_cover_nested_selections_and_leave_the_rest_to_graphql_core(
     assert ("key", "shout", "parts") in plans, plans  # arguments and an async relation
     assert ("key", "item") in plans, plans
     assert None not in plans, plans  # an inline fragment on an interface is collected before planning
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "{ items { parts { key } secret } }",  # resolvers started for `parts`, then a refusal that is not silent
+        "{ items { everyone { key oddParts { key } } } }",  # one level of items 1, 2, 3: 1's resolver made, then 2 refused
+        "{ items { parts { key } friend { key } must { key } } }",  # subtrees under way, then a null where none may be
+    ],
+)
+async def test_abandoning_the_short_path_leaves_no_coroutine_unawaited(query: str) -> None:
+    short, plain = schemas()
+    expected = shape(await plain.execute(query, context_value=context()))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert shape(await short.execute(query, context_value=context())) == expected
+        gc.collect()
+    assert not [w for w in caught if "never awaited" in str(w.message)], [str(w.message) for w in caught]
