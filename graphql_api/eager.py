@@ -8,7 +8,9 @@ batch is one statement for all of them), so they are stepped by hand:
 - ``Resumed``: the rest of a coroutine that already ran up to its first wait, for a task to
   drive or for a caller to ``await``.
 - ``gather_eagerly``: many coroutines stepped side by side in the caller's task, each resumed
-  when what it waits for is done, like ``asyncio.gather`` without the tasks.
+  when what it waits for is done, like ``asyncio.gather`` without the tasks. ``stepping()``
+  tells a coroutine that it runs under it: what it awaits, ``gather_eagerly`` waits on with
+  ``asyncio.wait``, so the caller's task stays cancellable whatever the future is.
 """
 
 from __future__ import annotations
@@ -52,6 +54,23 @@ class Resumed(collections.abc.Coroutine[Any, Any, Any]):
         return self  # an iterator with send and throw: what ``await`` needs
 
 
+_stepping = 0  # how many gather_eagerly steps are running (nested ones count); one thread, so a plain counter
+
+
+def stepping() -> bool:
+    """Whether the running code is (inside) a coroutine that ``gather_eagerly`` is stepping."""
+    return _stepping > 0
+
+
+def _step(coro: Coroutine[Any, Any, Any]) -> Any:
+    global _stepping
+    _stepping += 1
+    try:
+        return coro.send(None)
+    finally:
+        _stepping -= 1
+
+
 async def gather_eagerly(coros: Sequence[Coroutine[Any, Any, Any]]) -> list[Any]:
     """The coroutines' results in order, each stepped in this task as far as it goes, then resumed once
     the future it waits on is done. The first exception closes the others and is raised."""
@@ -62,7 +81,7 @@ async def gather_eagerly(coros: Sequence[Coroutine[Any, Any, Any]]) -> list[Any]
         while ready:
             for i in ready:
                 try:
-                    yielded = coros[i].send(None)
+                    yielded = _step(coros[i])
                 except StopIteration as done:
                     results[i] = done.value
                     waiting.pop(i, None)

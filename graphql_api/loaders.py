@@ -7,9 +7,11 @@ arguments, one statement per distinct page (a single one in practice). So a page
 100 mirrors with their grants, jobs and latest model costs the same few statements as
 a page of 2.
 
-``BatchLoader`` is a DataLoader whose keys wait on their batch's one future. Strawberry's
-gives each key a future and a callback of its own: for a page of 100 mirrors that is 600
-futures, and waiting on them cost more than the statements.
+``BatchLoader`` is a DataLoader whose keys wait on their batch's one future where the executor
+steps their resolvers (``eager.gather_eagerly``). Strawberry's gives each key a future and a
+callback of its own: for a page of 100 mirrors that is 600 futures, and waiting on them cost
+more than the statements. A key awaited straight from a task waits on a shielded copy, so that
+cancelling that task cancels it at once and nobody else's batch.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from functools import cache, cached_property
 from typing import Any, Generic, TypeVar
 
 from graphql_api.coalesce import Coalescer
+from graphql_api.eager import stepping
 from graphql_api.pagination import PageArgs
 from graphql_api.store import chain, events, grants, jobs, mirrors, models
 from mirror_common.pg import Connection, Pool
@@ -39,11 +42,6 @@ class Batch(asyncio.Future[None]):
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         super().__init__(loop=loop)
         self.keys: list[Any] = []
-
-    def cancel(self, msg: Any = None) -> bool:
-        # Shared by every key: a task cancelled while it waits here must not cancel the others' wait.
-        # The task itself is cancelled when the batch is done (asyncio does so when this returns False).
-        return False
 
 
 class BatchLoader(Generic[K, V]):
@@ -69,8 +67,11 @@ class BatchLoader(Generic[K, V]):
                 loop.call_soon(self._dispatch, batch)
             batch.keys.append(key)
             self.batches[key] = batch
-        await batch  # raises the batch's error
-        return self.values[key]
+        if stepping():
+            await batch  # gather_eagerly waits on it for every key of the batch, with asyncio.wait (eager.py)
+        else:
+            await asyncio.shield(batch)  # a task waits here: cancelling it must not cancel the others' batch
+        return self.values[key]  # after the batch's error, if any, was raised
 
     def _dispatch(self, batch: Batch) -> None:
         self.open = None

@@ -1,7 +1,8 @@
 """graphql_api/loaders.py's BatchLoader: the keys asked for in one turn of the loop are one fetch, each
 key once; values and errors are kept for the request; a key asked for while its batch is under way
-waits on that batch; one waiter's cancellation leaves the others waiting; a fetch that returns the
-wrong number of values is an error, not a shifted answer."""
+waits on that batch; one waiter's cancellation leaves the others waiting, and a waiter is cancelled
+at once even while its batch hangs, whether a task awaits it or ``gather_eagerly`` steps it; a fetch
+that returns the wrong number of values is an error, not a shifted answer."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from graphql_api.eager import gather_eagerly
 from graphql_api.loaders import BatchLoader
 
 
@@ -73,3 +75,23 @@ async def test_one_waiter_cancelled_leaves_the_others_waiting() -> None:
     with pytest.raises(asyncio.CancelledError):
         await leaving
     assert await loader.load(1) == "v1"
+
+
+async def test_a_task_waiting_on_a_batch_that_hangs_is_cancelled_at_once() -> None:
+    fetch = Fetches(pause=30)  # a statement that never ends
+    loader: BatchLoader[int, str] = BatchLoader(fetch)
+    direct = asyncio.ensure_future(loader.load(1))  # awaited by its own task
+
+    async def resolver(key: int) -> str:
+        return await loader.load(key)
+
+    stepped = asyncio.ensure_future(gather_eagerly([resolver(2), resolver(3)]))  # as the executor steps resolvers
+    await asyncio.sleep(0.01)
+    for task in (direct, stepped):
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(task, 1)  # not 30 s
+    other = asyncio.ensure_future(loader.load(2))  # the batch itself goes on for whoever else waits on it
+    await asyncio.sleep(0.01)
+    assert not other.done()
+    other.cancel()
