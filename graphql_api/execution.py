@@ -139,7 +139,8 @@ class PlanExecutor(StrawberryGraphQLCoreExecutionContext):
         return collected
 
     def _memo(self, name: str) -> dict[Any, Any]:
-        """A dict of this execution's (graphql-core builds an executor per operation, and a copy per event)."""
+        """A dict of this execution's (graphql-core builds an executor per operation, and a copy per event of a
+        subscription, made before it executes anything, so that no copy shares another's)."""
         memo: dict[Any, Any] = self.__dict__.setdefault(f"_plan_{name}", {})
         return memo
 

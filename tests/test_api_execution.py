@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gc
 import warnings
+from collections.abc import AsyncGenerator
 from enum import Enum
 from typing import Any, NewType
 
@@ -272,3 +273,28 @@ async def test_abandoning_the_short_path_leaves_no_coroutine_unawaited(query: st
         assert shape(await short.execute(query, context_value=context())) == expected
         gc.collect()
     assert not [w for w in caught if "never awaited" in str(w.message)], [str(w.message) for w in caught]
+
+
+@strawberry.type
+class Tick:
+    n: int
+
+    @strawberry.field
+    def seen(self, info: Info) -> int:
+        return int(info.root_value.n)  # the event, as this resolver's info sees it
+
+
+@strawberry.type
+class Ticks:
+    @strawberry.subscription
+    async def ticks(self) -> AsyncGenerator[Tick, None]:
+        for n in range(3):
+            yield Tick(n=n)
+
+
+async def test_each_event_of_a_subscription_is_resolved_with_its_own_info() -> None:
+    config = StrawberryConfig(scalar_map=SCALARS)
+    schema = strawberry.Schema(query=Query, subscription=Ticks, execution_context_class=PlanExecutor, config=config)
+    events = await schema.subscribe("subscription { ticks { n seen } }")
+    seen = [result.data async for result in events]  # type: ignore[union-attr]
+    assert seen == [{"ticks": {"n": n, "seen": n}} for n in range(3)], seen
