@@ -87,7 +87,7 @@ class BatchLoader(Generic[K, V]):
             if isinstance(e, Exception):
                 batch.set_exception(e)
             else:  # the fetch itself was cancelled (the app stopping): so is its batch
-                asyncio.Future.cancel(batch)
+                batch.cancel()
             raise
         self.values.update(zip(batch.keys, values, strict=True))
         for key in batch.keys:
