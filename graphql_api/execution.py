@@ -40,6 +40,7 @@ from __future__ import annotations
 import functools
 import inspect
 import operator
+import weakref
 from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -51,6 +52,7 @@ from graphql import (
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLOutputType,
+    GraphQLResolveInfoHelpers,
     GraphQLScalarType,
     TypeNameMetaFieldDef,
     Undefined,
@@ -115,6 +117,16 @@ class PlanExecutor(StrawberryGraphQLCoreExecutionContext):
     _plans: dict[tuple[Any, ...], Plan | None] = {}  # noqa: RUF012 - shared by every execution: the schema's
     # (return type, the selection's node ids) -> (those nodes, kept alive so that no id is reused; what they collect)
     _collected: dict[tuple[Any, ...], tuple[tuple[Any, ...], CollectedFields]] = {}  # noqa: RUF012
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # graphql-core's helpers hold the executor's bound methods: a reference cycle that left each execution (its
+        # infos, memos and context) to the cyclic collector. Holding the executor weakly, they let it go at once.
+        executor = weakref.ref(self)
+        self.async_helpers = GraphQLResolveInfoHelpers(
+            gather=lambda values: _alive(executor).gather_async_work(values),
+            track=lambda values: _alive(executor).track_async_work(values),
+        )
 
     def collect_subfields(self, return_type: GraphQLObjectType, field_details_list: FieldDetailsList) -> CollectedFields:
         # graphql-core's memo first (by the list's identity: every item of a list asks with the same list), then ours.
@@ -311,6 +323,13 @@ class PlanExecutor(StrawberryGraphQLCoreExecutionContext):
             plans.clear()
         plans[shape] = plan
         return plan
+
+
+def _alive(executor: weakref.ref[PlanExecutor]) -> PlanExecutor:
+    found = executor()
+    if found is None:
+        raise RuntimeError("the execution is over")  # a resolver kept its info past its operation
+    return found
 
 
 def _make_plan(executor: PlanExecutor, parent_type: GraphQLObjectType, grouped_field_set: GroupedFieldSet) -> Plan | None:
