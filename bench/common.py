@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -15,6 +16,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 from mirror_common.config import REPO_ROOT
 
@@ -71,3 +74,10 @@ def work_directory(prefix: str, keep: bool) -> Iterator[Path]:
             say(f"kept {work}")
         else:
             shutil.rmtree(work, ignore_errors=True)
+
+
+def labelled_counter(base_url: str, metric: str, label: str) -> dict[str, float]:
+    """A Prometheus counter of the server at ``base_url`` (its ``/metrics``) by the value of its one label, e.g.
+    ``mirror_api_lookups_total`` by ``what``: {"lookup": ..., "statement": ...}."""
+    text = httpx.get(f"{base_url}/metrics", timeout=10).text
+    return {m[0]: float(m[1]) for m in re.findall(rf'^{metric}\{{{label}="(\w+)"\}} (\S+)$', text, re.M)}

@@ -7,18 +7,17 @@ chain seen by the grantee's live subscriptions."""
 from __future__ import annotations
 
 import asyncio
-import re
 from pathlib import Path
 from typing import Any
 
 import asyncpg
-import httpx
 from gql import Client, GraphQLRequest, gql
 from gql.transport.websockets import WebsocketsTransport
 from solana.rpc.async_api import AsyncClient
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 
+from bench.common import labelled_counter
 from mirror_common.localnet import Localnet
 from mirror_common.services import Redis
 from tests.api_support import ApiProcess, full_stack, sign_in
@@ -233,8 +232,7 @@ async def test_a_grant_revoked_on_chain_ends_the_grantee_s_live_view(
 def counter_by_label(api: ApiProcess, metric: str, label: str) -> dict[str, float]:
     """The API's counter ``metric`` by the value of its one label, e.g. mirror_api_subscription_results by outcome
     (executed, shared) or mirror_api_subscription_batches by path (pushed from the hub's task, queued for the subscription's)."""
-    text = httpx.get(f"{api.url}/metrics", timeout=10).text
-    return {m[0]: float(m[1]) for m in re.findall(rf'^{metric}_total\{{{label}="(\w+)"\}} (\S+)$', text, re.M)}
+    return labelled_counter(api.url, f"{metric}_total", label)
 
 
 def subscription_results(api: ApiProcess) -> dict[str, float]:

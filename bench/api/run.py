@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import json
 import os
-import re
 import shutil
 import statistics
 import subprocess
@@ -34,7 +33,7 @@ import redis.asyncio as aioredis
 import uvloop
 
 from bench.api.seed import address, seed
-from bench.common import code_version, conditions, pct, publish, say, work_directory
+from bench.common import code_version, conditions, labelled_counter, pct, publish, say, work_directory
 from indexer.publish import CHANNEL, message
 from mirror_common.config import REPO_ROOT
 from mirror_common.services import ChildProcess, Postgres, Redis, free_port
@@ -251,8 +250,7 @@ def throughput(args: argparse.Namespace, binary: Path, api: Server, baseline: Se
 
 def api_lookups(api: Server) -> tuple[float, float]:
     """The API's ``mirror_api_lookups_total``: lookups by key, and the statements that served them."""
-    text = httpx.get(api.url + "/metrics", timeout=10).text
-    found = {m[0]: float(m[1]) for m in re.findall(r'^mirror_api_lookups_total\{what="(\w+)"\} (\S+)$', text, re.M)}
+    found = labelled_counter(api.url, "mirror_api_lookups_total", "what")
     return found.get("lookup", 0.0), found.get("statement", 0.0)
 
 
