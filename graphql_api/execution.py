@@ -25,8 +25,12 @@ page of 100 mirrors with their grants, jobs and latest model is about 1,600 such
   scalar refuses, a resolver that raises or returns an error) abandons the short path for the
   object where it began and runs that object through graphql-core's own path, which words the
   error and nulls what the spec says. The short path has no side effects to undo: resolvers are
-  reads and a DataLoader answers the same key from its cache the second time. Root types are
-  never planned: their fields (``ask``, ``me``) may count against limits or raise on purpose.
+  reads and a DataLoader answers the same key from its cache the second time (the resolver
+  coroutines made but not yet run are closed). Root types are never planned: their fields
+  (``ask``, ``me``) may count against limits or raise on purpose.
+- **Nothing left to the collector.** graphql-core's async helpers hold the executor weakly
+  (``__init__``): held strongly, as graphql-core does, they made each execution, with the
+  request's context, a reference cycle that waited for the cyclic collector.
 
 The executor also keeps, across requests, the subfields it collected for a selection (graphql-core
 keeps them for one request): a document is parsed once per text (schema._prepare), so its nodes
