@@ -178,6 +178,7 @@ class PlanExecutor(StrawberryGraphQLCoreExecutionContext):
         position_context: Any,
     ) -> Any:
         plan = None if path is None else self._plan(parent_type, grouped_field_set)  # path None: a root type's fields
+        graphql_core = functools.partial(super().execute_fields, parent_type, source_value, path, grouped_field_set, position_context)
         if plan is not None:
             run = self._complete(plan, parent_type, grouped_field_set, [source_value])
             try:
@@ -187,22 +188,14 @@ class PlanExecutor(StrawberryGraphQLCoreExecutionContext):
             except Exception:  # noqa: BLE001 - Abandon, or a resolver's error: graphql-core's path words it
                 pass
             else:
-                return self._complete_later(Resumed(run, waiting_on), parent_type, source_value, path, grouped_field_set, position_context)
-        return super().execute_fields(parent_type, source_value, path, grouped_field_set, position_context)
+                return self._complete_later(Resumed(run, waiting_on), graphql_core)
+        return graphql_core()
 
-    async def _complete_later(
-        self,
-        rest: Resumed,
-        parent_type: GraphQLObjectType,
-        source_value: Any,
-        path: Path | None,
-        grouped_field_set: GroupedFieldSet,
-        position_context: Any,
-    ) -> Any:
+    async def _complete_later(self, rest: Resumed, graphql_core: Callable[[], Any]) -> Any:
         try:
             return (await rest)[0]
         except Exception:  # noqa: BLE001 - as above
-            result = super().execute_fields(parent_type, source_value, path, grouped_field_set, position_context)
+            result = graphql_core()
             return await result if self.is_awaitable(result) else result
 
     async def _complete(
@@ -464,13 +457,26 @@ def _identity(value: Any) -> Any:
 
 def _leaves(step: Step, values: list[Any]) -> list[Any]:
     """A column of leaf values, coerced for the response."""
-    if step.is_list:
-        return [None if v is None and not step.non_null else _leaf_list(step, v) for v in values]
+    if not step.is_list:
+        return _coerced(step, values, step.non_null)
+    out: list[Any] = []
+    for value in values:
+        if value is None and not step.non_null:
+            out.append(None)
+        elif value is None or isinstance(value, str | bytes | dict | Exception) or not hasattr(value, "__iter__"):
+            raise Abandon("null or not a list")
+        else:
+            out.append(_coerced(step, value, step.item_non_null))
+    return out
+
+
+def _coerced(step: Step, values: Iterable[Any], non_null: bool) -> list[Any]:
+    """Leaf values (a column, or the items of one list) coerced by the step's scalar or enum."""
     coerce = step.coerce
     out: list[Any] = []
     for value in values:
         if value is None:
-            if step.non_null:
+            if non_null:
                 raise Abandon("null")
             out.append(None)
             continue
@@ -481,26 +487,6 @@ def _leaves(step: Step, values: list[Any]) -> list[Any]:
             raise Abandon("refused by its scalar")
         out.append(coerced)
     return out
-
-
-def _leaf_list(step: Step, value: Any) -> list[Any]:
-    if value is None or isinstance(value, str | bytes | dict | Exception) or not hasattr(value, "__iter__"):
-        raise Abandon("null or not a list")
-    coerce = step.coerce
-    items: list[Any] = []
-    for item in value:
-        if item is None:
-            if step.item_non_null:
-                raise Abandon("null item")
-            items.append(None)
-            continue
-        if isinstance(item, Exception):
-            raise Abandon("error item")
-        coerced = coerce(item)  # type: ignore[misc]
-        if coerced is None or coerced is Undefined:
-            raise Abandon("refused by its scalar")
-        items.append(coerced)
-    return items
 
 
 def _objects(step: Step, values: list[Any]) -> tuple[list[Any], Callable[[list[Any]], list[Any]]]:
