@@ -239,42 +239,30 @@ async def execute_http(
     """One GraphQL operation over HTTP, for the direct path and the view alike: an operation that cannot run
     here is an ``HTTPException`` 400 with the view's wording (subscriptions: where they are served)."""
     try:
-        return await _execute_http(schema, query, variables, ctx, operation_name, extensions, root_value)
+        if query and root_value is None:
+            direct: ExecutionResult | None = await schema.execute_query(query, variables, ctx, operation_name)  # None: not ordinary
+            if direct is not None:
+                return direct
+        try:
+            result: ExecutionResult = await schema.execute(
+                query,
+                variables,
+                context_value=ctx,
+                root_value=root_value,
+                operation_name=operation_name,
+                allowed_operation_types=_HTTP_OPERATIONS,
+                operation_extensions=extensions,
+            )
+        except CannotGetOperationTypeError as e:
+            raise HTTPException(400, e.as_http_error_reason()) from e
+        except InvalidOperationTypeError as e:
+            subscription = e.operation_type == OperationType.SUBSCRIPTION
+            raise HTTPException(400, SUBSCRIPTION_OVER_HTTP if subscription else e.as_http_error_reason("POST")) from e
+        except MissingQueryError as e:
+            raise HTTPException(400, "No GraphQL query found in the request") from e
+        return result
     finally:
-        ctx.release()
-
-
-async def _execute_http(
-    schema: Any,
-    query: str | None,
-    variables: dict[str, Any] | None,
-    ctx: Any,
-    operation_name: str | None,
-    extensions: Any,
-    root_value: Any,
-) -> ExecutionResult:
-    if query and root_value is None:
-        direct: ExecutionResult | None = await schema.execute_query(query, variables, ctx, operation_name)  # None: not ordinary
-        if direct is not None:
-            return direct
-    try:
-        result: ExecutionResult = await schema.execute(
-            query,
-            variables,
-            context_value=ctx,
-            root_value=root_value,
-            operation_name=operation_name,
-            allowed_operation_types=_HTTP_OPERATIONS,
-            operation_extensions=extensions,
-        )
-    except CannotGetOperationTypeError as e:
-        raise HTTPException(400, e.as_http_error_reason()) from e
-    except InvalidOperationTypeError as e:
-        subscription = e.operation_type == OperationType.SUBSCRIPTION
-        raise HTTPException(400, SUBSCRIPTION_OVER_HTTP if subscription else e.as_http_error_reason("POST")) from e
-    except MissingQueryError as e:
-        raise HTTPException(400, "No GraphQL query found in the request") from e
-    return result
+        ctx.release()  # its loaders, and every row they hold, go now (Context.release)
 
 
 class TextFrames(ASGIWebSocketAdapter):
