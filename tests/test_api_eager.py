@@ -46,27 +46,29 @@ async def test_a_coroutine_waiting_on_another_is_resumed_when_its_future_is_done
     assert order == ["sets", "waits"]
 
 
+async def slow(name: Any, closed: list[Any]) -> None:
+    """Waits long; notes ``name`` in ``closed`` when it ends (closed, or cancelled)."""
+    try:
+        await asyncio.sleep(10)
+    finally:
+        closed.append(name)
+
+
 async def test_an_error_closes_the_others_and_is_raised() -> None:
     closed: list[str] = []
-
-    async def slow(name: str) -> None:
-        try:
-            await asyncio.sleep(10)
-        finally:
-            closed.append(name)
 
     async def fails() -> None:
         await asyncio.sleep(0.01)
         raise ValueError("broken")
 
     with pytest.raises(ValueError, match="broken"):
-        await gather_eagerly([slow("a"), fails(), slow("b")])
+        await gather_eagerly([slow("a", closed), fails(), slow("b", closed)])
     assert sorted(closed) == ["a", "b"]  # both were waiting: closed, their finally ran
 
     async def fails_at_once() -> None:
         raise ValueError("broken")
 
-    never_started = slow("never started")
+    never_started = slow("never started", closed)
     with pytest.raises(ValueError, match="broken"):
         await gather_eagerly([fails_at_once(), never_started])
     assert never_started.cr_frame is None  # closed before it ran: no "never awaited" warning
@@ -75,14 +77,7 @@ async def test_an_error_closes_the_others_and_is_raised() -> None:
 
 async def test_a_cancellation_closes_every_coroutine() -> None:
     closed: list[int] = []
-
-    async def slow(i: int) -> None:
-        try:
-            await asyncio.sleep(10)
-        finally:
-            closed.append(i)
-
-    task = asyncio.ensure_future(gather_eagerly([slow(i) for i in range(3)]))
+    task = asyncio.ensure_future(gather_eagerly([slow(i, closed) for i in range(3)]))
     await asyncio.sleep(0.01)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
