@@ -22,6 +22,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
@@ -41,7 +42,7 @@ from mirror_common.services import ChildProcess, Redis
 from mirror_common.wallet import Wallet
 from tests.api_support import ApiProcess
 from tests.conftest import dev_keypair, funded
-from tests.indexer_support import IndexerProcess, eventually
+from tests.indexer_support import IndexerProcess, TcpProxy, eventually
 from trainer.envelope import open_sealed, seal, x25519_keypair_from_solana
 from trainer.failures import FailCode
 
@@ -428,6 +429,56 @@ async def test_two_trainers_one_job_one_run(stack: Stack, tmp_path: Path) -> Non
     finally:
         for d in daemons:
             d.stop()
+
+
+async def test_the_node_and_the_database_out_of_reach_are_waited_out(stack: Stack) -> None:
+    """Cut off from PostgreSQL and from the node, before a job and while one trains: the daemon
+    lives through both, and each job completes exactly once when they are back."""
+    owner = stack.owner
+    db_url = urlsplit(stack.database)
+    pg = await TcpProxy(db_url.port or 5432).start()
+    node = await TcpProxy(stack.node.rpc_port).start()
+    daemon = stack.trainer(
+        MIRROR_RPC_URL=f"http://127.0.0.1:{node.port}",
+        DATABASE_URL=urlunsplit(db_url._replace(netloc=db_url.netloc.replace(f":{db_url.port}", f":{pg.port}"))),
+    ).start()
+    try:
+        mirror = await owner.mirror(8)
+        await eventually(lambda: _logged(daemon, "trainer_started"), what="the daemon up", timeout=60)
+
+        # 1. Both out of reach before the job: it waits, then is claimed once both are back.
+        pg.refuse = node.refuse = True
+        pg.cut()
+        node.cut()
+        first = await owner.request(mirror)
+        await eventually(lambda: _logged(daemon, "trainer_database_lost"), what="the database missed", timeout=30)
+        pg.refuse = False
+        await eventually(lambda: _logged(daemon, "job_read_failed", str(first)), what="the node missed", timeout=30)
+        assert (await owner.job(first))["status"] == "Requested"
+        node.refuse = False
+        assert (await stack.ended(first))["status"] == "Completed", daemon.lines()[-5:]
+
+        # 2. The node out of reach while a job trains: training ends, publishing cannot; the job
+        #    stays ours and Running, and is resumed and published once the node is back.
+        second = await owner.request(mirror, **LONG)
+        await eventually(lambda: _logged(daemon, "job_claimed", str(second)), what="claimed", timeout=60)
+        node.refuse = True
+        node.cut()
+        await eventually(lambda: _logged(daemon, "job_transaction_failed", str(second)), what="publishing failed", timeout=120)
+        assert (await owner.job(second))["status"] == "Running"
+        node.refuse = False
+        assert (await stack.ended(second))["status"] == "Completed", daemon.lines()[-5:]
+        assert daemon.logged("job_resumed", str(second)) and len(daemon.logged("job_completed", str(second))) == 1
+        assert (await owner.wallet.account(mirror))["model_version"] == 2
+        assert daemon.alive()
+    finally:
+        daemon.stop()
+        await node.close()
+        await pg.close()
+
+
+async def _logged(daemon: TrainerProcess, event: str, job: str | None = None) -> bool:
+    return any(line.get("event") == event and (job is None or line.get("job") == job) for line in daemon.lines())
 
 
 async def _exists(path: Path) -> bool:

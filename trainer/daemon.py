@@ -3,8 +3,9 @@
 Read top to bottom, one job goes through:
 
 1. **find**: Requested jobs from the read models (``training_jobs``), woken by the
-   indexer's Redis messages and polled every ``TRAINER_POLL_S``; on start, also the jobs
-   this trainer left Running (a crash or SIGKILL): they are resumed.
+   indexer's Redis messages and polled every ``TRAINER_POLL_S``; first the jobs this
+   trainer holds Running (left by a crash, a SIGKILL, or a transaction that did not go
+   through): they are resumed. The database or the node out of reach is waited out.
 2. **claim**: ``start_training``. The chain arbitrates: of two trainers, one lands it, the
    other is told no and moves on.
 3. **fetch, open, validate** the dataset: from the content store (verified against its
@@ -19,8 +20,11 @@ Read top to bottom, one job goes through:
    ``complete_training`` with its CID, sha256 and metrics.
 
 Any failure ends the job on chain with ``fail_training`` and a code (``failures.py``); the
-daemon goes on with the next job. Nothing is left Running: if even ``fail_training``
-cannot be sent, the job stays ours and is picked up again at the next start.
+daemon goes on with the next job. Nothing is left Running: a transaction that does not go
+through (the node out of reach, unconfirmed, expired) leaves the job ours, and it is
+resumed after a delay that grows with each try; one the program refuses, or one that
+reached the node ``TRANSACTION_TRIES`` times without landing, fails the job. No outage
+and no job stops the daemon.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ import trainer.train as training
 from mirror_common.config import Settings
 from mirror_common.ipfs import ContentError, ContentStore, TooLarge
 from mirror_common.pg import Pool
+from mirror_common.pg_errors import is_connection_error
 from mirror_common.retry import REDIS, Backoff
 from mirror_common.wallet import WalletError
 from trainer.chain import ChainJob, ChainMirror, TrainerChain
@@ -62,6 +67,10 @@ CHANNEL = "mirror:events"
 WAKE_EVENTS = {"TrainRequested", "TrainingCancelled", "TrainerRegistered"}
 ENVELOPE_OVERHEAD = 64 * 1024  # bytes an envelope may add to its plaintext (header, recipients, MAC)
 WATCH_S = 1.0  # seconds between looks at a running job's account (cancellation)
+RETRY_FIRST_S = 1.0  # a job whose transaction or read did not go through waits this long, then twice that, ...
+RETRY_MAX_S = 60.0  # ... up to this
+CANDIDATES = 50  # open jobs read from the job table at a time
+TRANSACTION_TRIES = 5  # transactions of a job that reached the node but did not land, before it is failed
 
 
 @dataclass
@@ -83,41 +92,68 @@ class Daemon:
         self.me = str(keys.authority.pubkey())
         self.checkpoints = Path(settings.mirror_data_dir) / "trainer" / self.me / "checkpoints"
         self._wake = asyncio.Event()
+        self._tries: dict[str, int] = {}  # jobs whose last read or transaction did not go through: how many times
+        self._retry_at: dict[str, float] = {}  # ... and when to look at them again (time.monotonic)
         self.jobs_done = 0
 
     # 1. find ------------------------------------------------------------------------
     async def run(self, *, max_jobs: int | None = None) -> None:
         listener = asyncio.create_task(self._listen(), name="trainer-redis")
         try:
-            # Jobs this trainer left Running (a crash, SIGKILL) are resumed once, at start; after
-            # that only Requested jobs are taken (one daemon per trainer key: see `lock`).
-            pending, resume = await self._candidates(resume=True), True
             while max_jobs is None or self.jobs_done < max_jobs:
-                for address in pending:
-                    await self.handle(address, resume=resume)
+                for address in await self._candidates():
+                    try:
+                        await self.handle(address)
+                    except Exception:  # a bug about one job must not stop the daemon for all
+                        log.exception("job_handling_crashed", job=address, retry_in_s=self._later(address))
                     if max_jobs is not None and self.jobs_done >= max_jobs:
                         return
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.settings.trainer_poll_s)
                 self._wake.clear()
-                pending, resume = await self._candidates(resume=False), False
         finally:
             listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await listener
 
-    async def _candidates(self, *, resume: bool) -> list[str]:
-        """Requested jobs, oldest first (a mirror's jobs of the same second in job_id order: the order its
-        owner asked for them, which its model versions follow); with ``resume``, this trainer's Running ones first."""
-        async with self.pool.acquire() as conn:
-            rows = await conn.fetch(
-                """SELECT address FROM training_jobs
-                   WHERE status = 'Requested' OR ($2 AND status = 'Running' AND trainer = $1)
-                   ORDER BY status = 'Requested', requested_at_unix, mirror, job_id LIMIT 50""",
-                self.me,
-                resume,
-            )
-        return [r["address"] for r in rows]
+    async def _candidates(self) -> list[str]:
+        """Jobs this trainer holds Running first (left by a crash, a SIGKILL, or a transaction that did not
+        go through: resumed), then Requested ones, oldest first (a mirror's jobs of the same second in
+        job_id order: the order its owner asked for them, which its model versions follow). Jobs waiting
+        out a retry delay are left for later; with the database out of reach, none this time."""
+        try:
+            async with self.pool.acquire() as conn:
+                rows = await conn.fetch(
+                    """SELECT address FROM training_jobs
+                       WHERE status = 'Requested' OR (status = 'Running' AND trainer = $1)
+                       ORDER BY status = 'Requested', requested_at_unix, mirror, job_id LIMIT $2""",
+                    self.me,
+                    CANDIDATES,
+                )
+        except Exception as e:
+            if not is_connection_error(e):
+                raise
+            log.warning("trainer_database_lost", error=str(e) or type(e).__name__, hint="trying again at the next poll")
+            return []
+        found = [r["address"] for r in rows]
+        if len(found) < CANDIDATES:  # every open job is here: forget the delays of jobs that ended meanwhile
+            for address in self._tries.keys() - set(found):
+                self._settled(address)
+        now = time.monotonic()
+        return [address for address in found if self._retry_at.get(address, 0.0) <= now]
+
+    def _later(self, address: str) -> float:
+        """Puts a job whose chain transaction or read did not go through aside for a while, longer each
+        time (capped), so that an outage is waited out without a tight loop; the delay in seconds."""
+        tries = self._tries.get(address, 0) + 1
+        self._tries[address] = tries
+        delay = min(RETRY_FIRST_S * (1 << min(tries - 1, 16)), RETRY_MAX_S)
+        self._retry_at[address] = time.monotonic() + delay
+        return delay
+
+    def _settled(self, address: str) -> None:
+        self._tries.pop(address, None)
+        self._retry_at.pop(address, None)
 
     async def _listen(self) -> None:
         """Redis messages only wake the loop; the job table and the chain say what to do."""
@@ -142,66 +178,91 @@ class Daemon:
                     await client.aclose()
 
     # 2. claim -----------------------------------------------------------------------
-    async def handle(self, address: str, *, resume: bool = False) -> None:
-        job = await self.chain.job(address)
+    async def handle(self, address: str) -> None:
+        try:
+            job = await self.chain.job(address)
+        except WalletError as e:  # the node out of reach: not an answer about the job
+            log.warning("job_read_failed", job=address, error=str(e), retry_in_s=self._later(address))
+            return
         if job is None:
             return
         bound = log.bind(job=address, mirror=job.mirror)
         if job.status == "Requested":
-            signature = await self.chain.claim(job)
+            try:
+                signature = await self.chain.claim(job)
+            except WalletError as e:
+                # Unreachable or unconfirmed: it may still land. The job table says which at the next look
+                # (Running for us: resumed; still Requested: claimed again).
+                bound.warning("job_claim_unsure", error=str(e), signature=e.signature, retry_in_s=self._later(address))
+                return
             if signature is None:
                 self.metrics.jobs.labels("lost").inc()
                 bound.info("job_claim_lost")
+                self._settled(address)
                 return
             self.metrics.jobs.labels("claimed").inc()
             bound.info("job_claimed", signature=signature)
-        elif resume and job.status == "Running" and job.trainer == self.me:
+        elif job.status == "Running" and job.trainer == self.me:
             bound.info("job_resumed")
         else:
+            self._settled(address)
             return
-        await self._run_claimed(job, bound)
-        self.jobs_done += 1
+        if await self._run_claimed(job, bound):
+            self._settled(address)
+            self.jobs_done += 1
 
-    async def _run_claimed(self, job: ChainJob, bound: Any) -> None:
+    async def _run_claimed(self, job: ChainJob, bound: Any) -> bool:
+        """Runs a job that is ours on chain to its end; False when it stays Running for a later try
+        (a transaction of ours that did not go through, the node out of reach)."""
         self.metrics.running.inc()
         try:
             signature = await self.process(job, bound)
             self.metrics.jobs.labels("completed").inc()
             bound.info("job_completed", signature=signature)
-            self._drop_checkpoints(job)
         except JobAbandoned as e:
             self.metrics.jobs.labels("abandoned").inc()
             bound.info("job_abandoned", why=str(e))
-            self._drop_checkpoints(job)
         except JobFailed as e:
-            await self._fail(job, e, bound)
+            return await self._fail(job, e, bound)
         except WalletError as e:
-            # The node refused or was unreachable for a transaction of ours: leave the job Running
-            # (it is ours, found again at the next start) unless the chain already ended it.
-            bound.warning("job_transaction_failed", error=str(e))
+            if e.program_error is not None:  # the program refused what we sent: it would refuse it again
+                return await self._fail(job, JobFailed(FailCode.OTHER, "transaction_refused", str(e)), bound)
+            if not e.unreachable and self._tries.get(job.address, 0) + 1 >= TRANSACTION_TRIES:
+                return await self._fail(job, JobFailed(FailCode.OTHER, "transaction_failed", str(e)), bound)
+            # Unconfirmed, expired, or the node out of reach: the job stays ours and Running, and is
+            # resumed (from its last checkpoint) once its retry delay is over.
+            bound.warning("job_transaction_failed", error=str(e), signature=e.signature, retry_in_s=self._later(job.address))
+            return False
         except Exception as e:  # noqa: BLE001 - any other bug fails the job rather than leaving it Running
             bound.exception("job_crashed")
-            await self._fail(job, JobFailed(FailCode.OTHER, "crash", f"{type(e).__name__}: {e}"), bound)
+            return await self._fail(job, JobFailed(FailCode.OTHER, "crash", f"{type(e).__name__}: {e}"), bound)
         finally:
             self.metrics.running.dec()
             self.metrics.tokens_per_second.set(0)
+        self._drop_checkpoints(job)
+        return True
 
-    async def _fail(self, job: ChainJob, failure: JobFailed, bound: Any) -> None:
+    async def _fail(self, job: ChainJob, failure: JobFailed, bound: Any) -> bool:
+        """Sends fail_training; False when it did not go through and the job is still ours (tried again later)."""
         self.metrics.failures.labels(failure.code.name, failure.reason).inc()
         try:
             signature = await self.chain.fail(job, failure.code)
         except WalletError as e:
-            current = await self.chain.job(job.address)
-            if current is not None and current.status != "Running":
-                bound.info("job_abandoned", why=f"ended on chain as {current.status}")
-                self.metrics.jobs.labels("abandoned").inc()
-                self._drop_checkpoints(job)
-                return
-            bound.error("job_fail_not_sent", code=failure.code.name, reason=failure.reason, error=str(e))
-            return
+            with contextlib.suppress(WalletError):
+                current = await self.chain.job(job.address)
+                if current is not None and current.status != "Running":
+                    bound.info("job_abandoned", why=f"ended on chain as {current.status}")
+                    self.metrics.jobs.labels("abandoned").inc()
+                    self._drop_checkpoints(job)
+                    return True
+            bound.error(
+                "job_fail_not_sent", code=failure.code.name, reason=failure.reason, error=str(e), retry_in_s=self._later(job.address)
+            )
+            return False
         self.metrics.jobs.labels("failed").inc()
         bound.warning("job_failed", code=failure.code.name, reason=failure.reason, detail=failure.detail[:500], signature=signature)
         self._drop_checkpoints(job)
+        return True
 
     # 3..5. the job ------------------------------------------------------------------
     async def process(self, job: ChainJob, bound: Any) -> str:
