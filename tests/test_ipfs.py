@@ -29,13 +29,13 @@ from mirror_common.config import Settings
 from mirror_common.ipfs import (
     CHUNK_SIZE,
     BadCid,
-    ContentError,
     ContentStore,
     Corrupt,
     EmbeddedStore,
     KuboStore,
     NotFound,
     TooLarge,
+    Unavailable,
     compute_cid,
     open_store,
     parse_cid,
@@ -364,6 +364,8 @@ async def test_open_store_picks_the_backend(tmp_path: Path, kubo: Kubo) -> None:
     assert await embedded_store.put(data) == await kubo_backend.put(data)
     await kubo_backend.close()
     unreachable = KuboStore("http://127.0.0.1:1", timeout=1)
-    with pytest.raises(ContentError):
+    with pytest.raises(Unavailable):  # a ContentError that says "try again later", not "no such content"
         await unreachable.put(data)
+    with pytest.raises(Unavailable):
+        await unreachable.get(compute_cid(data), 1024)
     await unreachable.close()

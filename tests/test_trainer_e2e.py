@@ -35,10 +35,10 @@ from solders.pubkey import Pubkey
 import trainer.artifact as artifacts
 from mirror_common import codec
 from mirror_common.config import REPO_ROOT, Settings
-from mirror_common.ipfs import ContentStore, open_store
+from mirror_common.ipfs import ContentStore, KuboStore, open_store
 from mirror_common.ipfs.unixfs import compute_cid
 from mirror_common.localnet import Localnet
-from mirror_common.services import ChildProcess, Redis
+from mirror_common.services import ChildProcess, Kubo, Redis
 from mirror_common.wallet import Wallet
 from tests.api_support import ApiProcess
 from tests.conftest import dev_keypair, funded
@@ -475,6 +475,31 @@ async def test_the_node_and_the_database_out_of_reach_are_waited_out(stack: Stac
         daemon.stop()
         await node.close()
         await pg.close()
+
+
+async def test_the_content_store_out_of_reach_defers_the_job_and_fails_nothing(stack: Stack, kubo: Kubo) -> None:
+    """Kubo out of reach once a job is claimed: the job is not failed (it stays ours and Running) and
+    completes once Kubo is back, its model stored there."""
+    owner = stack.owner
+    proxy = await TcpProxy(kubo.api_port).start()
+    store = KuboStore(kubo.url)
+    daemon = stack.trainer(IPFS_API_URL=f"http://127.0.0.1:{proxy.port}").start()
+    try:
+        mirror = await owner.mirror(9)
+        proxy.refuse = True
+        job = await owner.request(mirror, cid=await store.put(seal(TEXT, [owner.trainer_key])))
+        await eventually(lambda: _logged(daemon, "job_deferred", str(job)), what="the job deferred", timeout=60)
+        assert (await owner.job(job))["status"] == "Running"
+        assert not daemon.logged("job_failed", str(job))
+        proxy.refuse = False
+        account = await stack.ended(job)
+        assert account["status"] == "Completed", daemon.lines()[-5:]
+        assert await store.has(account["model_cid"])
+        assert len(daemon.logged("job_completed", str(job))) == 1 and daemon.alive()
+    finally:
+        daemon.stop()
+        await store.close()
+        await proxy.close()
 
 
 async def _logged(daemon: TrainerProcess, event: str, job: str | None = None) -> bool:

@@ -21,10 +21,10 @@ Read top to bottom, one job goes through:
 
 Any failure ends the job on chain with ``fail_training`` and a code (``failures.py``); the
 daemon goes on with the next job. Nothing is left Running: a transaction that does not go
-through (the node out of reach, unconfirmed, expired) leaves the job ours, and it is
-resumed after a delay that grows with each try; one the program refuses, or one that
-reached the node ``TRANSACTION_TRIES`` times without landing, fails the job. No outage
-and no job stops the daemon.
+through (the node out of reach, unconfirmed, expired), or the content store out of reach,
+leaves the job ours, and it is resumed after a delay that grows with each try; a
+transaction the program refuses, or one that reached the node ``TRANSACTION_TRIES`` times
+without landing, fails the job. No outage and no job stops the daemon.
 """
 
 from __future__ import annotations
@@ -50,14 +50,14 @@ from solders.keypair import Keypair
 import trainer.artifact as artifacts
 import trainer.train as training
 from mirror_common.config import Settings
-from mirror_common.ipfs import ContentError, ContentStore, TooLarge
+from mirror_common.ipfs import ContentError, ContentStore, TooLarge, Unavailable
 from mirror_common.pg import Pool
 from mirror_common.pg_errors import is_connection_error
 from mirror_common.retry import REDIS, Backoff
 from mirror_common.wallet import WalletError
 from trainer.chain import ChainJob, ChainMirror, TrainerChain
 from trainer.envelope import EnvelopeError, is_envelope, open_sealed, seal, x25519_keypair_from_solana, x25519_public_from_solana
-from trainer.failures import FailCode, JobAbandoned, JobFailed
+from trainer.failures import FailCode, JobAbandoned, JobDeferred, JobFailed
 from trainer.metrics import TrainerMetrics
 from trainer.model import ModelConfig
 
@@ -224,6 +224,9 @@ class Daemon:
             bound.info("job_abandoned", why=str(e))
         except JobFailed as e:
             return await self._fail(job, e, bound)
+        except JobDeferred as e:
+            bound.warning("job_deferred", why=str(e), retry_in_s=self._later(job.address))
+            return False
         except WalletError as e:
             if e.program_error is not None:  # the program refused what we sent: it would refuse it again
                 return await self._fail(job, JobFailed(FailCode.OTHER, "transaction_refused", str(e)), bound)
@@ -276,6 +279,8 @@ class Daemon:
             blob = seal(blob, self._recipients(mirror))
         try:
             cid = await self.store.put(blob)
+        except Unavailable as e:
+            raise JobDeferred(f"storing the model: {e}") from e
         except (ContentError, OSError) as e:
             raise JobFailed(FailCode.ARTIFACT_UPLOAD, "store_put", str(e)) from e
         bound.info("artifact_stored", cid=cid, bytes=len(blob), sha256=sha256)
@@ -286,6 +291,8 @@ class Daemon:
             envelope = await self.store.get(job.dataset_cid, max_size=self.settings.trainer_max_dataset + ENVELOPE_OVERHEAD)
         except TooLarge as e:
             raise JobFailed(FailCode.DATASET_INVALID, "too_large", str(e)) from e
+        except Unavailable as e:
+            raise JobDeferred(f"fetching the dataset: {e}") from e
         except ContentError as e:
             raise JobFailed(FailCode.DATASET_UNAVAILABLE, type(e).__name__, str(e)) from e
         try:
@@ -310,6 +317,8 @@ class Daemon:
             if is_envelope(blob):  # a private mirror's model
                 blob = open_sealed(blob, self.keys.x25519_private, max_plaintext=artifacts.MAX_ARTIFACT_BYTES)
             return artifacts.load_artifact(blob, sha256)
+        except Unavailable as e:
+            raise JobDeferred(f"fetching the base model: {e}") from e
         except (ContentError, EnvelopeError, artifacts.ArtifactError) as e:
             raise JobFailed(FailCode.TRAINING_ERROR, "base_model_invalid", f"{type(e).__name__}: {e}") from e
 

@@ -39,3 +39,8 @@ class JobFailed(Exception):
 
 class JobAbandoned(Exception):
     """The job ended on chain while we worked on it (cancelled, or another outcome): drop it, send nothing."""
+
+
+class JobDeferred(Exception):
+    """The job cannot go on now for a reason of ours (the content store out of reach): it stays ours
+    and Running, and is resumed, from its last checkpoint, after a delay."""

@@ -22,3 +22,8 @@ class TooLarge(ContentError):
 
 class Corrupt(ContentError):
     """A block does not hash to its CID, does not decode, or its DAG contradicts itself (sizes, depth)."""
+
+
+class Unavailable(ContentError):
+    """The store itself could not be reached (a node refusing or dropping the connection, or refusing
+    our token): nothing is known about the content. Worth trying again later, unlike the others."""

@@ -22,7 +22,7 @@ import aioipfs  # type: ignore[import-untyped]  # no type information shipped
 from aioipfs import multi
 
 from mirror_common.ipfs.cid import Cid, parse_cid
-from mirror_common.ipfs.errors import ContentError, Corrupt, NotFound
+from mirror_common.ipfs.errors import ContentError, Corrupt, NotFound, Unavailable
 from mirror_common.ipfs.reader import has_file, read_file
 from mirror_common.ipfs.unixfs import CHUNK_SIZE, MAX_LINKS, compute_cid
 
@@ -67,7 +67,7 @@ class KuboStore:
         except aioipfs.APIError as e:
             raise ContentError(f"Kubo add failed: {e.message}") from e
         except TRANSPORT_ERRORS as e:
-            raise ContentError(f"Kubo at {self.api_url}: {e!r}") from e
+            raise Unavailable(f"Kubo at {self.api_url}: {e!r}") from e
         expected = await asyncio.to_thread(compute_cid, data)
         got = str(added.get("Hash", "")) if isinstance(added, dict) else ""
         if got != expected:
@@ -106,7 +106,7 @@ class KuboStore:
                 raise NotFound(f"block {cid}: {message}") from None
             raise ContentError(f"Kubo {endpoint} {cid}: {message}") from e
         except TRANSPORT_ERRORS as e:
-            raise ContentError(f"Kubo at {self.api_url}: {e!r}") from e
+            raise Unavailable(f"Kubo at {self.api_url}: {e!r}") from e
 
     async def _fetch(self, cid: Cid, *, offline: bool = False) -> bytes:
         return cast(bytes, await self._call("block/get", cid, offline=offline, raw=True))
