@@ -145,6 +145,7 @@ class Daemon:
     def _later(self, address: str) -> float:
         """Puts a job whose chain transaction or read did not go through aside for a while, longer each
         time (capped), so that an outage is waited out without a tight loop; the delay in seconds."""
+        self.metrics.jobs.labels("deferred").inc()
         tries = self._tries.get(address, 0) + 1
         self._tries[address] = tries
         delay = min(RETRY_FIRST_S * (1 << min(tries - 1, 16)), RETRY_MAX_S)

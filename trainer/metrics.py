@@ -9,7 +9,10 @@ class TrainerMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.jobs = Counter(
-            "mirror_trainer_jobs", "Jobs by outcome (claimed, completed, failed, abandoned, lost)", ["outcome"], registry=self.registry
+            "mirror_trainer_jobs",
+            "Jobs by outcome (claimed, completed, failed, abandoned, lost; deferred: put aside to try again)",
+            ["outcome"],
+            registry=self.registry,
         )
         self.failures = Counter(
             "mirror_trainer_failures", "Failed jobs by on-chain code and reason", ["code", "reason"], registry=self.registry
