@@ -10,7 +10,10 @@ embedded content store, with `python -m trainer` as a process (the "tiny" model 
 - two trainers, one job → one run;
 - a job that asks to start fresh: trained from scratch (the latest model is not even
   fetched), published as the next version with no parent in its lineage, shown by the
-  indexer and the API; the next job continues from it.
+  indexer and the API; the next job continues from it;
+- PostgreSQL and the node out of reach (through a proxy that drops and refuses
+  connections), before a job and while one trains; Kubo out of reach once a job is
+  claimed: the daemon lives through each, no job is failed for it, each completes once.
 """
 
 from __future__ import annotations
