@@ -1,4 +1,4 @@
-"""Limits on what one GraphQL document may ask, and the masking rule.
+"""Limits on what one GraphQL document may ask, and the masking rule (``Masking``).
 
 One validation rule (``limits_rule``) measures each operation once: its depth (nested
 fields with a selection, ``__`` fields not counted), its aliases and its cost. Fragments are
@@ -12,6 +12,10 @@ size: ``first``/``last`` when written in the document, the maximum page (100) wh
 is a variable, the default page (20) when absent. Fragments are expanded (a cycle, which
 validation refuses anyway, is cut). ``mirrors(first: 100) { edges { node { trainingJobs(first: 100) { edges { node { id } } } } } }``
 costs about 100 * 100; the default maximum is 50,000.
+
+Masking: what a client may read (the document's errors, ``ClientError``) goes out as it is;
+PostgreSQL out of reach goes out as ``UNAVAILABLE`` with the code ``unavailable`` (worth a
+retry, unlike a bug); anything else as "Unexpected error.", logged with the request id.
 """
 
 from __future__ import annotations
@@ -32,9 +36,11 @@ from graphql import (
     ValidationRule,
     VariableNode,
 )
+from strawberry.extensions import MaskErrors
 
 from graphql_api.errors import ClientError
 from graphql_api.pagination import DEFAULT_PAGE, MAX_PAGE
+from mirror_common.pg_errors import is_connection_error
 
 log = structlog.get_logger("graphql_api")
 
@@ -137,14 +143,33 @@ def limits_rule(max_depth: int, max_aliases: int, max_cost: int) -> type[Validat
     return DocumentLimits
 
 
+UNAVAILABLE = "The database is unavailable; try again shortly."
+
+
 def should_mask(error: GraphQLError) -> bool:
     """Errors of the document (parse, validation, a refused value) and ClientErrors are
-    the client's to read; everything else (a database error, a bug) is masked, and logged here.
+    the client's to read; everything else (the database out of reach, a bug) is masked, and logged here.
     An error without a path is the document's (no resolver ran): e.g. graphql-core refusing an
     Int literal past int()'s 4300 digits carries int()'s ValueError, and is still the client's."""
     original = error.original_error
     if original is None or error.path is None or isinstance(original, ClientError | GraphQLError):
         return False
+    if is_connection_error(original):  # an outage, not a bug: one line, no trace
+        log.warning("postgres_unavailable", error=f"{type(original).__name__}: {original}", path=error.path)
+        return True
     # The client sees "Unexpected error."; the log keeps what it was (with the request id, bound by app.Guard).
     log.error("unexpected_error", error=f"{type(original).__name__}: {original}", path=error.path)
     return True
+
+
+class Masking(MaskErrors):
+    """Strawberry's MaskErrors with ``should_mask``, and a masked error that says what the client can do:
+    retry, when the database was out of reach."""
+
+    def __init__(self) -> None:
+        super().__init__(should_mask_error=should_mask)
+
+    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        if error.original_error is not None and is_connection_error(error.original_error):
+            return GraphQLError(UNAVAILABLE, error.nodes, error.source, error.positions, error.path, extensions={"code": "unavailable"})
+        return super().anonymise_error(error)

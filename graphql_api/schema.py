@@ -34,7 +34,6 @@ from graphql import ExecutionResult as GraphQLExecutionResult
 from graphql import OperationType as GraphQLOperationType
 from graphql import execute as graphql_execute
 from strawberry.execution.is_awaitable import optimized_is_awaitable
-from strawberry.extensions import MaskErrors
 from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.name_converter import NameConverter
 from strawberry.schema.schema import validate_document
@@ -47,7 +46,7 @@ from graphql_api.fields import field, subscription
 from graphql_api.inference import Answer, Ask, CanInfer, service
 from graphql_api.pagination import Connection, PageArgs, connection
 from graphql_api.permissions import SignedIn
-from graphql_api.protection import limits_rule, should_mask
+from graphql_api.protection import Masking, limits_rule
 from graphql_api.scalars import I64, SCALARS, Address
 from graphql_api.store import chain, events, grants, jobs, mirrors, models
 from graphql_api.subscriptions import gapless_events, row_changes
@@ -438,7 +437,7 @@ def _prepare(query: str, max_tokens: int) -> _Prepared:
     return _Prepared(parse(query, max_tokens=max_tokens))
 
 
-class OperationGuard(MaskErrors):
+class OperationGuard(Masking):
     """Every operation's guards in one extension (Strawberry runs each extension's hooks through a context
     manager built per request and stage, a cost paid per extension, so fewer is faster):
 
@@ -448,12 +447,12 @@ class OperationGuard(MaskErrors):
     - a document is parsed and validated once per text (ParserCache and ValidationCache did the same,
       but the latter hashed the whole document tree on every lookup); one that fails to parse is not
       cached: Strawberry parses it again and reports the error;
-    - errors masked (MaskErrors, with ``protection.should_mask``), subscription results included;
+    - errors masked (``protection.Masking``), subscription results included;
     - each operation counted by name and outcome, and timed.
     """
 
     def __init__(self, max_tokens: int, rules: tuple[type[ASTValidationRule], ...]) -> None:
-        super().__init__(should_mask_error=should_mask)
+        super().__init__()
         self.max_tokens = max_tokens
         self.rules = rules
         self.prepared: _Prepared | None = None
@@ -510,7 +509,7 @@ class MirrorSchema(strawberry.Schema):
         self.max_tokens = max_tokens
         # What OperationGuard validates against (Strawberry's default rules, then ours), so both share one cache entry.
         self.validation_rules = tuple(specified_rules) + rules
-        self._mask = MaskErrors(should_mask_error=should_mask)
+        self._mask = Masking()
 
     async def execute_query(
         self, query: str, variables: dict[str, Any] | None, context: Any, operation_name: str | None

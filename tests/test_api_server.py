@@ -8,16 +8,19 @@ import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import httpx
 import pytest
 from gql.transport.exceptions import TransportQueryError
 
+from graphql_api.protection import UNAVAILABLE
 from graphql_api.schema import SCHEMA_FILE, schema_text
 from mirror_common.pg import create_pool, init_connection
 from mirror_common.services import Postgres, Redis
 from tests.api_support import ApiProcess, address, create_database, seed
+from tests.indexer_support import TcpProxy
 
 OWNER = address()
 
@@ -159,6 +162,44 @@ async def test_errors_are_masked_and_health_reports_its_parts(api: ApiProcess, d
         await conn.close()
     metrics = httpx.get(f"{api.url}/metrics").text
     assert "mirror_api_requests_total" in metrics and "mirror_api_request_seconds_bucket" in metrics
+
+
+async def test_the_database_out_of_reach_is_a_clear_retryable_error_and_service_comes_back(
+    database: str, redis_server: Redis, tmp_path: Path
+) -> None:
+    """PostgreSQL out of reach (a proxy that drops and refuses connections): a query is told so, with a
+    code to retry on, not "Unexpected error."; health says which part is down; the same process serves
+    again once the database is back."""
+    url = urlsplit(database)
+    proxy = await TcpProxy(url.port or 5432).start()
+    through = urlunsplit(url._replace(netloc=url.netloc.replace(f":{url.port}", f":{proxy.port}")))
+    # The proxy runs in this event loop: the process's blocking helpers run in threads.
+    api = await asyncio.to_thread(ApiProcess(through, redis_server.url, tmp_path).start)
+    query = "{ mirrors(first: 2) { totalCount edges { node { name latestModel { version } } } } }"
+
+    async def post() -> Any:
+        return (await asyncio.to_thread(api.post, query)).json()
+
+    async def health() -> httpx.Response:
+        return await asyncio.to_thread(httpx.get, f"{api.url}/healthz")
+
+    try:
+        before = (await post())["data"]
+        proxy.refuse = True
+        proxy.cut()
+        for _ in range(3):  # the pool's dropped connections, then new ones refused
+            body = await post()
+            assert body["data"] is None, body
+            assert [(e["message"], e["extensions"]) for e in body["errors"]] == [(UNAVAILABLE, {"code": "unavailable"})], body
+        down = await health()
+        assert down.status_code == 503 and down.json()["postgres"] != "ok" and down.json()["redis"] == "ok"
+        assert "postgres_unavailable" in api.log() and "unexpected_error" not in api.log()
+        proxy.refuse = False
+        assert (await post())["data"] == before
+        assert (await health()).status_code == 200 and api.alive()
+    finally:
+        api.stop()
+        await proxy.close()
 
 
 async def test_graphql_client_errors_surface_through_gql(api: ApiProcess) -> None:
