@@ -36,13 +36,11 @@ class _Group:
 
 
 class Coalescer:
-    def __init__(self, pool: Pool, metrics: Metrics | None = None) -> None:
+    def __init__(self, pool: Pool, metrics: Metrics) -> None:
         self.pool = pool
-        self.metrics = metrics
+        self.metrics = metrics  # statements run, and the lookups they served (mirror_api_lookups_total)
         self._open: dict[tuple[Fetch, Any], _Group] = {}
         self._running: set[asyncio.Task[None]] = set()
-        self.statements = 0  # statements run, and lookups served by them (also mirror_api_lookups_total)
-        self.lookups = 0
 
     async def rows(self, fetch: Fetch, viewer: Any, keys: Sequence[Hashable]) -> Sequence[Any]:
         """The rows ``fetch(conn, viewer, keys)`` returns, fetched with the others of this turn (possibly more)."""
@@ -63,11 +61,8 @@ class Coalescer:
         task.add_done_callback(self._running.discard)
 
     async def _run(self, fetch: Fetch, viewer: Any, group: _Group) -> None:
-        self.statements += 1
-        self.lookups += len(group.waiters)
-        if self.metrics is not None:
-            self.metrics.lookup_statements.inc()
-            self.metrics.lookups.inc(len(group.waiters))
+        self.metrics.lookup_statements.inc()
+        self.metrics.lookups.inc(len(group.waiters))
         try:
             async with self.pool.acquire() as conn:
                 rows = await fetch(conn, viewer, list(group.keys))

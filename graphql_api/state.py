@@ -79,6 +79,12 @@ class Metrics:
         counter = Counter(name, documentation, [label], registry=self.registry)
         return counter.labels(first), counter.labels(second)
 
+    def lookup_counts(self) -> tuple[int, int]:
+        """(statements, lookups) this process has counted (coalesce.py): what the tests and bench/api read."""
+        statements = self.registry.get_sample_value("mirror_api_lookups_total", {"what": "statement"}) or 0
+        lookups = self.registry.get_sample_value("mirror_api_lookups_total", {"what": "lookup"}) or 0
+        return int(statements), int(lookups)
+
     def hub_batch(self, pushed: int, queued: int) -> None:
         if pushed:
             self.batches_pushed.inc(pushed)

@@ -42,7 +42,7 @@ class InProcessState:
         self.settings = Settings()
         self.metrics = Metrics()
         self.shared_results = SharedResults()
-        self.lookups = Coalescer(pool)
+        self.lookups = Coalescer(pool, self.metrics)
 
 
 class ApiProcess(ChildProcess):

@@ -45,7 +45,7 @@ async def test_concurrent_lookups_share_statements_and_keep_viewers_apart(pool: 
 
     # Thirty anonymous requests at once, each for another mirror: one statement, each its own answer.
     results = await asyncio.gather(*(ask(state, None, m) for m in mirrors))
-    assert (state.lookups.statements, state.lookups.lookups) == (1, 30)
+    assert state.metrics.lookup_counts() == (1, 30)
     for m, r in zip(mirrors, results, strict=True):
         assert r.errors is None and r.data["mirror"]["address"] == m
         assert r.data["mirror"]["name"] == (None if m in private else names[m]), m
@@ -54,7 +54,7 @@ async def test_concurrent_lookups_share_statements_and_keep_viewers_apart(pool: 
     secret = sorted(private)[0]
     viewers = [owner, grantee, stranger, None]
     results = await asyncio.gather(*(ask(state, v, secret) for v in viewers))
-    assert state.lookups.statements == 1 + len(viewers)
+    assert state.metrics.lookup_counts()[0] == 1 + len(viewers)
     assert [r.data["mirror"]["name"] for r in results] == [names[secret], names[secret], None, None]
 
 
@@ -71,8 +71,8 @@ async def test_a_request_that_leaves_or_a_failed_statement_touches_only_its_wait
 
     closed = await create_pool(database)
     await closed.close()
-    state.lookups = Coalescer(closed)
+    state.lookups = Coalescer(closed, state.metrics)
     failed = await asyncio.gather(*(ask(state, None, m) for m in mirrors))
     assert all(r.errors and r.errors[0].message == "Unexpected error." for r in failed), failed
-    state.lookups = Coalescer(pool)
+    state.lookups = Coalescer(pool, state.metrics)
     assert (await ask(state, None, mirrors[0])).data["mirror"]["address"] == mirrors[0]

@@ -112,11 +112,11 @@ async def test_an_execution_with_errors_is_not_handed_on(pool: Pool, database: s
     row = event_row(4, address())
     closed = await create_pool(database)
     await closed.close()
-    state.pool, state.lookups = closed, Coalescer(closed)
+    state.pool, state.lookups = closed, Coalescer(closed, state.metrics)
     first = await execute(subscribers(state, 1)[0], row)
     assert first.errors, first
     assert not state.shared_results.entries, "an errored result is not kept"
-    state.pool, state.lookups = pool, Coalescer(pool)
+    state.pool, state.lookups = pool, Coalescer(pool, state.metrics)
     second = await execute(subscribers(state, 1)[0], row)
     assert second.errors is None and second.data["events"]["mirror"] is None  # no such mirror: null, no error
 

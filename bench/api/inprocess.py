@@ -120,10 +120,10 @@ async def run(args: argparse.Namespace) -> None:
             profile.disable()
         n = args.requests // args.concurrency * args.concurrency
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-        lookups = app.state.api.lookups
+        statements, lookups = app.state.api.metrics.lookup_counts()
         print(
             f"{args.query}: {n} requests, {args.concurrency} in flight: {wall / n * 1e3:.3f} ms wall, "
-            f"{cpu / n * 1e3:.3f} ms CPU a request; {lookups.lookups} lookups in {lookups.statements} statements"
+            f"{cpu / n * 1e3:.3f} ms CPU a request; {lookups} lookups in {statements} statements"
         )
         if args.plain:
             await compare_with_plain(args, one, url, addresses[0])
