@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import codecs
-import contextlib
 import math
 import os
 import threading
@@ -34,7 +33,7 @@ from typing import Any
 import torch
 
 from trainer.artifact import Artifact, load_artifact
-from trainer.model import GPT, KVCache, build_model, parameter_bytes
+from trainer.model import GPT, KVCache, autocast, build_model, parameter_bytes
 
 MAX_TOKENS = 65_536  # a hard ceiling; the API sets its own, lower one
 NEWLINE = 10
@@ -187,7 +186,7 @@ def generate_bytes(
             start = len(context) - keep
             if cache is not None:
                 cache.reset()
-        with torch.inference_mode(), _autocast(device):  # entered per step: the generator may resume in another thread
+        with torch.inference_mode(), autocast(device):  # entered per step: the generator may resume in another thread
             if cache is not None:
                 fed = start + cache.length
                 idx = torch.tensor([context[fed:]], dtype=torch.long, device=device)
@@ -246,7 +245,3 @@ def _sample(logits: torch.Tensor, allowed: torch.Tensor, temperature: float, top
         logits = logits.masked_fill(logits < kth, -math.inf)
     probs = torch.softmax(logits, dim=-1)
     return int(torch.multinomial(probs, 1, generator=sampler))
-
-
-def _autocast(device: torch.device) -> contextlib.AbstractContextManager[Any]:
-    return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()

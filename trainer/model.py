@@ -20,10 +20,11 @@ Guarantees:
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import math
 from dataclasses import asdict, dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -271,3 +272,9 @@ def tensor_bytes(t: torch.Tensor) -> memoryview:
     if size == 0:
         return memoryview(b"")
     return memoryview((ctypes.c_char * size).from_address(t.data_ptr())).cast("B")
+
+
+def autocast(device: torch.device) -> contextlib.AbstractContextManager[Any]:
+    """bf16 matmuls on CUDA (training and generation; the bench's MFU); full fp32 on the CPU, where bf16
+    buys little and costs determinism checks."""
+    return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()

@@ -50,7 +50,7 @@ from typing import Any
 
 import torch
 
-from trainer.model import GPT, ModelConfig, build_model, expected_shapes, tensor_bytes
+from trainer.model import GPT, ModelConfig, autocast, build_model, expected_shapes, tensor_bytes
 
 # programs/mirror/src/constants.rs: the ranges request_training accepts.
 MAX_EPOCHS = 1_000
@@ -307,7 +307,7 @@ def _step(
         if stop():
             raise Stopped("should_stop")
         windows = corpus[starts[first : first + p.micro_batch, None] + offsets].to(dev, torch.long, non_blocking=True)
-        with _autocast(dev):
+        with autocast(dev):
             _, loss = model(windows[:, :-1], windows[:, 1:])
         assert loss is not None
         share = loss * (len(windows) / p.batch_size)  # micro-batches may differ in size: weight by windows
@@ -333,7 +333,7 @@ def _evaluate(
         if stop():
             raise Stopped("should_stop")
         windows = corpus[starts[first : first + p.micro_batch, None] + offsets].to(dev, torch.long)
-        with _autocast(dev):
+        with autocast(dev):
             _, loss = model(windows[:, :-1], windows[:, 1:])
         assert loss is not None
         total += float(loss.item()) * len(windows)
@@ -347,11 +347,6 @@ def _optimizer(model: GPT, lr: float, *, weight_decay: float, fused: bool) -> to
     plain = [q for q in model.parameters() if q.dim() < 2]
     groups = [{"params": decay, "weight_decay": weight_decay}, {"params": plain, "weight_decay": 0.0}]
     return torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.95), eps=1e-8, fused=fused or None)
-
-
-def _autocast(dev: torch.device) -> contextlib.AbstractContextManager[Any]:
-    """bf16 matmuls on CUDA (the bench's MFU); full fp32 on the CPU, where bf16 buys little and costs determinism checks."""
-    return torch.autocast("cuda", dtype=torch.bfloat16) if dev.type == "cuda" else contextlib.nullcontext()
 
 
 @contextlib.contextmanager
