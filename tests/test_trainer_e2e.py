@@ -473,7 +473,20 @@ async def test_the_node_and_the_database_out_of_reach_are_waited_out(stack: Stac
         assert (await stack.ended(second))["status"] == "Completed", daemon.lines()[-5:]
         assert daemon.logged("job_resumed", str(second)) and len(daemon.logged("job_completed", str(second))) == 1
         assert (await owner.wallet.account(mirror))["model_version"] == 2
-        assert daemon.alive()
+
+        # 3. The same, but the owner cancels the job while it waits for the node: its checkpoints go.
+        third = await owner.request(mirror, **LONG)
+        checkpoints = stack.data_dir / "trainer" / str(dev_keypair("trainer").pubkey()) / "checkpoints" / str(third)
+        await eventually(lambda: _logged(daemon, "job_claimed", str(third)), what="claimed", timeout=60)
+        node.refuse = True
+        node.cut()
+        await eventually(lambda: _logged(daemon, "job_transaction_failed", str(third)), what="publishing failed", timeout=120)
+        assert checkpoints.exists()
+        await owner.cancel(mirror, third)
+        await eventually(lambda: _logged(daemon, "checkpoints_dropped", str(third)), what="checkpoints dropped", timeout=30)
+        assert not checkpoints.exists()
+        node.refuse = False
+        assert (await owner.job(third))["status"] == "Cancelled" and daemon.alive()
     finally:
         daemon.stop()
         await node.close()

@@ -120,7 +120,8 @@ class Daemon:
         """Jobs this trainer holds Running first (left by a crash, a SIGKILL, or a transaction that did not
         go through: resumed), then Requested ones, oldest first (a mirror's jobs of the same second in
         job_id order: the order its owner asked for them, which its model versions follow). Jobs waiting
-        out a retry delay are left for later; with the database out of reach, none this time."""
+        out a retry delay are left for later; with the database out of reach, none this time. Checkpoints
+        of jobs that ended meanwhile are dropped here too."""
         try:
             async with self.pool.acquire() as conn:
                 rows = await conn.fetch(
@@ -130,6 +131,7 @@ class Daemon:
                     self.me,
                     CANDIDATES,
                 )
+                await self._sweep_checkpoints(conn)
         except Exception as e:
             if not is_connection_error(e):
                 raise
@@ -141,6 +143,20 @@ class Daemon:
                 self._settled(address)
         now = time.monotonic()
         return [address for address in found if self._retry_at.get(address, 0.0) <= now]
+
+    async def _sweep_checkpoints(self, conn: Any) -> None:
+        """Checkpoints of jobs that ended while not ours to finish (cancelled while put aside, or while the
+        daemon was down) go: no job trains now (jobs run one at a time, between these looks), and a job
+        the read models say ended is not resumed."""
+        left = await asyncio.to_thread(lambda: [d.name for d in self.checkpoints.iterdir()] if self.checkpoints.is_dir() else [])
+        if not left:
+            return
+        ended = await conn.fetch(
+            "SELECT address FROM training_jobs WHERE address = ANY($1::text[]) AND status IN ('Completed', 'Failed', 'Cancelled')", left
+        )
+        for row in ended:
+            log.info("checkpoints_dropped", job=row["address"], why="the job ended")
+            self._drop_checkpoints(row["address"])
 
     def _later(self, address: str) -> float:
         """Puts a job whose chain transaction or read did not go through aside for a while, longer each
@@ -243,7 +259,7 @@ class Daemon:
         finally:
             self.metrics.running.dec()
             self.metrics.tokens_per_second.set(0)
-        self._drop_checkpoints(job)
+        self._drop_checkpoints(job.address)
         return True
 
     async def _fail(self, job: ChainJob, failure: JobFailed, bound: Any) -> bool:
@@ -257,7 +273,7 @@ class Daemon:
                 if current is not None and current.status != "Running":
                     bound.info("job_abandoned", why=f"ended on chain as {current.status}")
                     self.metrics.jobs.labels("abandoned").inc()
-                    self._drop_checkpoints(job)
+                    self._drop_checkpoints(job.address)
                     return True
             bound.error(
                 "job_fail_not_sent", code=failure.code.name, reason=failure.reason, error=str(e), retry_in_s=self._later(job.address)
@@ -265,7 +281,7 @@ class Daemon:
             return False
         self.metrics.jobs.labels("failed").inc()
         bound.warning("job_failed", code=failure.code.name, reason=failure.reason, detail=failure.detail[:500], signature=signature)
-        self._drop_checkpoints(job)
+        self._drop_checkpoints(job.address)
         return True
 
     # 3..5. the job ------------------------------------------------------------------
@@ -409,8 +425,8 @@ class Daemon:
             raise JobFailed(FailCode.OTHER, "owner_key", str(e)) from e
         return [owner, self.keys.inference_public, self.keys.x25519_public]
 
-    def _drop_checkpoints(self, job: ChainJob) -> None:
-        shutil.rmtree(self.checkpoints / job.address, ignore_errors=True)
+    def _drop_checkpoints(self, address: str) -> None:
+        shutil.rmtree(self.checkpoints / address, ignore_errors=True)
 
 
 def _seed(job: ChainJob) -> int:
