@@ -2,7 +2,7 @@
 Redis: one read per commit shared by every subscriber, Redis messages as wake-ups only,
 a subscriber that falls behind told to resync instead of buffering without bound, and
 batches pushed from the hub's own task to idle subscribers, in order, without the hub ever
-waiting on a write."""
+waiting on a write; PostgreSQL out of reach for a while loses no event."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import contextvars
 import json
 from collections.abc import AsyncIterator, Coroutine, Sequence
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import redis.asyncio as aioredis
@@ -18,7 +19,7 @@ import redis.asyncio as aioredis
 from graphql_api.hub import CHANNEL, EventHub, Subscriber
 from mirror_common.pg import Pool, create_pool
 from mirror_common.services import Redis
-from tests.indexer_support import eventually
+from tests.indexer_support import TcpProxy, eventually
 
 
 @pytest.fixture
@@ -98,6 +99,41 @@ async def test_without_redis_the_hub_polls_postgres(pool: Pool) -> None:
             assert batch is not None and [r["id"] for r in batch] == [event] and not hub.redis_connected
     finally:
         await hub.close()
+
+
+async def test_the_database_out_of_reach_loses_no_event(pool: Pool, database: str, redis_server: Redis) -> None:
+    """The hub's connections to PostgreSQL dropped and refused (a proxy) while the indexer goes on
+    committing: the hub lives through it, and once the database is back every event reaches the
+    subscriber once, in order."""
+    url = urlsplit(database)
+    proxy = await TcpProxy(url.port or 5432).start()
+    through = await create_pool(urlunsplit(url._replace(netloc=url.netloc.replace(f":{url.port}", f":{proxy.port}"))))
+    hub = EventHub(through, redis_server.url, poll_s=0.05)
+    await hub.start()
+    redis = aioredis.from_url(redis_server.url)
+    try:
+        with hub.subscribe() as sub:
+            first = await commit_event(pool, 1)
+            batch = await asyncio.wait_for(sub.next(), 10)
+            assert batch is not None and [r["id"] for r in batch] == [first]
+            proxy.refuse = True
+            proxy.cut()
+            during = [await commit_event(pool, n) for n in range(2, 6)]  # committed straight to the database
+            await redis.publish(CHANNEL, json.dumps({"id": during[-1]}))
+            await asyncio.sleep(0.5)  # reads fail, polls go on
+            assert not sub.batches and not any(task.done() for task in hub._tasks)  # the hub lives
+            proxy.refuse = False
+            seen: list[int] = []
+            while len(seen) < len(during):
+                batch = await asyncio.wait_for(sub.next(), 10)
+                assert batch is not None
+                seen += [r["id"] for r in batch]
+            assert seen == during
+    finally:
+        await redis.aclose()
+        await hub.close()
+        await through.close()
+        await proxy.close()
 
 
 async def test_rows_say_whether_anyone_may_see_them(pool: Pool, redis_server: Redis) -> None:
