@@ -31,9 +31,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from safetensors import deserialize
 
+from mirror_common.config import Settings
+from mirror_common.ipfs import KuboStore
+from mirror_common.services import Kubo
+from tests.indexer_support import TcpProxy
 from trainer import artifact as artifacts
 from trainer import infer, train
 from trainer.model import GPT, VOCAB_SIZE, ModelConfig, build_model, estimate_flops_per_token, expected_shapes, tensor_bytes
+from trainer.serving import ModelRef, ModelServer, ServeError
 
 torch.set_num_threads(1)  # tiny tensors: threads only add contention on shared cores (the SIGKILL child imports this too)
 TINY = ModelConfig.named("tiny")
@@ -445,3 +450,23 @@ async def test_model_cache_is_bounded_and_loads_once() -> None:
     with pytest.raises(artifacts.ArtifactError, match="sha256_mismatch"):
         await fresh.aload(blobs[1][1], fetch)  # the blob fetched is not the one asked for
     assert fresh.get(blobs[1][1]) is None and len(fresh) == 1
+
+
+async def test_the_store_out_of_reach_is_store_unavailable_and_not_remembered(kubo: Kubo, tmp_path: Path) -> None:
+    """Serving through a Kubo that drops and refuses connections (a proxy): the ask is told
+    ``store_unavailable``, which is not remembered like a corrupt model: once Kubo is back, the
+    same model loads at the next ask."""
+    blob, sha = _random_artifact(3, "served")
+    cid = await KuboStore(kubo.url).put(blob)
+    proxy = await TcpProxy(kubo.api_port).start()
+    server = ModelServer(Settings(ipfs_api_url=f"http://127.0.0.1:{proxy.port}", mirror_data_dir=tmp_path), key=None)
+    try:
+        proxy.refuse = True
+        with pytest.raises(ServeError) as refused:
+            await server.load(ModelRef(cid, sha))
+        assert refused.value.code == "store_unavailable"
+        proxy.refuse = False
+        assert (await server.load(ModelRef(cid, sha))).sha256 == sha and server.loaded == 1
+    finally:
+        await server.close()
+        await proxy.close()
