@@ -46,6 +46,7 @@ from mirror_common.wallet import Wallet
 from tests.api_support import ApiProcess
 from tests.conftest import dev_keypair, funded
 from tests.indexer_support import IndexerProcess, TcpProxy, eventually
+from trainer.daemon import CANDIDATES
 from trainer.envelope import open_sealed, seal, x25519_keypair_from_solana
 from trainer.failures import FailCode
 
@@ -516,6 +517,30 @@ async def test_the_content_store_out_of_reach_defers_the_job_and_fails_nothing(s
         daemon.stop()
         await store.close()
         await proxy.close()
+
+
+async def test_jobs_no_trainer_may_start_do_not_hide_everyone_else_s(stack: Stack) -> None:
+    """Anyone can leave Requested jobs that no trainer may start: request them, then freeze the mirror.
+    A full page of them (the daemon reads the oldest CANDIDATES open jobs) used to fill every look at
+    the job table, each refused again and again, and no later job of anyone was ever seen. Now they
+    are not even tried, and the next job of another mirror completes. (Last in the module: the stuck
+    jobs stay on this chain.)"""
+    owner = stack.owner
+    frozen = await owner.mirror(10)
+    cid = await owner.store.put(seal(TEXT, [owner.trainer_key]))
+    stuck = [await owner.request(frozen, cid=cid) for _ in range(CANDIDATES)]
+    await owner.wallet.send("freeze_mirror", {}, {"mirror": frozen, "owner": owner.keypair.pubkey()}, owner.keypair)
+    await eventually(
+        lambda: stack.db.fetchval("SELECT status = 'Frozen' FROM mirrors WHERE address = $1", str(frozen)), what="frozen", timeout=60
+    )
+    job = await owner.request(await owner.mirror(11), cid=cid)
+    daemon = stack.trainer().start()
+    try:
+        assert (await stack.ended(job))["status"] == "Completed", daemon.lines()[-5:]
+        assert not any(daemon.logged("job_claim_lost", str(j)) for j in stuck)
+        assert {(await owner.job(j))["status"] for j in (stuck[0], stuck[-1])} == {"Requested"}
+    finally:
+        daemon.stop()
 
 
 async def _logged(daemon: TrainerProcess, event: str, job: str | None = None) -> bool:

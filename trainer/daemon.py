@@ -118,18 +118,24 @@ class Daemon:
 
     async def _candidates(self) -> list[str]:
         """Jobs this trainer holds Running first (left by a crash, a SIGKILL, or a transaction that did not
-        go through: resumed), then Requested ones, oldest first (a mirror's jobs of the same second in
-        job_id order: the order its owner asked for them, which its model versions follow). Jobs waiting
-        out a retry delay are left for later; with the database out of reach, none this time. Checkpoints
+        go through: resumed), then Requested ones of active mirrors, oldest first (a mirror's jobs of the
+        same second in job_id order: the order its owner asked for them, which its model versions follow).
+        Jobs no trainer may start (their mirror frozen) and jobs waiting out a retry delay are left out in
+        the query itself: anyone can leave any number of those, and they must not fill the page and keep
+        everyone else's jobs from being seen. With the database out of reach, none this time. Checkpoints
         of jobs that ended meanwhile are dropped here too."""
+        now = time.monotonic()
+        waiting = [address for address, at in self._retry_at.items() if at > now]
         try:
             async with self.pool.acquire() as conn:
                 rows = await conn.fetch(
-                    """SELECT address FROM training_jobs
-                       WHERE status = 'Requested' OR (status = 'Running' AND trainer = $1)
-                       ORDER BY status = 'Requested', requested_at_unix, mirror, job_id LIMIT $2""",
+                    """SELECT j.address FROM training_jobs j JOIN mirrors m ON m.address = j.mirror
+                       WHERE ((j.status = 'Requested' AND m.status = 'Active') OR (j.status = 'Running' AND j.trainer = $1))
+                         AND j.address <> ALL($3::text[])
+                       ORDER BY j.status = 'Requested', j.requested_at_unix, j.mirror, j.job_id LIMIT $2""",
                     self.me,
                     CANDIDATES,
+                    waiting,
                 )
                 await self._sweep_checkpoints(conn)
         except Exception as e:
@@ -138,11 +144,10 @@ class Daemon:
             log.warning("trainer_database_lost", error=str(e) or type(e).__name__, hint="trying again at the next poll")
             return []
         found = [r["address"] for r in rows]
-        if len(found) < CANDIDATES:  # every open job is here: forget the delays of jobs that ended meanwhile
-            for address in self._tries.keys() - set(found):
+        if len(found) < CANDIDATES:  # every open job not waiting is here: forget the delays of jobs that ended meanwhile
+            for address in self._tries.keys() - set(found) - set(waiting):
                 self._settled(address)
-        now = time.monotonic()
-        return [address for address in found if self._retry_at.get(address, 0.0) <= now]
+        return found
 
     async def _sweep_checkpoints(self, conn: Any) -> None:
         """Checkpoints of jobs that ended while not ours to finish (cancelled while put aside, or while the
@@ -158,10 +163,12 @@ class Daemon:
             log.info("checkpoints_dropped", job=row["address"], why="the job ended")
             self._drop_checkpoints(row["address"])
 
-    def _later(self, address: str) -> float:
+    def _later(self, address: str, *, counted: bool = True) -> float:
         """Puts a job whose chain transaction or read did not go through aside for a while, longer each
-        time (capped), so that an outage is waited out without a tight loop; the delay in seconds."""
-        self.metrics.jobs.labels("deferred").inc()
+        time (capped), so that an outage is waited out without a tight loop; the delay in seconds.
+        ``counted``: as ``deferred`` in the metrics (a lost claim is counted as ``lost``)."""
+        if counted:
+            self.metrics.jobs.labels("deferred").inc()
         tries = self._tries.get(address, 0) + 1
         self._tries[address] = tries
         delay = min(RETRY_FIRST_S * (1 << min(tries - 1, 16)), RETRY_MAX_S)
@@ -212,10 +219,9 @@ class Daemon:
                 # (Running for us: resumed; still Requested: claimed again).
                 bound.warning("job_claim_unsure", error=str(e), signature=e.signature, retry_in_s=self._later(address))
                 return
-            if signature is None:
+            if signature is None:  # taken by another trainer, or refused (its mirror frozen, the program paused)
                 self.metrics.jobs.labels("lost").inc()
-                bound.info("job_claim_lost")
-                self._settled(address)
+                bound.info("job_claim_lost", retry_in_s=self._later(address, counted=False))
                 return
             self.metrics.jobs.labels("claimed").inc()
             bound.info("job_claimed", signature=signature)
