@@ -54,6 +54,7 @@ TEXT = ("Mirror Reality keeps my words. " * 40 + "\n").encode()
 SHORT = {"epochs": 2, "seq_len": 32, "batch_size": 4, "learning_rate_micros": 3000, "start_fresh": False}
 # ~45 steps: seconds of training
 LONG = {"epochs": 150, "seq_len": 64, "batch_size": 64, "learning_rate_micros": 1000, "start_fresh": False}
+LONGER = {**LONG, "epochs": 400}  # ~120 steps
 
 
 @pytest.fixture(scope="module")
@@ -517,6 +518,61 @@ async def test_the_content_store_out_of_reach_defers_the_job_and_fails_nothing(s
         daemon.stop()
         await store.close()
         await proxy.close()
+
+
+async def test_a_job_requested_while_a_queue_trains_is_next_not_last(stack: Stack) -> None:
+    """After each job the daemon looks at the job table again: a job requested by someone else while
+    one requester's queue is being worked through is taken next, not after the whole queue."""
+    owner = stack.owner
+    other = Owner(owner.rpc, owner.wallet, owner.store, await funded(owner.rpc, 5), owner.trainer_key)
+    cid = await owner.store.put(seal(TEXT, [owner.trainer_key]))
+    busy = await owner.mirror(12)
+    queue = [await owner.request(busy, cid=cid, **(LONGER if n == 0 else {})) for n in range(3)]
+    daemon = stack.trainer().start()
+    try:
+        await eventually(lambda: _logged(daemon, "job_claimed", str(queue[0])), what="the queue's first job claimed", timeout=60)
+        late = await other.request(await other.mirror(1), cid=cid)
+        await eventually(lambda: stack.db.fetchval("SELECT count(*) = 1 FROM training_jobs WHERE address = $1", str(late)), what="indexed")
+        assert (await owner.job(queue[0]))["status"] == "Running"  # requested while the queue's first job trained
+        for job in (*queue, late):
+            assert (await stack.ended(job))["status"] == "Completed"
+        assert _claims(daemon) == [str(queue[0]), str(late), str(queue[1]), str(queue[2])]
+    finally:
+        daemon.stop()
+
+
+async def test_requesters_take_turns_the_one_served_least_recently_first(stack: Stack) -> None:
+    """Each requester's next job in turn: a requester whose job was just trained waits behind one
+    who has not been served, though its next job is older."""
+    owner = stack.owner
+    other = Owner(owner.rpc, owner.wallet, owner.store, await funded(owner.rpc, 5), owner.trainer_key)
+    cid = await owner.store.put(seal(TEXT, [owner.trainer_key]))
+    busy = await owner.mirror(13)
+    queue = [await owner.request(busy, cid=cid) for _ in range(3)]
+    first = stack.trainer("first").start("--max-jobs", "1")
+    try:
+        assert (await stack.ended(queue[0]))["status"] == "Completed"
+        await eventually(lambda: _true(not first.alive()), what="the first daemon done with its one job", timeout=30)
+    finally:
+        first.stop()
+    late = await other.request(await other.mirror(2), cid=cid)
+    await eventually(
+        lambda: stack.db.fetchval(
+            "SELECT count(*) = 2 FROM training_jobs WHERE (address = $1 AND status = 'Completed') OR address = $2", str(queue[0]), str(late)
+        ),
+        what="the read models up to date",
+    )
+    daemon = stack.trainer("second").start()
+    try:
+        for job in (*queue[1:], late):
+            assert (await stack.ended(job))["status"] == "Completed"
+        assert _claims(daemon) == [str(late), str(queue[1]), str(queue[2])]
+    finally:
+        daemon.stop()
+
+
+def _claims(daemon: TrainerProcess) -> list[str]:
+    return [line["job"] for line in daemon.lines() if line.get("event") == "job_claimed"]
 
 
 async def test_jobs_no_trainer_may_start_do_not_hide_everyone_else_s(stack: Stack) -> None:

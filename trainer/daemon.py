@@ -101,13 +101,16 @@ class Daemon:
         listener = asyncio.create_task(self._listen(), name="trainer-redis")
         try:
             while max_jobs is None or self.jobs_done < max_jobs:
+                worked = False
                 for address in await self._candidates():
                     try:
-                        await self.handle(address)
+                        worked = await self.handle(address)
                     except Exception:  # a bug about one job must not stop the daemon for all
                         log.exception("job_handling_crashed", job=address, retry_in_s=self._later(address))
-                    if max_jobs is not None and self.jobs_done >= max_jobs:
-                        return
+                    if worked:  # the queue changed while the job ran (and whose turn it is): look again, now
+                        break
+                if worked:
+                    continue
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.settings.trainer_poll_s)
                 self._wake.clear()
@@ -118,8 +121,11 @@ class Daemon:
 
     async def _candidates(self) -> list[str]:
         """Jobs this trainer holds Running first (left by a crash, a SIGKILL, or a transaction that did not
-        go through: resumed), then Requested ones of active mirrors, oldest first (a mirror's jobs of the
-        same second in job_id order: the order its owner asked for them, which its model versions follow).
+        go through: resumed), then Requested ones of active mirrors, requesters in turn: everyone's oldest
+        open job, the requester served least recently first, then everyone's second, ..., so that one
+        requester's many jobs do not make everyone else wait for all of them. A requester's own jobs go
+        oldest first (a mirror's jobs of the same second in job_id order: the order its owner asked for
+        them, which its model versions follow).
         Jobs no trainer may start (their mirror frozen) and jobs waiting out a retry delay are left out in
         the query itself: anyone can leave any number of those, and they must not fill the page and keep
         everyone else's jobs from being seen. With the database out of reach, none this time. Checkpoints
@@ -129,10 +135,14 @@ class Daemon:
         try:
             async with self.pool.acquire() as conn:
                 rows = await conn.fetch(
-                    """SELECT j.address FROM training_jobs j JOIN mirrors m ON m.address = j.mirror
-                       WHERE ((j.status = 'Requested' AND m.status = 'Active') OR (j.status = 'Running' AND j.trainer = $1))
-                         AND j.address <> ALL($3::text[])
-                       ORDER BY j.status = 'Requested', j.requested_at_unix, j.mirror, j.job_id LIMIT $2""",
+                    """SELECT address FROM (
+                         SELECT j.address, j.status, j.requested_at_unix, j.mirror, j.job_id,
+                                row_number() OVER (PARTITION BY j.requester ORDER BY j.requested_at_unix, j.mirror, j.job_id) AS turn,
+                                (SELECT max(s.started_at_unix) FROM training_jobs s WHERE s.requester = j.requester) AS served
+                         FROM training_jobs j JOIN mirrors m ON m.address = j.mirror
+                         WHERE ((j.status = 'Requested' AND m.status = 'Active') OR (j.status = 'Running' AND j.trainer = $1))
+                           AND j.address <> ALL($3::text[])) open
+                       ORDER BY status = 'Requested', turn, served NULLS FIRST, requested_at_unix, mirror, job_id LIMIT $2""",
                     self.me,
                     CANDIDATES,
                     waiting,
@@ -202,14 +212,15 @@ class Daemon:
                     await client.aclose()
 
     # 2. claim -----------------------------------------------------------------------
-    async def handle(self, address: str) -> None:
+    async def handle(self, address: str) -> bool:
+        """Claims or resumes one job and runs it; whether it ran (claimed and worked on, finished or not)."""
         try:
             job = await self.chain.job(address)
         except WalletError as e:  # the node out of reach: not an answer about the job
             log.warning("job_read_failed", job=address, error=str(e), retry_in_s=self._later(address))
-            return
+            return False
         if job is None:
-            return
+            return False
         bound = log.bind(job=address, mirror=job.mirror)
         if job.status == "Requested":
             try:
@@ -218,21 +229,22 @@ class Daemon:
                 # Unreachable or unconfirmed: it may still land. The job table says which at the next look
                 # (Running for us: resumed; still Requested: claimed again).
                 bound.warning("job_claim_unsure", error=str(e), signature=e.signature, retry_in_s=self._later(address))
-                return
+                return False
             if signature is None:  # taken by another trainer, or refused (its mirror frozen, the program paused)
                 self.metrics.jobs.labels("lost").inc()
                 bound.info("job_claim_lost", retry_in_s=self._later(address, counted=False))
-                return
+                return False
             self.metrics.jobs.labels("claimed").inc()
             bound.info("job_claimed", signature=signature)
         elif job.status == "Running" and job.trainer == self.me:
             bound.info("job_resumed")
         else:
             self._settled(address)
-            return
+            return False
         if await self._run_claimed(job, bound):
             self._settled(address)
             self.jobs_done += 1
+        return True
 
     async def _run_claimed(self, job: ChainJob, bound: Any) -> bool:
         """Runs a job that is ours on chain to its end; False when it stays Running for a later try
