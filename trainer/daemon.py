@@ -2,10 +2,11 @@
 
 Read top to bottom, one job goes through:
 
-1. **find**: Requested jobs from the read models (``training_jobs``), woken by the
-   indexer's Redis messages and polled every ``TRAINER_POLL_S``; first the jobs this
-   trainer holds Running (left by a crash, a SIGKILL, or a transaction that did not go
-   through): they are resumed. The database or the node out of reach is waited out.
+1. **find**: Requested jobs from the read models (``training_jobs``), requesters in turn,
+   woken by the indexer's Redis messages and polled every ``TRAINER_POLL_S``, read again
+   after each job; first the jobs this trainer holds Running (left by a crash, a SIGKILL,
+   or a transaction that did not go through): they are resumed. The database or the node
+   out of reach is waited out.
 2. **claim**: ``start_training``. The chain arbitrates: of two trainers, one lands it, the
    other is told no and moves on.
 3. **fetch, open, validate** the dataset: from the content store (verified against its
