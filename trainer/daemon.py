@@ -95,6 +95,7 @@ class Daemon:
         self._wake = asyncio.Event()
         self._tries: dict[str, int] = {}  # jobs whose last read or transaction did not go through: how many times
         self._retry_at: dict[str, float] = {}  # ... and when to look at them again (time.monotonic)
+        self._unlanded: dict[str, int] = {}  # transactions of a job that reached the node and did not land
         self.jobs_done = 0
 
     # 1. find ------------------------------------------------------------------------
@@ -189,6 +190,7 @@ class Daemon:
     def _settled(self, address: str) -> None:
         self._tries.pop(address, None)
         self._retry_at.pop(address, None)
+        self._unlanded.pop(address, None)
 
     async def _listen(self) -> None:
         """Redis messages only wake the loop; the job table and the chain say what to do."""
@@ -266,8 +268,10 @@ class Daemon:
         except WalletError as e:
             if e.program_error is not None:  # the program refused what we sent: it would refuse it again
                 return await self._fail(job, JobFailed(FailCode.OTHER, "transaction_refused", str(e)), bound)
-            if not e.unreachable and self._tries.get(job.address, 0) + 1 >= TRANSACTION_TRIES:
-                return await self._fail(job, JobFailed(FailCode.OTHER, "transaction_failed", str(e)), bound)
+            if not e.unreachable:  # it reached the node: unconfirmed or expired
+                self._unlanded[job.address] = self._unlanded.get(job.address, 0) + 1
+                if self._unlanded[job.address] >= TRANSACTION_TRIES:
+                    return await self._fail(job, JobFailed(FailCode.OTHER, "transaction_failed", str(e)), bound)
             # Unconfirmed, expired, or the node out of reach: the job stays ours and Running, and is
             # resumed (from its last checkpoint) once its retry delay is over.
             bound.warning("job_transaction_failed", error=str(e), signature=e.signature, retry_in_s=self._later(job.address))
