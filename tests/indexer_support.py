@@ -1,13 +1,17 @@
-"""Helpers for the indexer tests: the indexer as a real process, polling, a mirror's life."""
+"""Helpers for the indexer tests (the indexer as a real process, polling, a mirror's life) and for any test that
+cuts a process off from the node or the database (``TcpProxy``, ``RpcFilter``)."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+import httpx
+from aiohttp import web
 from solana.rpc.async_api import AsyncClient
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
@@ -275,6 +279,48 @@ class TcpProxy:
         self.cut()
         if self._server:
             self._server.close()
+
+
+class RpcFilter:
+    """An HTTP proxy in the test's event loop in front of the node's JSON-RPC, answering 503 (what a
+    node or load balancer says when it cannot serve) to the methods named in ``blocked``: to make one
+    step of a client fail (say, confirming a transaction it has sent) while the rest goes through."""
+
+    def __init__(self, target_url: str) -> None:
+        self.target_url = target_url
+        self.blocked: set[str] = set()
+        self.refused = 0
+        self.port = 0
+        self._runner: web.AppRunner | None = None
+        self._client = httpx.AsyncClient(timeout=30)
+
+    async def start(self) -> RpcFilter:
+        app = web.Application()
+        app.router.add_post("/", self._handle)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
+        self.port = self._runner.addresses[0][1]
+        return self
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        calls = json.loads(body)
+        methods = {c.get("method") for c in (calls if isinstance(calls, list) else [calls]) if isinstance(c, dict)}
+        if methods & self.blocked:
+            self.refused += 1
+            return web.Response(status=503, text="unavailable")
+        reply = await self._client.post(self.target_url, content=body, headers={"content-type": "application/json"})
+        return web.Response(body=reply.content, status=reply.status_code, content_type="application/json")
+
+    async def close(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+        await self._client.aclose()
 
 
 async def index_to_the_chain(rpc_url: str, database_url: str, redis_url: str, log: Path) -> None:

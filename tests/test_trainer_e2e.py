@@ -13,7 +13,10 @@ embedded content store, with `python -m trainer` as a process (the "tiny" model 
   indexer and the API; the next job continues from it;
 - PostgreSQL and the node out of reach (through a proxy that drops and refuses
   connections), before a job and while one trains; Kubo out of reach once a job is
-  claimed: the daemon lives through each, no job is failed for it, each completes once.
+  claimed; a claim that lands but cannot be confirmed: the daemon lives through each, no
+  job is failed for it, each completes once;
+- a full page of jobs no trainer may start (their mirror frozen) hides no one's job;
+  requesters take turns, and a job requested while a queue trains is next.
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ from mirror_common.services import ChildProcess, Kubo, Redis
 from mirror_common.wallet import Wallet
 from tests.api_support import ApiProcess
 from tests.conftest import dev_keypair, funded
-from tests.indexer_support import IndexerProcess, TcpProxy, eventually
+from tests.indexer_support import IndexerProcess, RpcFilter, TcpProxy, eventually
 from trainer.daemon import CANDIDATES
 from trainer.envelope import open_sealed, seal, x25519_keypair_from_solana
 from trainer.failures import FailCode
@@ -493,6 +496,29 @@ async def test_the_node_and_the_database_out_of_reach_are_waited_out(stack: Stac
         daemon.stop()
         await node.close()
         await pg.close()
+
+
+async def test_a_claim_whose_confirmation_is_lost_is_resumed_not_sent_again(stack: Stack) -> None:
+    """start_training lands, but the daemon cannot confirm it (the node answers 503 to
+    getSignatureStatuses): the job is put aside, found Running for us at the next look, and resumed;
+    no second claim is sent, and the job completes once."""
+    owner = stack.owner
+    node = await RpcFilter(stack.node.rpc_url).start()
+    daemon = stack.trainer(MIRROR_RPC_URL=node.url).start()
+    try:
+        mirror = await owner.mirror(14)
+        node.blocked = {"getSignatureStatuses"}
+        job = await owner.request(mirror)
+        await eventually(lambda: _logged(daemon, "job_claim_unsure", str(job)), what="the claim unconfirmed", timeout=60)
+        account = await owner.job(job)
+        assert account["status"] == "Running" and str(account["trainer"]) == str(dev_keypair("trainer").pubkey())
+        node.blocked = set()
+        assert (await stack.ended(job))["status"] == "Completed", daemon.lines()[-5:]
+        assert daemon.logged("job_resumed", str(job)) and not daemon.logged("job_claimed", str(job))
+        assert len(daemon.logged("job_completed", str(job))) == 1 and node.refused > 0
+    finally:
+        daemon.stop()
+        await node.close()
 
 
 async def test_the_content_store_out_of_reach_defers_the_job_and_fails_nothing(stack: Stack, kubo: Kubo) -> None:
