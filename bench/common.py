@@ -19,8 +19,6 @@ from typing import Any
 
 import httpx
 
-from mirror_common.config import REPO_ROOT
-
 
 def say(*parts: object) -> None:
     """Progress, on stderr: stdout is the report."""
@@ -46,6 +44,9 @@ def conditions() -> dict[str, Any]:
 
 def code_version(*paths: str) -> str:
     """The commit, and whether the code under ``paths`` differs from it in this working tree."""
+    # Imported here: bench.trainer, which imports this module, runs on the GPU machine, which has torch but not
+    # pydantic (mirror_common.config's settings).
+    from mirror_common.config import REPO_ROOT
 
     def git(*a: str) -> str:
         r = subprocess.run(["git", *a], cwd=REPO_ROOT, capture_output=True, text=True)
