@@ -42,6 +42,7 @@ class Settings(BaseSettings):
     trainer_poll_s: float = 5.0  # seconds between reads of the job table when Redis is quiet
     trainer_log_json: bool = False
     trainer_threads: int = 0  # torch intra-op threads; 0: torch's default (one per core)
+    trainer_device: str = "cpu"  # where jobs train: cpu, or cuda[:N] (bf16 autocast, fused AdamW, larger micro-batches)
     mirror_inference_keypair: Path = (
         REPO_ROOT / "keys" / "dev" / "localnet-inference-keypair.json"
     )  # the API and ask open private models with it

@@ -470,3 +470,18 @@ async def test_the_store_out_of_reach_is_store_unavailable_and_not_remembered(ku
     finally:
         await server.close()
         await proxy.close()
+
+
+def test_trainer_device_is_checked_before_anything_starts(tmp_path: Path) -> None:
+    """TRAINER_DEVICE: cpu, or a CUDA device this PyTorch sees; anything else stops the daemon at start,
+    saying why, instead of failing every job. (cuda:99 is refused on any machine, with a GPU or not.)"""
+    assert train.training_device(" cpu ") == torch.device("cpu")
+    assert train.limits_for(torch.device("cpu")) is train.DEFAULT_LIMITS
+    assert train.limits_for(torch.device("cuda")).micro_batch_tokens > train.DEFAULT_LIMITS.micro_batch_tokens
+    for bad, why in (("tpu", "is not a device"), ("mps", "only cpu and cuda"), ("cuda:99", "CUDA device"), ("", "is not a device")):
+        with pytest.raises(ValueError, match=why):
+            train.training_device(bad)
+    env = {**os.environ, "TRAINER_DEVICE": "cuda:99", "MIRROR_DATA_DIR": str(tmp_path), "TRAINER_METRICS_PORT": "0"}
+    done = subprocess.run([sys.executable, "-m", "trainer", "--max-jobs", "0"], env=env, capture_output=True, text=True, timeout=120)
+    out = done.stdout + done.stderr
+    assert done.returncode == 2 and "trainer_device_unusable" in out and "cuda:99" in out, out

@@ -19,6 +19,7 @@ from mirror_common.retry import DATABASE, retry
 from mirror_common.wallet import Wallet
 from trainer.chain import TrainerChain
 from trainer.daemon import Daemon, load_keys, lock
+from trainer.train import training_device
 
 log = structlog.get_logger("trainer")
 
@@ -49,6 +50,11 @@ async def run(max_jobs: int | None) -> int:
     except (OSError, ValueError) as e:  # a key file or setting that cannot be used: say which, do not start
         log.error("trainer_keys_unusable", error=str(e))
         return 2
+    try:
+        device = training_device(s.trainer_device)
+    except ValueError as e:  # a device this machine does not have: say so rather than fail every job
+        log.error("trainer_device_unusable", error=str(e))
+        return 2
     held = lock(s, str(keys.authority.pubkey()))
     pool = await retry(
         lambda: create_pool(s.database_url, max_size=4),
@@ -62,7 +68,7 @@ async def run(max_jobs: int | None) -> int:
     daemon = Daemon(s, pool, store, TrainerChain(Wallet(rpc), keys.authority), keys)
     if s.trainer_metrics_port:
         start_http_server(s.trainer_metrics_port, addr="127.0.0.1", registry=daemon.metrics.registry)
-    log.info("trainer_started", authority=daemon.me, store=type(store).__name__, model_size=s.trainer_model_size)
+    log.info("trainer_started", authority=daemon.me, store=type(store).__name__, model_size=s.trainer_model_size, device=str(device))
     try:
         await daemon.run(max_jobs=max_jobs)
     finally:

@@ -92,6 +92,7 @@ class Daemon:
         self.metrics = TrainerMetrics()
         self.me = str(keys.authority.pubkey())
         self.checkpoints = Path(settings.mirror_data_dir) / "trainer" / self.me / "checkpoints"
+        self.device = training.training_device(settings.trainer_device)  # ValueError: checked by __main__ first
         self._wake = asyncio.Event()
         self._tries: dict[str, int] = {}  # jobs whose last read or transaction did not go through: how many times
         self._retry_at: dict[str, float] = {}  # ... and when to look at them again (time.monotonic)
@@ -395,6 +396,8 @@ class Daemon:
                 seed=_seed(job),
                 checkpoint_dir=self.checkpoints / job.address,
                 checkpoint_every_s=self.settings.trainer_checkpoint_s,
+                device=self.device,
+                limits=training.limits_for(self.device),
                 init_weights=base.weights if base is not None else None,
                 progress=progress,
                 should_stop=stop.is_set,

@@ -44,7 +44,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -149,6 +149,31 @@ class TrainingLimits:
 
 
 DEFAULT_LIMITS = TrainingLimits()
+# On a GPU, micro-batches of 4,096 tokens leave most of it idle (bench/trainer/README.md): the same budget
+# in micro-batches of 16 windows of 1,024. Limits are part of a checkpoint's fingerprint, and the sums
+# run in another order: a job moved between a CPU and a GPU trainer starts over.
+CUDA_LIMITS = replace(DEFAULT_LIMITS, micro_batch_tokens=16_384)
+
+
+def limits_for(device: torch.device) -> TrainingLimits:
+    return CUDA_LIMITS if device.type == "cuda" else DEFAULT_LIMITS
+
+
+def training_device(name: str) -> torch.device:
+    """``TRAINER_DEVICE`` as a device this process can train on; ``ValueError`` saying why not."""
+    try:
+        device = torch.device(name.strip())
+    except (RuntimeError, ValueError) as e:
+        raise ValueError(f"TRAINER_DEVICE {name!r} is not a device: {e}") from None
+    if device.type == "cpu":
+        return device
+    if device.type != "cuda":
+        raise ValueError(f"TRAINER_DEVICE {name!r}: only cpu and cuda[:N] are supported")
+    if not torch.cuda.is_available():
+        raise ValueError(f"TRAINER_DEVICE {name!r}: this PyTorch sees no CUDA device")
+    if (device.index or 0) >= torch.cuda.device_count():
+        raise ValueError(f"TRAINER_DEVICE {name!r}: there are {torch.cuda.device_count()} CUDA devices")
+    return device
 
 
 @dataclass(frozen=True)

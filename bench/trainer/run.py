@@ -317,7 +317,7 @@ def bench_size(name: str, g: Geometry, args: argparse.Namespace, device: torch.d
         "flops_per_token": flops_per_token,
     }
 
-    micro_tokens = args.micro_batch_tokens or (training.DEFAULT_LIMITS.micro_batch_tokens if device.type == "cpu" else 16_384)
+    micro_tokens = args.micro_batch_tokens or training.limits_for(device).micro_batch_tokens
     # The baseline runs the whole batch at once (on CUDA in the trainer's micro-batches, for memory).
     baseline_micro = None if device.type == "cpu" else max(1, min(g.batch, micro_tokens // g.seq_len))
     init = {k: v.to(device) for k, v in build_model(config, seed=SEED).state_dict().items()}  # train.py's initial weights
@@ -442,7 +442,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch", type=int, default=None, help="windows per optimiser step (default per size)")
     ap.add_argument("--seq-len", type=int, default=None, help="window length T (default per size, at most block_size)")
     ap.add_argument(
-        "--micro-batch-tokens", type=int, default=None, help="the trainer's micro-batch (default: TrainingLimits' on CPU, 16384 on CUDA)"
+        "--micro-batch-tokens",
+        type=int,
+        default=None,
+        help="the trainer's micro-batch (default: the device's limits, 4096 on CPU, 16384 on CUDA)",
     )
     ap.add_argument("--gen-tokens", type=int, default=None, help="inference: bytes to generate (default per size)")
     ap.add_argument("--peak", choices=("auto", "measured", "table"), default="auto", help="MFU denominator on CUDA (CPU: always measured)")
