@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from solana.rpc.async_api import AsyncClient
@@ -58,7 +59,7 @@ async def _check(database: str, tmp_path: Path, jobs: list[dict[str, Any]]) -> N
     me = str(keys.authority.pubkey())
     pool = await create_pool(database, max_size=2)
     rpc = AsyncClient("http://127.0.0.1:9")  # never called: the page is read from the database alone
-    daemon = Daemon(s, pool, open_store(s), TrainerChain(Wallet(rpc), keys.authority), keys)
+    daemon = Daemon(s, pool, open_store(s), TrainerChain(Wallet(rpc), keys.authority), keys, torch.device("cpu"))
     try:
         addresses = [f"j{i:02}" for i in range(len(jobs))]
         async with pool.acquire() as conn:

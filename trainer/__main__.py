@@ -65,7 +65,7 @@ async def run(max_jobs: int | None) -> int:
     )
     store = open_store(s)
     rpc = AsyncClient(s.mirror_rpc_url)
-    daemon = Daemon(s, pool, store, TrainerChain(Wallet(rpc), keys.authority), keys)
+    daemon = Daemon(s, pool, store, TrainerChain(Wallet(rpc), keys.authority), keys, device)
     if s.trainer_metrics_port:
         start_http_server(s.trainer_metrics_port, addr="127.0.0.1", registry=daemon.metrics.registry)
     log.info("trainer_started", authority=daemon.me, store=type(store).__name__, model_size=s.trainer_model_size, device=str(device))

@@ -44,6 +44,7 @@ import nacl.bindings
 import nacl.exceptions
 import redis.asyncio as aioredis
 import structlog
+import torch
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from solders.keypair import Keypair
@@ -83,7 +84,7 @@ class Keys:
 
 
 class Daemon:
-    def __init__(self, settings: Settings, pool: Pool, store: ContentStore, chain: TrainerChain, keys: Keys) -> None:
+    def __init__(self, settings: Settings, pool: Pool, store: ContentStore, chain: TrainerChain, keys: Keys, device: torch.device) -> None:
         self.settings = settings
         self.pool = pool
         self.store = store
@@ -92,7 +93,7 @@ class Daemon:
         self.metrics = TrainerMetrics()
         self.me = str(keys.authority.pubkey())
         self.checkpoints = Path(settings.mirror_data_dir) / "trainer" / self.me / "checkpoints"
-        self.device = training.training_device(settings.trainer_device)  # ValueError: checked by __main__ first
+        self.device = device  # where jobs train (TRAINER_DEVICE, checked by train.training_device)
         self._wake = asyncio.Event()
         self._tries: dict[str, int] = {}  # jobs whose last read or transaction did not go through: how many times
         self._retry_at: dict[str, float] = {}  # ... and when to look at them again (time.monotonic)
