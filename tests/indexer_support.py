@@ -9,6 +9,7 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 from aiohttp import web
@@ -269,6 +270,13 @@ class TcpProxy:
 
         await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
         self._writers.difference_update((writer, up_writer))
+
+    @staticmethod
+    async def in_front_of(url: str) -> tuple[TcpProxy, str]:
+        """A started proxy to the port of ``url`` (a database or node URL), and ``url`` through it."""
+        parts = urlsplit(url)
+        proxy = await TcpProxy(parts.port or 5432).start()
+        return proxy, urlunsplit(parts._replace(netloc=parts.netloc.replace(f":{parts.port}", f":{proxy.port}")))
 
     def cut(self) -> None:
         for w in list(self._writers):

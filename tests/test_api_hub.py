@@ -11,7 +11,6 @@ import contextvars
 import json
 from collections.abc import AsyncIterator, Coroutine, Sequence
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import redis.asyncio as aioredis
@@ -105,9 +104,8 @@ async def test_the_database_out_of_reach_loses_no_event(pool: Pool, database: st
     """The hub's connections to PostgreSQL dropped and refused (a proxy) while the indexer goes on
     committing: the hub lives through it, and once the database is back every event reaches the
     subscriber once, in order."""
-    url = urlsplit(database)
-    proxy = await TcpProxy(url.port or 5432).start()
-    through = await create_pool(urlunsplit(url._replace(netloc=url.netloc.replace(f":{url.port}", f":{proxy.port}"))))
+    proxy, url = await TcpProxy.in_front_of(database)
+    through = await create_pool(url)
     hub = EventHub(through, redis_server.url, poll_s=0.05)
     await hub.start()
     redis = aioredis.from_url(redis_server.url)

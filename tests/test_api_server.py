@@ -8,7 +8,6 @@ import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import httpx
@@ -170,9 +169,7 @@ async def test_the_database_out_of_reach_is_a_clear_retryable_error_and_service_
     """PostgreSQL out of reach (a proxy that drops and refuses connections): a query is told so, with a
     code to retry on, not "Unexpected error."; health says which part is down; the same process serves
     again once the database is back."""
-    url = urlsplit(database)
-    proxy = await TcpProxy(url.port or 5432).start()
-    through = urlunsplit(url._replace(netloc=url.netloc.replace(f":{url.port}", f":{proxy.port}")))
+    proxy, through = await TcpProxy.in_front_of(database)
     # The proxy runs in this event loop: the process's blocking helpers run in threads.
     api = await asyncio.to_thread(ApiProcess(through, redis_server.url, tmp_path).start)
     query = "{ mirrors(first: 2) { totalCount edges { node { name latestModel { version } } } } }"

@@ -28,7 +28,6 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
@@ -92,8 +91,9 @@ class TrainerProcess(ChildProcess):
     def lines(self) -> list[dict[str, Any]]:
         return self.json_lines()
 
-    def logged(self, event: str, job: str) -> list[dict[str, Any]]:
-        return [line for line in self.lines() if line.get("event") == event and line.get("job") == job]
+    def logged(self, event: str, job: str | None = None) -> list[dict[str, Any]]:
+        """The log lines of ``event`` (about ``job`` when given)."""
+        return [line for line in self.lines() if line.get("event") == event and (job is None or line.get("job") == job)]
 
 
 @dataclass
@@ -137,6 +137,10 @@ class Owner:
     async def job(self, job: Pubkey) -> dict[str, Any]:
         return await self.wallet.account(job)
 
+    async def another(self) -> Owner:
+        """A second requester, with a wallet of its own, sharing this one's node and store."""
+        return Owner(self.rpc, self.wallet, self.store, await funded(self.rpc, 5), self.trainer_key)
+
 
 @dataclass
 class Stack:
@@ -149,6 +153,10 @@ class Stack:
 
     def trainer(self, name: str = "trainer", **env: str) -> TrainerProcess:
         return TrainerProcess(self.node, self.database, self.redis_url, self.data_dir, name, **env)
+
+    def checkpoints(self, job: Pubkey) -> Path:
+        """Where the dev trainer keeps ``job``'s checkpoints."""
+        return self.data_dir / "trainer" / str(dev_keypair("trainer").pubkey()) / "checkpoints" / str(job)
 
     async def ended(self, job: Pubkey, timeout: float = 120) -> dict[str, Any]:
         async def done() -> dict[str, Any] | None:
@@ -374,7 +382,7 @@ async def test_sigkill_during_training_resumes_and_completes_exactly_once(stack:
     mirror = await owner.mirror(5)
     job = await owner.request(mirror, **LONG)
     daemon = stack.trainer().start()
-    checkpoint = stack.data_dir / "trainer" / str(dev_keypair("trainer").pubkey()) / "checkpoints" / str(job) / "checkpoint.pt"
+    checkpoint = stack.checkpoints(job) / "checkpoint.pt"
     try:
         await eventually(lambda: _exists(checkpoint), what="a checkpoint", timeout=60)
         daemon.kill()
@@ -443,25 +451,21 @@ async def test_the_node_and_the_database_out_of_reach_are_waited_out(stack: Stac
     """Cut off from PostgreSQL and from the node, before a job and while one trains: the daemon
     lives through both, and each job completes exactly once when they are back."""
     owner = stack.owner
-    db_url = urlsplit(stack.database)
-    pg = await TcpProxy(db_url.port or 5432).start()
-    node = await TcpProxy(stack.node.rpc_port).start()
-    daemon = stack.trainer(
-        MIRROR_RPC_URL=f"http://127.0.0.1:{node.port}",
-        DATABASE_URL=urlunsplit(db_url._replace(netloc=db_url.netloc.replace(f":{db_url.port}", f":{pg.port}"))),
-    ).start()
+    pg, database = await TcpProxy.in_front_of(stack.database)
+    node, rpc_url = await TcpProxy.in_front_of(stack.node.rpc_url)
+    daemon = stack.trainer(MIRROR_RPC_URL=rpc_url, DATABASE_URL=database).start()
     try:
         mirror = await owner.mirror(8)
-        await eventually(lambda: _logged(daemon, "trainer_started"), what="the daemon up", timeout=60)
+        await eventually(lambda: _true(daemon.logged("trainer_started")), what="the daemon up", timeout=60)
 
         # 1. Both out of reach before the job: it waits, then is claimed once both are back.
         pg.refuse = node.refuse = True
         pg.cut()
         node.cut()
         first = await owner.request(mirror)
-        await eventually(lambda: _logged(daemon, "trainer_database_lost"), what="the database missed", timeout=30)
+        await eventually(lambda: _true(daemon.logged("trainer_database_lost")), what="the database missed", timeout=30)
         pg.refuse = False
-        await eventually(lambda: _logged(daemon, "job_read_failed", str(first)), what="the node missed", timeout=30)
+        await eventually(lambda: _true(daemon.logged("job_read_failed", str(first))), what="the node missed", timeout=30)
         assert (await owner.job(first))["status"] == "Requested"
         node.refuse = False
         assert (await stack.ended(first))["status"] == "Completed", daemon.lines()[-5:]
@@ -469,10 +473,10 @@ async def test_the_node_and_the_database_out_of_reach_are_waited_out(stack: Stac
         # 2. The node out of reach while a job trains: training ends, publishing cannot; the job
         #    stays ours and Running, and is resumed and published once the node is back.
         second = await owner.request(mirror, **LONG)
-        await eventually(lambda: _logged(daemon, "job_claimed", str(second)), what="claimed", timeout=60)
+        await eventually(lambda: _true(daemon.logged("job_claimed", str(second))), what="claimed", timeout=60)
         node.refuse = True
         node.cut()
-        await eventually(lambda: _logged(daemon, "job_transaction_failed", str(second)), what="publishing failed", timeout=120)
+        await eventually(lambda: _true(daemon.logged("job_transaction_failed", str(second))), what="publishing failed", timeout=120)
         assert (await owner.job(second))["status"] == "Running"
         node.refuse = False
         assert (await stack.ended(second))["status"] == "Completed", daemon.lines()[-5:]
@@ -481,14 +485,14 @@ async def test_the_node_and_the_database_out_of_reach_are_waited_out(stack: Stac
 
         # 3. The same, but the owner cancels the job while it waits for the node: its checkpoints go.
         third = await owner.request(mirror, **LONG)
-        checkpoints = stack.data_dir / "trainer" / str(dev_keypair("trainer").pubkey()) / "checkpoints" / str(third)
-        await eventually(lambda: _logged(daemon, "job_claimed", str(third)), what="claimed", timeout=60)
+        checkpoints = stack.checkpoints(third)
+        await eventually(lambda: _true(daemon.logged("job_claimed", str(third))), what="claimed", timeout=60)
         node.refuse = True
         node.cut()
-        await eventually(lambda: _logged(daemon, "job_transaction_failed", str(third)), what="publishing failed", timeout=120)
+        await eventually(lambda: _true(daemon.logged("job_transaction_failed", str(third))), what="publishing failed", timeout=120)
         assert checkpoints.exists()
         await owner.cancel(mirror, third)
-        await eventually(lambda: _logged(daemon, "checkpoints_dropped", str(third)), what="checkpoints dropped", timeout=30)
+        await eventually(lambda: _true(daemon.logged("checkpoints_dropped", str(third))), what="checkpoints dropped", timeout=30)
         assert not checkpoints.exists()
         node.refuse = False
         assert (await owner.job(third))["status"] == "Cancelled" and daemon.alive()
@@ -509,7 +513,7 @@ async def test_a_claim_whose_confirmation_is_lost_is_resumed_not_sent_again(stac
         mirror = await owner.mirror(14)
         node.blocked = {"getSignatureStatuses"}
         job = await owner.request(mirror)
-        await eventually(lambda: _logged(daemon, "job_claim_unsure", str(job)), what="the claim unconfirmed", timeout=60)
+        await eventually(lambda: _true(daemon.logged("job_claim_unsure", str(job))), what="the claim unconfirmed", timeout=60)
         account = await owner.job(job)
         assert account["status"] == "Running" and str(account["trainer"]) == str(dev_keypair("trainer").pubkey())
         node.blocked = set()
@@ -532,7 +536,7 @@ async def test_the_content_store_out_of_reach_defers_the_job_and_fails_nothing(s
         mirror = await owner.mirror(9)
         proxy.refuse = True
         job = await owner.request(mirror, cid=await store.put(seal(TEXT, [owner.trainer_key])))
-        await eventually(lambda: _logged(daemon, "job_deferred", str(job)), what="the job deferred", timeout=60)
+        await eventually(lambda: _true(daemon.logged("job_deferred", str(job))), what="the job deferred", timeout=60)
         assert (await owner.job(job))["status"] == "Running"
         assert not daemon.logged("job_failed", str(job))
         proxy.refuse = False
@@ -550,13 +554,13 @@ async def test_a_job_requested_while_a_queue_trains_is_next_not_last(stack: Stac
     """After each job the daemon looks at the job table again: a job requested by someone else while
     one requester's queue is being worked through is taken next, not after the whole queue."""
     owner = stack.owner
-    other = Owner(owner.rpc, owner.wallet, owner.store, await funded(owner.rpc, 5), owner.trainer_key)
+    other = await owner.another()
     cid = await owner.store.put(seal(TEXT, [owner.trainer_key]))
     busy = await owner.mirror(12)
     queue = [await owner.request(busy, cid=cid, **(LONGER if n == 0 else {})) for n in range(3)]
     daemon = stack.trainer().start()
     try:
-        await eventually(lambda: _logged(daemon, "job_claimed", str(queue[0])), what="the queue's first job claimed", timeout=60)
+        await eventually(lambda: _true(daemon.logged("job_claimed", str(queue[0]))), what="the queue's first job claimed", timeout=60)
         late = await other.request(await other.mirror(1), cid=cid)
         await eventually(lambda: stack.db.fetchval("SELECT count(*) = 1 FROM training_jobs WHERE address = $1", str(late)), what="indexed")
         assert (await owner.job(queue[0]))["status"] == "Running"  # requested while the queue's first job trained
@@ -571,7 +575,7 @@ async def test_requesters_take_turns_the_one_served_least_recently_first(stack: 
     """Each requester's next job in turn: a requester whose job was just trained waits behind one
     who has not been served, though its next job is older."""
     owner = stack.owner
-    other = Owner(owner.rpc, owner.wallet, owner.store, await funded(owner.rpc, 5), owner.trainer_key)
+    other = await owner.another()
     cid = await owner.store.put(seal(TEXT, [owner.trainer_key]))
     busy = await owner.mirror(13)
     queue = [await owner.request(busy, cid=cid) for _ in range(3)]
@@ -623,10 +627,6 @@ async def test_jobs_no_trainer_may_start_do_not_hide_everyone_else_s(stack: Stac
         assert {(await owner.job(j))["status"] for j in (stuck[0], stuck[-1])} == {"Requested"}
     finally:
         daemon.stop()
-
-
-async def _logged(daemon: TrainerProcess, event: str, job: str | None = None) -> bool:
-    return any(line.get("event") == event and (job is None or line.get("job") == job) for line in daemon.lines())
 
 
 async def _exists(path: Path) -> bool:
