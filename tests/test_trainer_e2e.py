@@ -202,7 +202,7 @@ async def test_requested_to_trained_to_published_and_continued(stack: Stack) -> 
         assert art.lineage["job"] == str(first) and art.lineage["parent_sha256"] is None and not art.lineage["fine_tuned"]
         assert job["metrics"]["tokens_trained"] > 0 and art.metrics["tokens_trained"] == job["metrics"]["tokens_trained"]
         assert daemon.logged("job_claimed", str(first))[0]["signature"]  # logs carry the job and the signatures
-        assert daemon.logged("job_completed", str(first))[0]["signature"]
+        assert (await completion_logged(daemon, first))[0]["signature"]
 
         # The next job of the mirror continues from its latest model.
         second = await owner.request(mirror)
@@ -480,7 +480,7 @@ async def test_the_node_and_the_database_out_of_reach_are_waited_out(stack: Stac
         assert (await owner.job(second))["status"] == "Running"
         node.refuse = False
         assert (await stack.ended(second))["status"] == "Completed", daemon.lines()[-5:]
-        assert daemon.logged("job_resumed", str(second)) and len(daemon.logged("job_completed", str(second))) == 1
+        assert daemon.logged("job_resumed", str(second)) and len(await completion_logged(daemon, second)) == 1
         assert (await owner.wallet.account(mirror))["model_version"] == 2
 
         # 3. The same, but the owner cancels the job while it waits for the node: its checkpoints go.
@@ -519,7 +519,7 @@ async def test_a_claim_whose_confirmation_is_lost_is_resumed_not_sent_again(stac
         node.blocked = set()
         assert (await stack.ended(job))["status"] == "Completed", daemon.lines()[-5:]
         assert daemon.logged("job_resumed", str(job)) and not daemon.logged("job_claimed", str(job))
-        assert len(daemon.logged("job_completed", str(job))) == 1 and node.refused > 0
+        assert len(await completion_logged(daemon, job)) == 1 and node.refused > 0
     finally:
         daemon.stop()
         await node.close()
@@ -543,7 +543,7 @@ async def test_the_content_store_out_of_reach_defers_the_job_and_fails_nothing(s
         account = await stack.ended(job)
         assert account["status"] == "Completed", daemon.lines()[-5:]
         assert await store.has(account["model_cid"])
-        assert len(daemon.logged("job_completed", str(job))) == 1 and daemon.alive()
+        assert len(await completion_logged(daemon, job)) == 1 and daemon.alive()
     finally:
         daemon.stop()
         await store.close()
@@ -627,6 +627,17 @@ async def test_jobs_no_trainer_may_start_do_not_hide_everyone_else_s(stack: Stac
         assert {(await owner.job(j))["status"] for j in (stuck[0], stuck[-1])} == {"Requested"}
     finally:
         daemon.stop()
+
+
+async def completion_logged(daemon: TrainerProcess, job: Pubkey) -> list[dict[str, Any]]:
+    """The daemon's job_completed lines for ``job``, once there is one: the chain shows the job Completed a
+    moment before the daemon, still confirming its transaction, logs it."""
+
+    async def lines() -> list[dict[str, Any]]:
+        return daemon.logged("job_completed", str(job))
+
+    found: list[dict[str, Any]] = await eventually(lines, what=f"job_completed logged for {job}", timeout=30)
+    return found
 
 
 async def _exists(path: Path) -> bool:
