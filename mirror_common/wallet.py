@@ -128,7 +128,11 @@ class Wallet:
         )
         signature = tx.signatures[0]
         await self._submit(tx, what)
-        await self._confirm(signature, latest.last_valid_block_height, what)
+        try:
+            await self._confirm(signature, latest.last_valid_block_height, what)
+        except WalletError as e:  # the node lost while confirming: the transaction may have landed, under this signature
+            e.signature = e.signature or str(signature)
+            raise
         return str(signature)
 
     async def _submit(self, tx: VersionedTransaction, what: str) -> None:
