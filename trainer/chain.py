@@ -36,6 +36,7 @@ class ChainJob:
     params: JobParams
     status: str
     trainer: str | None
+    model_cid: str = ""  # set by complete_training
 
     @staticmethod
     def of(address: str, fields: dict[str, Any]) -> ChainJob:
@@ -51,6 +52,7 @@ class ChainJob:
             ),
             status=str(fields["status"]),
             trainer=_started_by(fields.get("trainer")),
+            model_cid=str(fields.get("model_cid") or ""),
         )
 
 

@@ -15,10 +15,11 @@ Read top to bottom, one job goes through:
    sha256 checked) unless the job's params ask to ``start_fresh`` (then no base model is
    fetched at all; the lineage records either choice), with periodic checkpoints (a
    restart resumes from the last one) and a watcher that stops within seconds once the
-   job is no longer ours on chain.
+   job is no longer ours on chain, or its mirror is frozen.
 5. **publish**: the artifact (safetensors with config, metrics, lineage), sealed to the
    owner, the inference service and this trainer when the mirror is private, stored, then
-   ``complete_training`` with its CID, sha256 and metrics.
+   ``complete_training`` with its CID, sha256 and metrics; if the mirror published a newer
+   version meanwhile, the job is trained again from it (the lineage must name the latest).
 
 Any failure ends the job on chain with ``fail_training`` and a code (``failures.py``); the
 daemon goes on with the next job. Nothing is left Running: a transaction that does not go
@@ -73,6 +74,15 @@ RETRY_FIRST_S = 1.0  # a job whose transaction or read did not go through waits 
 RETRY_MAX_S = 60.0  # ... up to this
 CANDIDATES = 50  # open jobs read from the job table at a time
 TRANSACTION_TRIES = 5  # transactions of a job that reached the node but did not land, before it is failed
+BASE_TRIES = 3  # trainings of a job whose mirror got a newer model version meanwhile, before it is failed
+
+
+class BaseMoved(Exception):
+    """The mirror published a newer version than the one the model continued from."""
+
+    def __init__(self, latest: int) -> None:
+        super().__init__(f"the mirror's latest version is now {latest}")
+        self.latest = latest
 
 
 @dataclass
@@ -152,6 +162,7 @@ class Daemon:
                     waiting,
                 )
                 await self._sweep_checkpoints(conn)
+                await self._count_open_jobs(conn)
         except Exception as e:
             if not is_connection_error(e):
                 raise
@@ -162,6 +173,16 @@ class Daemon:
             for address in self._tries.keys() - set(found) - set(waiting):
                 self._settled(address)
         return found
+
+    async def _count_open_jobs(self, conn: Any) -> None:
+        """The queue as the read models see it (``mirror_trainer_open_jobs``): every trainer's, not only ours."""
+        counts = dict.fromkeys(("Requested", "Running"), 0)
+        for row in await conn.fetch(
+            "SELECT status, count(*) AS n FROM training_jobs WHERE status IN ('Requested', 'Running') GROUP BY status"
+        ):
+            counts[row["status"]] = row["n"]
+        for status, n in counts.items():
+            self.metrics.open_jobs.labels(status.lower()).set(n)
 
     async def _sweep_checkpoints(self, conn: Any) -> None:
         """Checkpoints of jobs that ended while not ours to finish (cancelled while put aside, or while the
@@ -289,7 +310,6 @@ class Daemon:
 
     async def _fail(self, job: ChainJob, failure: JobFailed, bound: Any) -> bool:
         """Sends fail_training; False when it did not go through and the job is still ours (tried again later)."""
-        self.metrics.failures.labels(failure.code.name, failure.reason).inc()
         try:
             signature = await self.chain.fail(job, failure.code)
         except WalletError as e:
@@ -305,6 +325,7 @@ class Daemon:
             )
             return False
         self.metrics.jobs.labels("failed").inc()
+        self.metrics.failures.labels(failure.code.name, failure.reason).inc()  # once, however many tries it took
         bound.warning("job_failed", code=failure.code.name, reason=failure.reason, detail=failure.detail[:500], signature=signature)
         self._drop_checkpoints(job.address)
         return True
@@ -312,21 +333,32 @@ class Daemon:
     # 3..5. the job ------------------------------------------------------------------
     async def process(self, job: ChainJob, bound: Any) -> str:
         text = await self.dataset(job)
-        mirror = await self.chain.mirror(job.mirror)
-        # The requester asked for a model from scratch: the latest version is not even fetched.
-        base = None if job.params.start_fresh else await self.base_model(mirror)
-        result, config, lineage = await self.train(job, text, base, bound)
-        blob, sha256 = artifacts.build_artifact(result, config, job=job.address, lineage=lineage)
-        if mirror.visibility != "Public":
-            blob = seal(blob, self._recipients(mirror))
-        try:
-            cid = await self.store.put(blob)
-        except Unavailable as e:
-            raise JobDeferred(f"storing the model: {e}") from e
-        except (ContentError, OSError) as e:
-            raise JobFailed(FailCode.ARTIFACT_UPLOAD, "store_put", str(e)) from e
-        bound.info("artifact_stored", cid=cid, bytes=len(blob), sha256=sha256)
-        return await self.publish(job, cid, sha256, result)
+        for _ in range(BASE_TRIES):
+            mirror = await self.chain.mirror(job.mirror)
+            if mirror.status != "Active":  # complete_training would refuse it: do not train for nothing
+                raise JobFailed(FailCode.MIRROR_FROZEN, "mirror_frozen", f"mirror is {mirror.status}")
+            # The requester asked for a model from scratch: the latest version is not even fetched.
+            base = None if job.params.start_fresh else await self.base_model(mirror)
+            result, config, lineage = await self.train(job, text, base, bound)
+            blob, sha256 = artifacts.build_artifact(result, config, job=job.address, lineage=lineage)
+            if mirror.visibility != "Public":
+                blob = seal(blob, self._recipients(mirror))
+            try:
+                cid = await self.store.put(blob)
+            except Unavailable as e:
+                raise JobDeferred(f"storing the model: {e}") from e
+            except (ContentError, OSError) as e:
+                raise JobFailed(FailCode.ARTIFACT_UPLOAD, "store_put", str(e)) from e
+            bound.info("artifact_stored", cid=cid, bytes=len(blob), sha256=sha256)
+            try:
+                return await self.publish(job, cid, sha256, result, base_version=None if job.params.start_fresh else mirror.model_version)
+            except BaseMoved as e:
+                # Another job of the mirror published a version while this one trained: this model does not
+                # continue from the latest one, as the lineage (and analytics.model_lineage) would say. Again,
+                # from the new latest version (its checkpoints do not match that base, so training starts over).
+                bound.info("base_model_moved", trained_from=mirror.model_version, latest=e.latest)
+                self._drop_checkpoints(job.address)
+        raise JobFailed(FailCode.OTHER, "version_race", f"the mirror's latest version changed {BASE_TRIES} times while training")
 
     async def dataset(self, job: ChainJob) -> str:
         try:
@@ -375,14 +407,17 @@ class Daemon:
         }
         stop = threading.Event()
         ended: list[str] = []
-        watcher = asyncio.create_task(self._watch(job, stop, ended))
+        frozen: list[str] = []
+        watcher = asyncio.create_task(self._watch(job, stop, ended, frozen))
         started = time.monotonic()
         last_log = [0.0]
+        first_step: list[int] = []  # of this run: a resumed run's tokens count the steps before its checkpoint too
 
         def progress(step: int, total: int, loss: float, tokens: int) -> None:
             elapsed = max(time.monotonic() - started, 1e-9)
+            first_step[:] = first_step or [step]
             self.metrics.loss.set(loss)
-            self.metrics.tokens_per_second.set(tokens / elapsed)
+            self.metrics.tokens_per_second.set(tokens * (step - first_step[0] + 1) / step / elapsed)
             if time.monotonic() - last_log[0] >= 5 or step == total:
                 last_log[0] = time.monotonic()
                 bound.info("training_progress", step=step, steps=total, loss=round(loss, 4), tokens=tokens)
@@ -404,6 +439,8 @@ class Daemon:
                 should_stop=stop.is_set,
             )
         except training.Stopped as e:
+            if frozen:
+                raise JobFailed(FailCode.MIRROR_FROZEN, "mirror_frozen", f"mirror is {frozen[0]}") from e
             raise JobAbandoned(ended[0] if ended else "stopped") from e
         except Exception as e:
             raise JobFailed(FailCode.TRAINING_ERROR, "train", f"{type(e).__name__}: {e}") from e
@@ -415,10 +452,18 @@ class Daemon:
         if ended:
             raise JobAbandoned(ended[0])
         self.metrics.tokens.inc(result.tokens_trained)
+        bound.info(
+            "training_finished",
+            steps=result.steps,
+            resumed_from_step=result.resumed_from_step,
+            final_loss=round(result.final_loss_micros / 1e6, 4),
+            seconds=round(time.monotonic() - started, 1),
+        )
         return result, config, lineage
 
-    async def _watch(self, job: ChainJob, stop: threading.Event, ended: list[str]) -> None:
-        """Stops training once the job is no longer Running for us on chain (cancelled, or ended elsewhere)."""
+    async def _watch(self, job: ChainJob, stop: threading.Event, ended: list[str], frozen: list[str]) -> None:
+        """Stops training once the job is no longer Running for us on chain (cancelled, or ended elsewhere),
+        or its mirror is frozen (complete_training would refuse the model)."""
         while not stop.is_set():
             await asyncio.sleep(WATCH_S)
             with contextlib.suppress(WalletError):
@@ -426,18 +471,30 @@ class Daemon:
                 if current is None or current.status != "Running" or current.trainer != self.me:
                     ended.append(f"ended on chain as {current.status if current else 'closed'}")
                     stop.set()
+                    return
+                mirror = await self.chain.mirror(job.mirror)
+                if mirror.status != "Active":
+                    frozen.append(mirror.status)
+                    stop.set()
 
-    async def publish(self, job: ChainJob, cid: str, sha256: str, result: training.TrainResult) -> str:
-        for _ in range(3):  # another job of the same mirror may publish a version between our read and our send
+    async def publish(self, job: ChainJob, cid: str, sha256: str, result: training.TrainResult, *, base_version: int | None) -> str:
+        """``complete_training`` as the mirror's next version. ``base_version``: the version the model continued
+        from (None: trained from scratch, any next version will do); ``BaseMoved`` once the mirror has a newer one."""
+        for _ in range(3):  # a fresh model: another job of the same mirror may publish between our read and our send
             mirror = await self.chain.mirror(job.mirror)
             if mirror.status != "Active":
                 raise JobFailed(FailCode.MIRROR_FROZEN, "mirror_frozen", f"mirror is {mirror.status}")
+            if base_version is not None and mirror.model_version != base_version:
+                raise BaseMoved(mirror.model_version)
             try:
                 return await self.chain.complete(
                     job, mirror.model_version + 1, cid, sha256, result.final_loss_micros, result.tokens_trained
                 )
             except WalletError as e:
                 current = await self.chain.job(job.address)
+                if current is not None and current.status == "Completed" and current.trainer == self.me and current.model_cid == cid:
+                    # Ours landed, and its confirmation did not reach us (unconfirmed, the node gone a moment).
+                    return e.signature or ""
                 if current is None or current.status != "Running":
                     raise JobAbandoned(f"ended on chain as {current.status if current else 'closed'}") from e
                 if e.program_error != "ModelVersionMismatch":

@@ -17,6 +17,12 @@ class TrainerMetrics:
         self.failures = Counter(
             "mirror_trainer_failures", "Failed jobs by on-chain code and reason", ["code", "reason"], registry=self.registry
         )
+        self.open_jobs = Gauge(
+            "mirror_trainer_open_jobs",
+            "Jobs by chain state in the read models: requested (waiting), running (any trainer)",
+            ["status"],
+            registry=self.registry,
+        )
         self.running = Gauge("mirror_trainer_running", "Jobs training now", registry=self.registry)
         self.tokens_per_second = Gauge("mirror_trainer_tokens_per_second", "Training throughput of the current job", registry=self.registry)
         self.loss = Gauge("mirror_trainer_loss", "Training loss of the current job (last step)", registry=self.registry)
