@@ -30,20 +30,24 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import httpx
 import pytest
 import torch
+from prometheus_client.parser import text_string_to_metric_families
 from solana.rpc.async_api import AsyncClient
 from solana.rpc.commitment import Confirmed
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 
 import trainer.artifact as artifacts
+import trainer.infer as infer
+import trainer.train as training
 from mirror_common import codec
 from mirror_common.config import REPO_ROOT, Settings
 from mirror_common.ipfs import ContentStore, KuboStore, open_store
 from mirror_common.ipfs.unixfs import compute_cid
 from mirror_common.localnet import Localnet
-from mirror_common.services import ChildProcess, Kubo, Redis
+from mirror_common.services import ChildProcess, Kubo, Redis, free_port
 from mirror_common.wallet import Wallet
 from tests.api_support import ApiProcess
 from tests.conftest import dev_keypair, funded
@@ -51,6 +55,7 @@ from tests.indexer_support import IndexerProcess, RpcFilter, TcpProxy, eventuall
 from trainer.daemon import CANDIDATES
 from trainer.envelope import open_sealed, seal, x25519_keypair_from_solana
 from trainer.failures import FailCode
+from trainer.model import ModelConfig
 
 TEXT = ("Mirror Reality keeps my words. " * 40 + "\n").encode()
 SHORT = {"epochs": 2, "seq_len": 32, "batch_size": 4, "learning_rate_micros": 3000, "start_fresh": False}
@@ -190,7 +195,8 @@ async def model_of(stack: Stack, mirror: Pubkey, version: int) -> dict[str, Any]
 
 async def test_requested_to_trained_to_published_and_continued(stack: Stack) -> None:
     owner = stack.owner
-    daemon = stack.trainer().start()
+    metrics_port = free_port()
+    daemon = stack.trainer(TRAINER_METRICS_PORT=str(metrics_port)).start()
     try:
         mirror = await owner.mirror(1)
         first = await owner.request(mirror)
@@ -223,46 +229,98 @@ async def test_requested_to_trained_to_published_and_continued(stack: Stack) -> 
             artifacts.load_artifact(open_sealed(sealed, secret), model3["weights_sha256"])
         with pytest.raises(artifacts.ArtifactError):
             artifacts.load_artifact(sealed, model3["weights_sha256"])  # not usable without a key: the sha256 is of the plaintext
+
+        # The daemon's metrics: jobs by outcome and by chain state, tokens, the running gauge back at 0
+        # (once the daemon has logged the last completion and looked at the queue again).
+        tokens = sum([await _job_tokens(owner, j) for j in (first, second, job3)])
+
+        async def scraped() -> dict[tuple[str, tuple[tuple[str, str], ...]], float] | None:
+            samples = {
+                (s.name, tuple(sorted(s.labels.items()))): s.value
+                for family in text_string_to_metric_families(httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).text)
+                for s in family.samples
+            }
+            return samples if samples.get(("mirror_trainer_jobs_total", (("outcome", "completed"),))) == 3 else None
+
+        samples = await eventually(scraped, what="three completions in the metrics")
+        assert samples[("mirror_trainer_jobs_total", (("outcome", "claimed"),))] == 3
+        assert samples[("mirror_trainer_tokens_total", ())] == tokens
+        assert samples[("mirror_trainer_running", ())] == 0
+        assert 0 < samples[("mirror_trainer_loss", ())] < 10
+        assert ("mirror_trainer_open_jobs", (("status", "requested"),)) in samples
     finally:
         daemon.stop()
 
+    # Published means visible: the indexed versions in GraphQL, and `ask` answers from the latest one, as
+    # generating from the artifact here does; the private mirror's model is not served to a stranger.
+    async def indexed() -> bool:
+        return bool(
+            await stack.db.fetchval("SELECT count(*) FROM model_versions WHERE mirror = ANY($1::text[])", [str(mirror), str(private)]) == 3
+        )
 
-async def tampered_mirror(owner: Owner, mirror_id: int) -> Pubkey:
-    """A mirror whose version 1 names a file that is not the weights its sha256 says (published
-    by the trainer key by hand; call it before a daemon runs, or the daemon claims the job)."""
-    trainer = dev_keypair("trainer")
-    tampered = await owner.mirror(mirror_id)
-    job0 = await owner.request(tampered)
+    await eventually(indexed, what="the three versions indexed")
+    api = ApiProcess(stack.database, stack.redis_url, stack.data_dir, API_RATE_IP="0").start()
+    try:
+        q = """query($m: Address!) {
+                 mirror(address: $m) { modelVersions(first: 5) { edges { node { version modelCid weightsSha256 job { address } } } } }
+               }"""
+        versions = [e["node"] for e in (await api.query(q, m=str(mirror)))["mirror"]["modelVersions"]["edges"]]
+        assert sorted((int(v["version"]), v["modelCid"], v["weightsSha256"], v["job"]["address"]) for v in versions) == [
+            (1, model["model_cid"], model["weights_sha256"], str(first)),
+            (2, model2["model_cid"], model2["weights_sha256"], str(second)),
+        ]
+        ask = "query($m: Address!, $p: String!) { ask(mirror: $m, prompt: $p, maxTokens: 24, temperature: 0) { text modelVersion tokens } }"
+        # The first ask imports torch and loads the model: seconds, more on a busy machine than a client waits by default.
+        answer = httpx.post(f"{api.url}/graphql", json={"query": ask, "variables": {"m": str(mirror), "p": "Mirror "}}, timeout=300).json()
+        assert answer["data"]["ask"]["modelVersion"] == 2, answer
+        assert answer["data"]["ask"]["text"] == infer.complete(infer.load_model(art2), "Mirror ", max_tokens=24, temperature=0.0)
+        refused = api.post(ask, m=str(private), p="Mirror ").json()
+        assert refused["data"]["ask"] is None and refused["errors"][0]["extensions"]["code"] == "forbidden", refused
+    finally:
+        api.stop()
+
+
+async def start_by_hand(owner: Owner, trainer: Keypair, mirror: Pubkey, job: Pubkey) -> None:
+    """``start_training`` sent as ``trainer``, not by a daemon."""
     await owner.wallet.send(
         "start_training",
         {},
         {
             "config": codec.config_pda(),
-            "mirror": tampered,
-            "job": job0,
+            "mirror": mirror,
+            "job": job,
             "trainer": codec.trainer_pda(trainer.pubkey()),
             "authority": trainer.pubkey(),
         },
         trainer,
     )
+
+
+async def complete_by_hand(owner: Owner, trainer: Keypair, mirror: Pubkey, job: Pubkey, version: int, cid: str, sha256: str) -> None:
+    """``complete_training`` of a job ``trainer`` started, publishing ``version`` of the mirror as ``cid``/``sha256``."""
     await owner.wallet.send(
         "complete_training",
-        {
-            "version": 1,
-            "model_cid": await owner.store.put(b"not the weights the chain names"),
-            "weights_sha256": "ab" * 32,
-            "metrics": {"final_loss_micros": 1, "tokens_trained": 1},
-        },
+        {"version": version, "model_cid": cid, "weights_sha256": sha256, "metrics": {"final_loss_micros": 1, "tokens_trained": 1}},
         {
             "config": codec.config_pda(),
-            "mirror": tampered,
-            "job": job0,
-            "model": codec.model_pda(tampered, 1),
+            "mirror": mirror,
+            "job": job,
+            "model": codec.model_pda(mirror, version),
             "trainer": codec.trainer_pda(trainer.pubkey()),
             "authority": trainer.pubkey(),
         },
         trainer,
     )
+
+
+async def tampered_mirror(owner: Owner, mirror_id: int) -> Pubkey:
+    """A mirror whose version 1 names a file that is not the weights its sha256 says (published
+    by the trainer key by hand; call it before a daemon runs, or the daemon claims the job)."""
+    tampered = await owner.mirror(mirror_id)
+    job0 = await owner.request(tampered)
+    await start_by_hand(owner, dev_keypair("trainer"), tampered, job0)
+    cid = await owner.store.put(b"not the weights the chain names")
+    await complete_by_hand(owner, dev_keypair("trainer"), tampered, job0, 1, cid, "ab" * 32)
     return tampered
 
 
@@ -391,6 +449,8 @@ async def test_sigkill_during_training_resumes_and_completes_exactly_once(stack:
         account = await stack.ended(job)
         assert account["status"] == "Completed"
         assert daemon.logged("job_resumed", str(job))
+        finished = daemon.logged("training_finished", str(job))
+        assert len(finished) == 1 and 0 < finished[0]["resumed_from_step"] < finished[0]["steps"], finished  # from the checkpoint
         completed = await stack.db.fetchval(
             "SELECT count(*) FROM chain_events WHERE name = 'TrainingCompleted' AND payload->>'job' = $1", str(job)
         )
@@ -412,17 +472,19 @@ async def test_a_cancel_while_running_is_abandoned_within_seconds(stack: Stack) 
         await owner.cancel(mirror, job)
         await eventually(lambda: _true(daemon.logged("job_abandoned", str(job))), what="abandoned", timeout=15)
         assert (await owner.job(job))["status"] == "Cancelled"
+        # Stopped while training, not after: nothing trained to the end, nothing stored.
+        assert not daemon.logged("training_finished", str(job)) and not daemon.logged("artifact_stored", str(job))
         after = await owner.request(mirror)
         assert (await stack.ended(after))["status"] == "Completed"  # and the daemon goes on
     finally:
         daemon.stop()
 
 
-async def test_two_trainers_one_job_one_run(stack: Stack, tmp_path: Path) -> None:
-    owner = stack.owner
+async def another_trainer(owner: Owner, key_file: Path) -> Keypair:
+    """A second trainer, registered by the dev admin and funded; its keypair file written to ``key_file``."""
     admin = dev_keypair("admin")
     second = Keypair()
-    (tmp_path / "second.json").write_text(json.dumps(list(bytes(second))))
+    await asyncio.to_thread(key_file.write_text, json.dumps(list(bytes(second))))
     second_key, _ = x25519_keypair_from_solana(second)
     await owner.wallet.send(
         "register_trainer",
@@ -432,7 +494,12 @@ async def test_two_trainers_one_job_one_run(stack: Stack, tmp_path: Path) -> Non
     )
     sig = await owner.rpc.request_airdrop(second.pubkey(), 2_000_000_000)
     await owner.rpc.confirm_transaction(sig.value, commitment=Confirmed)
+    return second
 
+
+async def test_two_trainers_one_job_one_run(stack: Stack, tmp_path: Path) -> None:
+    owner = stack.owner
+    second_key, _ = x25519_keypair_from_solana(await another_trainer(owner, tmp_path / "second.json"))
     mirror = await owner.mirror(7)
     daemons = [stack.trainer("a").start(), stack.trainer("b", MIRROR_TRAINER_KEYPAIR=str(tmp_path / "second.json")).start()]
     try:
@@ -445,6 +512,73 @@ async def test_two_trainers_one_job_one_run(stack: Stack, tmp_path: Path) -> Non
     finally:
         for d in daemons:
             d.stop()
+
+
+async def test_a_model_whose_base_moved_while_it_trained_is_trained_again_from_the_latest(stack: Stack, tmp_path: Path) -> None:
+    """Another trainer publishes a version of the mirror while the daemon trains the mirror's next job from
+    the version before: the daemon does not publish a model that says it continues from a version that is
+    no longer the latest (analytics.model_lineage would name the wrong parent); it trains again from the new one."""
+    owner = stack.owner
+    other = await another_trainer(owner, tmp_path / "other.json")
+    mirror = await owner.mirror(15)
+    slow = await owner.request(mirror, **LONGER)
+    quick = await owner.request(mirror)
+    await start_by_hand(owner, other, mirror, quick)  # the other trainer has this one
+    config = ModelConfig.named("tiny")
+    result = await asyncio.to_thread(training.train, TEXT, training.TrainingParams(2, 32, 4, 3000), config, seed=7)
+    blob, sha256 = artifacts.build_artifact(result, config, job=str(quick), lineage={"parent_sha256": None, "start_fresh": False})
+    cid = await owner.store.put(blob)
+
+    daemon = stack.trainer().start()
+    try:
+        await eventually(lambda: _true(daemon.logged("job_claimed", str(slow))), what="the slow job claimed", timeout=60)
+        await complete_by_hand(owner, other, mirror, quick, 1, cid, sha256)  # version 1, while the slow job trains from none
+        assert not daemon.logged("training_finished", str(slow)), "trained before version 1 was out: the test shows nothing"
+        account = await stack.ended(slow)
+        assert account["status"] == "Completed", daemon.lines()[-5:]
+        assert [line["latest"] for line in daemon.logged("base_model_moved", str(slow))] == [1]
+        model2 = await model_of(stack, mirror, 2)
+        art2 = artifacts.load_artifact(await owner.store.get(model2["model_cid"], 1 << 26), model2["weights_sha256"])
+        assert art2.lineage["parent_sha256"] == sha256 and art2.lineage["fine_tuned"]
+    finally:
+        daemon.stop()
+
+
+async def test_a_mirror_frozen_while_its_job_trains_fails_the_job_at_once(stack: Stack) -> None:
+    """complete_training refuses a frozen mirror's model: training stops within seconds, the job fails
+    MIRROR_FROZEN, instead of training to the end for nothing."""
+    owner = stack.owner
+    mirror = await owner.mirror(16)
+    job = await owner.request(mirror, **LONGER)
+    daemon = stack.trainer().start()
+    try:
+        await eventually(lambda: _true(daemon.logged("job_claimed", str(job))), what="claimed", timeout=60)
+        await owner.wallet.send("freeze_mirror", {}, {"mirror": mirror, "owner": owner.keypair.pubkey()}, owner.keypair)
+        account = await stack.ended(job)
+        assert (account["status"], account["failure_code"]) == ("Failed", int(FailCode.MIRROR_FROZEN)), account
+        assert not daemon.logged("training_finished", str(job)) and not daemon.logged("artifact_stored", str(job))
+    finally:
+        daemon.stop()
+
+
+async def test_a_completion_whose_confirmation_is_lost_is_logged_as_completed(stack: Stack) -> None:
+    """complete_training lands but its confirmation never comes (getSignatureStatuses refused): the job is
+    Completed by us with our model, so the daemon says so (job_completed with the signature), not abandoned."""
+    owner = stack.owner
+    node = await RpcFilter(stack.node.rpc_url).start()
+    daemon = stack.trainer(MIRROR_RPC_URL=node.url).start()
+    try:
+        mirror = await owner.mirror(17)
+        job = await owner.request(mirror, **LONG)
+        await eventually(lambda: _true(daemon.logged("job_claimed", str(job))), what="claimed", timeout=60)
+        node.blocked = {"getSignatureStatuses"}
+        assert (await stack.ended(job))["status"] == "Completed"
+        completed = await completion_logged(daemon, job)
+        assert len(completed) == 1 and completed[0]["signature"], completed
+        assert not daemon.logged("job_abandoned", str(job)) and node.refused > 0
+    finally:
+        daemon.stop()
+        await node.close()
 
 
 async def test_the_node_and_the_database_out_of_reach_are_waited_out(stack: Stack) -> None:
@@ -638,6 +772,10 @@ async def completion_logged(daemon: TrainerProcess, job: Pubkey) -> list[dict[st
 
     found: list[dict[str, Any]] = await eventually(lines, what=f"job_completed logged for {job}", timeout=30)
     return found
+
+
+async def _job_tokens(owner: Owner, job: Pubkey) -> int:
+    return int((await owner.job(job))["metrics"]["tokens_trained"])
 
 
 async def _exists(path: Path) -> bool:
