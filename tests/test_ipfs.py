@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import random
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -405,6 +406,32 @@ async def test_a_file_of_more_than_1024_chunks_reads(embedded: EmbeddedStore) ->
     got = await embedded.get(str(root), 1024 * MiB + 1)
     assert len(got) == 1024 * MiB + 1 and got[-1:] == b"z"
     assert all(got[i * MiB : (i + 1) * MiB] == chunk for i in range(1024))
+
+
+async def test_put_to_a_node_that_never_answers_is_unavailable_by_its_deadline() -> None:
+    """A listener that accepts and says nothing (aioipfs itself would wait forever): Unavailable, retryable."""
+    held: list[asyncio.StreamWriter] = []
+
+    async def accept_and_say_nothing(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+
+    server = await asyncio.start_server(accept_and_say_nothing, "127.0.0.1", 0)
+    store = KuboStore(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}", timeout=0.5)
+    data = data_of(MiB)  # more than the socket buffers take: the send itself stalls
+    deadline = store.call_deadline(len(data))
+    assert deadline == 0.5 + kubo_module.ROUND_TRIP_SLACK_S + MiB / kubo_module.MIN_TRANSFER_RATE
+    try:
+        started = time.monotonic()
+        async with asyncio.timeout(deadline + 10):
+            with pytest.raises(Unavailable, match="did not take"):
+                await store.put(data)
+        assert deadline - 0.1 <= time.monotonic() - started < deadline + 5
+    finally:
+        await store.close()
+        for writer in held:
+            writer.close()
+        server.close()
+        await server.wait_closed()
 
 
 # --- CIDs from outside ------------------------------------------------------------------------
