@@ -16,11 +16,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import random
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import aiohttp
 import base58
 import pytest
+from aioipfs import multi
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -35,6 +38,7 @@ from mirror_common.ipfs import (
     KuboStore,
     NotFound,
     TooLarge,
+    TooManyBlocks,
     Unavailable,
     compute_cid,
     open_store,
@@ -42,7 +46,8 @@ from mirror_common.ipfs import (
 )
 from mirror_common.ipfs import kubo as kubo_module
 from mirror_common.ipfs.cid import DAG_PB, RAW, Cid
-from mirror_common.ipfs.unixfs import UNIXFS_FILE, build_file, decode_node
+from mirror_common.ipfs.reader import MIN_LEAF, block_budget
+from mirror_common.ipfs.unixfs import UNIXFS_FILE, Child, build_file, decode_node, encode_file_node
 from mirror_common.services import Kubo
 
 MiB = CHUNK_SIZE
@@ -123,6 +128,7 @@ def test_files_at_and_over_1024_chunks_match_kubo() -> None:
     full, last, root = (decode_node(b) for b in inner)  # children before parents
     assert [len(full.links), len(last.links), len(root.links)] == [1024, 1, 2]
     assert root.filesize == 1024 * MiB + 1 and root.blocksizes == [1024 * MiB, 1]
+    assert 1025 + len(inner) <= block_budget(1024 * MiB + 1)  # the reader may fetch all of it
 
 
 async def test_inner_node_encoding_is_boxos(embedded: EmbeddedStore) -> None:
@@ -262,18 +268,170 @@ async def test_max_size_is_enforced_before_the_content_is_read(embedded: Embedde
         await embedded.get(large_cid, MiB)
 
 
-async def test_a_dag_that_lies_about_its_sizes_is_corrupt(embedded: EmbeddedStore) -> None:
-    """A root declaring smaller leaves than it links: well hashed, but its bytes would exceed what it claims."""
+async def test_a_dag_that_lies_about_its_sizes_is_corrupt(embedded: EmbeddedStore, kubo_store: KuboStore) -> None:
+    """A root declaring smaller leaves than it links: well hashed, but its bytes would exceed what it claims.
+    Refused at the first child that disagrees (a root of many such links: at its budget, before any)."""
     leaf = data_of(1000)
     leaf_cid = Cid.of_block(RAW, leaf)
-    embedded._write_block(leaf_cid, leaf)
     link = b"\x0a\x24" + leaf_cid.to_bytes() + b"\x12\x00" + b"\x18\xe8\x07"
     unixfs = b"\x08\x02\x18\x0a\x20\x0a"  # filesize 10, blocksizes [10]
     root = b"\x12" + bytes([len(link)]) + link + b"\x0a" + bytes([len(unixfs)]) + unixfs
-    root_cid = Cid.of_block(DAG_PB, root)
-    embedded._write_block(root_cid, root)
-    with pytest.raises(Corrupt, match="declares 10"):
-        await embedded.get(str(root_cid), 10_000)
+    for store in (embedded, kubo_store):
+        await put_block(store, RAW, leaf)
+        root_cid = await put_block(store, DAG_PB, root)
+        with pytest.raises(Corrupt, match="declares 10"):
+            await store.get(str(root_cid), 10_000)
+        wide = await put_block(store, DAG_PB, encode_file_node([Child(leaf_cid, 1000, 10)] * 16))
+        await refused_quickly(store, wide, 10_000, Corrupt, "declares 10")
+        wider = await put_block(store, DAG_PB, encode_file_node([Child(leaf_cid, 1000, 10)] * 20_000))
+        await refused_quickly(store, wider, 200_000, TooManyBlocks, "20001 blocks")
+        # A node whose own total is not the sum of its children: refused as it is decoded.
+        total_off = b"\x08\x02\x18\x0b\x20\x0a"  # filesize 11, blocksizes [10]
+        lying_total = b"\x12" + bytes([len(link)]) + link + b"\x0a" + bytes([len(total_off)]) + total_off
+        await refused_quickly(store, await put_block(store, DAG_PB, lying_total), 10_000, Corrupt, "not its data plus")
+
+
+# --- the work of a read is bounded by its size ----------------------------------------------
+
+QUICKLY_S = 5.0  # a refusal takes one or two fetches; the auditor's 1e5 empty fetches took the embedded store 15 s
+
+
+async def put_block(store: EmbeddedStore | KuboStore, codec: int, block: bytes) -> Cid:
+    """One block as it is, past any importer: a file for the embedded store, ``block/put`` into Kubo."""
+    cid = Cid.of_block(codec, block)
+    if isinstance(store, EmbeddedStore):
+        store._write_block(cid, block)
+        return cid
+    # Plain aiohttp: aioipfs 0.7.1's block.put hands aiohttp a file object it no longer accepts.
+    form = aiohttp.FormData()
+    form.add_field("data", block, filename="block")
+    params = {"cid-codec": "dag-pb" if codec == DAG_PB else "raw", "pin": "true"}
+    async with aiohttp.ClientSession() as session, session.post(f"{store.api_url}/api/v0/block/put", params=params, data=form) as answer:
+        assert answer.status == 200, await answer.text()
+        assert parse_cid((await answer.json())["Key"]) == cid
+    return cid
+
+
+async def refused_quickly(store: ContentStore, cid: Cid, max_size: int, error: type[Exception], match: str) -> None:
+    async with asyncio.timeout(QUICKLY_S):  # a TimeoutError here is not ``error``: the test fails
+        with pytest.raises(error, match=match):
+            await store.get(str(cid), max_size)
+
+
+async def test_links_of_zero_bytes_are_refused_before_they_are_fetched(embedded: EmbeddedStore, kubo_store: KuboStore) -> None:
+    """The auditor's DAG: 100 links to a node of 1000 links to the empty block. 0 bytes of output for
+    1e5 fetches (a third layer: 1e8); refused at the root, whose links declare 0 bytes."""
+    for store in (embedded, kubo_store):
+        empty = await put_block(store, RAW, b"")
+        inner = await put_block(store, DAG_PB, encode_file_node([Child(empty, 0, 0)] * 1000))
+        root = await put_block(store, DAG_PB, encode_file_node([Child(inner, 0, 0)] * 100))
+        await refused_quickly(store, root, 10**9, Corrupt, "child of 0 bytes")
+        # One empty link among real ones is refused too: it can only add a fetch.
+        leaf = await put_block(store, RAW, b"x")
+        mixed = await put_block(store, DAG_PB, encode_file_node([Child(leaf, 1, 1), Child(empty, 0, 0)]))
+        await refused_quickly(store, mixed, 10**9, Corrupt, "link 1 of 2")
+        async with asyncio.timeout(QUICKLY_S):
+            assert not await store.has(str(root))
+
+
+async def test_the_same_tiny_leaf_linked_over_and_over_is_refused_at_the_root(embedded: EmbeddedStore, kubo_store: KuboStore) -> None:
+    """Sizes that add up: 100 links to a node of 1000 links to one 1-byte leaf, a 100 000-byte file
+    within its limit, but 100 101 blocks where a file of that size needs at most 20."""
+    size = 100_000
+    assert block_budget(size) == 2 * 2 + 16
+    for store in (embedded, kubo_store):
+        leaf = await put_block(store, RAW, b"x")
+        inner_block = encode_file_node([Child(leaf, 1, 1)] * 1000)
+        inner = await put_block(store, DAG_PB, inner_block)
+        root = await put_block(store, DAG_PB, encode_file_node([Child(inner, len(inner_block) + 1000, 1000)] * 100))
+        await refused_quickly(store, root, size, TooManyBlocks, f"at most {block_budget(size)}")
+        async with asyncio.timeout(QUICKLY_S):  # has visits each distinct block once: three here
+            assert await store.has(str(root))
+
+
+async def test_leaves_smaller_than_min_leaf_are_refused_and_min_leaf_ones_read(embedded: EmbeddedStore, kubo_store: KuboStore) -> None:
+    """Well-formed files of distinct leaves, laid out by our builder and by Kubo's own `add`: leaves of
+    MIN_LEAF bytes read (with a short last one), leaves of 8 KiB are more blocks than the size allows."""
+    fine, tiny = data_of(40 * MIN_LEAF + 5, seed=6), data_of(100 * 8192, seed=7)
+    assert 41 + 1 <= block_budget(len(fine)) and 100 + 1 > block_budget(len(tiny))
+
+    def chunks(data: bytes, size: int) -> list[bytes]:
+        return [data[i : i + size] for i in range(0, len(data), size)]
+
+    fine_cid = build_file(chunks(fine, MIN_LEAF), embedded._write_block)
+    tiny_cid = build_file(chunks(tiny, 8192), embedded._write_block)
+    assert await embedded.get(str(fine_cid), len(fine)) == fine
+    await refused_quickly(embedded, tiny_cid, len(tiny), TooManyBlocks, "needs at most")
+
+    client = kubo_store._connect()
+    for data, chunker in ((fine, f"size-{MIN_LEAF}"), (tiny, "size-8192")):
+        added = await client.core.add_single(multi.multiform_bytes(data), params={**kubo_module.ADD_PARAMS, "chunker": chunker})
+        if data is fine:
+            assert await kubo_store.get(added["Hash"], len(data)) == data
+        else:
+            await refused_quickly(kubo_store, parse_cid(added["Hash"]), len(data), TooManyBlocks, "needs at most")
+
+
+KUBO_IMPORTS = {
+    "legacy-cid-v0 profile": {"cid-version": "0", "raw-leaves": "false", "chunker": "size-262144", "max-file-links": "174"},
+    "legacy, 3 links per node": {"cid-version": "0", "raw-leaves": "false", "chunker": "size-262144", "max-file-links": "3"},
+    "trickle": {"cid-version": "1", "raw-leaves": "true", "chunker": "size-262144", "trickle": "true"},
+    "buzhash": {"cid-version": "1", "raw-leaves": "true", "chunker": "buzhash"},
+    "rabin": {"cid-version": "1", "raw-leaves": "true", "chunker": "rabin"},
+}
+
+
+@pytest.mark.parametrize("params", KUBO_IMPORTS.values(), ids=KUBO_IMPORTS.keys())
+async def test_kubo_imports_under_other_settings_read_within_the_block_budget(kubo_store: KuboStore, params: dict[str, str]) -> None:
+    """Files another node imported with its other profile or chunkers (a short last chunk, several levels)
+    are not ours to write but still ours to read: the block budget leaves them room."""
+    data = data_of(2 * MiB + 3 * 1024 + 7, seed=8)
+    added = await kubo_store._connect().core.add_single(multi.multiform_bytes(data), params={"pin": "true", **params})
+    assert added["Hash"] != compute_cid(data)
+    assert await kubo_store.get(added["Hash"], len(data)) == data
+
+
+async def test_a_file_of_more_than_1024_chunks_reads(embedded: EmbeddedStore) -> None:
+    """1024 MiB + 1 byte: a root over a full node of 1024 leaves and a node of one, as Kubo lays it
+    out, read within the block budget. The same chunk 1024 times keeps the store to two leaves on disk."""
+    chunk = data_of(MiB, seed=9)
+    written: set[Cid] = set()
+
+    def write_once(cid: Cid, block: bytes) -> None:
+        if cid not in written:
+            written.add(cid)
+            embedded._write_block(cid, block)
+
+    root = build_file(iter([chunk] * 1024 + [b"z"]), write_once)
+    got = await embedded.get(str(root), 1024 * MiB + 1)
+    assert len(got) == 1024 * MiB + 1 and got[-1:] == b"z"
+    assert all(got[i * MiB : (i + 1) * MiB] == chunk for i in range(1024))
+
+
+async def test_put_to_a_node_that_never_answers_is_unavailable_by_its_deadline() -> None:
+    """A listener that accepts and says nothing (aioipfs itself would wait forever): Unavailable, retryable."""
+    held: list[asyncio.StreamWriter] = []
+
+    async def accept_and_say_nothing(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+
+    server = await asyncio.start_server(accept_and_say_nothing, "127.0.0.1", 0)
+    store = KuboStore(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}", timeout=0.5)
+    data = data_of(MiB)  # more than the socket buffers take: the send itself stalls
+    deadline = store.call_deadline(len(data))
+    assert deadline == 0.5 + kubo_module.ROUND_TRIP_SLACK_S + MiB / kubo_module.MIN_TRANSFER_RATE
+    try:
+        started = time.monotonic()
+        async with asyncio.timeout(deadline + 10):
+            with pytest.raises(Unavailable, match="did not take"):
+                await store.put(data)
+        assert deadline - 0.1 <= time.monotonic() - started < deadline + 5
+    finally:
+        await store.close()
+        for writer in held:
+            writer.close()
+        server.close()
+        await server.wait_closed()
 
 
 # --- CIDs from outside ------------------------------------------------------------------------

@@ -7,7 +7,8 @@ Both lay files out as Kubo's ``unixfs-v1-2025`` import profile does (CIDv1, raw 
 1 MiB chunks, balanced DAG of at most 1024 links per node; see ``unixfs``), so the same bytes get the
 same CID in either, and in any node importing with that profile. Neither trusts what it reads: every
 block is verified against its CID before ``get`` returns, and every failure is a ``ContentError``:
-``BadCid``, ``NotFound``, ``TooLarge`` or ``Corrupt``, or ``Unavailable`` when a node cannot be reached.
+``BadCid``, ``NotFound``, ``TooLarge`` or ``Corrupt`` (``TooManyBlocks`` for a DAG of more blocks than
+its size needs), or ``Unavailable`` when a node cannot be reached.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from mirror_common.ipfs.cid import Cid, parse_cid
 from mirror_common.ipfs.embedded import EmbeddedStore
-from mirror_common.ipfs.errors import BadCid, ContentError, Corrupt, NotFound, TooLarge, Unavailable
+from mirror_common.ipfs.errors import BadCid, ContentError, Corrupt, NotFound, TooLarge, TooManyBlocks, Unavailable
 from mirror_common.ipfs.kubo import KuboStore
 from mirror_common.ipfs.unixfs import CHUNK_SIZE, MAX_LINKS, compute_cid
 
@@ -35,6 +36,7 @@ __all__ = [
     "KuboStore",
     "NotFound",
     "TooLarge",
+    "TooManyBlocks",
     "Unavailable",
     "compute_cid",
     "open_store",

@@ -24,6 +24,12 @@ class Corrupt(ContentError):
     """A block does not hash to its CID, does not decode, or its DAG contradicts itself (sizes, depth)."""
 
 
+class TooManyBlocks(Corrupt):
+    """The DAG has more blocks than a file of its size needs (leaves far smaller than any importer cuts,
+    the same block linked over and over): refused before they are fetched, so that one read's work is
+    bounded by its size. Corrupt content to every caller: permanent, not worth retrying."""
+
+
 class Unavailable(ContentError):
     """The store itself could not be reached (a node refusing or dropping the connection, or refusing
     our token): nothing is known about the content. Worth trying again later, unlike the others."""

@@ -8,7 +8,8 @@ embedded store cannot reproduce. ``get`` does not trust the node either: it fetc
 (``block/get``) and verifies each against its CID as the embedded store does (``reader.read_file``),
 which also lets it refuse a file over ``max_size`` from its root before fetching the rest. A block
 the node cannot find within ``timeout`` seconds (an online node searches the network) is
-``NotFound``.
+``NotFound``. No call waits on the node forever (aioipfs sets no read timeout): each has a deadline
+(``call_deadline``), and a ``put`` that misses its deadline is ``Unavailable``, worth trying again.
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ ADD_PARAMS = {
 NOT_FOUND_MARKERS = ("not found", "could not find", "context deadline exceeded", "timeout")
 # What aioipfs raises besides APIError: a refused token, an unreachable or vanished node.
 TRANSPORT_ERRORS = (aioipfs.RPCAccessDenied, aioipfs.IPFSConnectionError, aiohttp.ClientError, ConnectionError)
+ROUND_TRIP_SLACK_S = 5.0  # beyond the node's own timeout: the answer still has to come back
+MIN_TRANSFER_RATE = 1 << 20  # bytes per second any working node takes an add at (localhost: ~70 MiB/s)
 
 
 class KuboStore:
@@ -60,10 +63,19 @@ class KuboStore:
                 self._client = aioipfs.AsyncIPFS(host=url.hostname, port=url.port or 5001, scheme=url.scheme)
         return self._client
 
+    def call_deadline(self, sent_bytes: int = 0) -> float:
+        """Seconds one RPC call may take before we give up on the node: its own ``timeout``, slack for
+        the round trip, and time to send ``sent_bytes`` at ``MIN_TRANSFER_RATE``."""
+        return self.timeout + ROUND_TRIP_SLACK_S + sent_bytes / MIN_TRANSFER_RATE
+
     async def put(self, data: bytes) -> str:
         client = self._connect()
+        deadline = self.call_deadline(len(data))
         try:
-            added = await client.core.add_single(multi.multiform_bytes(data), params=ADD_PARAMS)
+            async with asyncio.timeout(deadline):
+                added = await client.core.add_single(multi.multiform_bytes(data), params=ADD_PARAMS)
+        except TimeoutError:
+            raise Unavailable(f"Kubo at {self.api_url} did not take {len(data)} bytes within {deadline:.0f}s") from None
         except aioipfs.APIError as e:
             raise ContentError(f"Kubo add failed: {e.message}") from e
         except TRANSPORT_ERRORS as e:
@@ -94,7 +106,7 @@ class KuboStore:
         url = client.core.url(endpoint)
         try:
             # The node's own `timeout` ends its search; ours is the backstop for a node that hangs.
-            async with asyncio.timeout(self.timeout + 5):
+            async with asyncio.timeout(self.call_deadline()):
                 if raw:
                     return await client.core.fetch_raw(url, params=params)
                 return await client.core.fetch_json(url, params=params)

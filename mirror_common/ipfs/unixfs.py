@@ -14,7 +14,8 @@ link Hash, Name ``""`` (present, empty) and Tsize (the child's block plus everyt
 Data is the UnixFS protobuf ``Type=File(2)``, ``filesize`` and one ``blocksizes`` entry per link
 (unpacked, proto2), no inline data. ``decode_node`` reads dag-pb and UnixFS strictly enough that a
 block from outside cannot make the reader misbehave; it accepts any UnixFS file (CIDv0, dag-pb
-leaves with inline data), not only our own layout.
+leaves with inline data), not only our own layout, but refuses a link declaring 0 bytes, which no
+importer writes and which would let a DAG cost fetches without bringing bytes.
 """
 
 from __future__ import annotations
@@ -265,6 +266,9 @@ def decode_node(block: bytes) -> FileNode:
         raise BadCid(f"the CID names a UnixFS {UNIXFS_TYPE_NAMES.get(kind, f'type {kind}')}, not a file")
     if len(blocksizes) != len(links):
         raise Corrupt(f"UnixFS node with {len(links)} links but {len(blocksizes)} blocksizes")
+    if 0 in blocksizes:
+        # No importer links an empty child (an empty file is one block); such links only add fetches.
+        raise Corrupt(f"UnixFS node links a child of 0 bytes (link {blocksizes.index(0)} of {len(links)})")
     if filesize is not None and filesize != len(data) + sum(blocksizes):
         raise Corrupt(f"UnixFS filesize {filesize} is not its data plus blocksizes ({len(data) + sum(blocksizes)})")
     return FileNode(data, links, filesize, blocksizes)
