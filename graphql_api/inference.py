@@ -15,8 +15,9 @@ Checks, cheapest first; each refusal is a GraphQL error with ``extensions.code``
 4. Room: at most ``API_ASK_QUEUE`` asks generating or waiting at once in this process: ``busy``
    (``retryAfter`` 1). Generation shares one worker thread, so a flood would only grow the wait.
 5. The model (``trainer.serving.ModelServer``): ``no_model``; ``model_corrupt`` (the artifact fails
-   its CID, envelope or on-chain sha256, or does not parse), ``model_sealed`` (not sealed to this
-   server's inference key), ``store_unavailable``. The server goes on serving everything else.
+   its CID, envelope or on-chain sha256, or does not parse; or, while generating, its logits are not
+   finite), ``model_sealed`` (not sealed to this server's inference key), ``store_unavailable``. The
+   server goes on serving everything else.
 
 ``maxTokens`` counts bytes, the model's tokens; ``Answer.tokens`` is the bytes of ``text`` (a
 character cut by ``maxTokens`` is dropped, never half-sent). The subscription sends an empty first

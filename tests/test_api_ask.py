@@ -11,9 +11,14 @@ What each test shows:
   answered; VIEW-only, revoked, expired and previous-owner grantees, a stranger and an anonymous
   viewer are refused (query and subscription); each refusal has its code.
 - bad arguments and missing things each get their code; a model whose sha256 does not match is
-  ``model_corrupt`` and the server goes on answering; a model sealed to other keys is ``model_sealed``.
+  ``model_corrupt`` and the server goes on answering; a model sealed to other keys is ``model_sealed``;
+  a model whose finite weights overflow into non-finite logits is ``model_corrupt``, remembered.
+- the edges: ``maxTokens`` 2^31-1 (``bad_max_tokens``) and 2^31 (not a GraphQL Int: a validation
+  error, not a masked one), a prompt with U+0000, 4-byte UTF-8 exactly at the byte limit (answered)
+  and one character over (``prompt_too_long``), subnormal temperatures (answered, greedily).
 - the ask rate limit, per wallet, with ``retryAfter``.
-- ``python -m trainer.ask --mirror`` answers what the API answers.
+- ``python -m trainer.ask --mirror`` answers what the API answers; a model with non-finite logits
+  and a key file that is not a keypair are each one line on stderr, no traceback.
 """
 
 from __future__ import annotations
@@ -45,7 +50,7 @@ from mirror_common.services import Postgres, Redis
 from tests.api_support import ApiProcess, address, create_database, sign_in
 from trainer import artifact, infer, train
 from trainer.envelope import seal, x25519_keypair_from_solana
-from trainer.model import ModelConfig
+from trainer.model import ModelConfig, build_model
 
 torch.set_num_threads(1)
 TINY = ModelConfig.named("tiny")
@@ -70,8 +75,18 @@ class World:
     corrupt: str  # public, one version whose sha256 does not match
     sealed_elsewhere: str  # public, sealed to keys the API does not hold
     empty: str  # public, no model yet
+    overflowing: str  # public, a model whose weights are finite but whose logits are not
+    overflowing_ref: tuple[str, str]  # its CID and sha256
     owner: Keypair
     tokens: dict[str, str]  # signed-in viewers of the private mirror
+
+
+def overflowing_artifact() -> tuple[bytes, str]:
+    """Weights that pass every check of ``load_artifact`` (finite) and overflow at the first step: NaN logits."""
+    weights = {k: v.detach().clone() for k, v in build_model(TINY, seed=1).state_dict().items()}
+    weights["wte.weight"].fill_(3e38)
+    blob = artifact.encode_artifact(weights, TINY, {}, {"note": "overflows"})
+    return blob, artifact.sha256_hex(blob)
 
 
 def key_file(tmp: Path, kp: Keypair) -> Path:
@@ -144,6 +159,8 @@ async def world(postgres: Postgres, redis_server: Redis, tmp_path_factory: pytes
     cid = await store.put(blob)
     sealed_cid = await store.put(seal(blob, [x25519_keypair_from_solana(owner)[0], inference_public]))
     elsewhere_cid = await store.put(seal(third_blob, [x25519_keypair_from_solana(Keypair())[0]]))
+    overflowing_blob, overflowing_sha = overflowing_artifact()
+    overflowing_cid = await store.put(overflowing_blob)
     await store.close()
 
     database = await create_database(postgres.url)
@@ -166,6 +183,8 @@ async def world(postgres: Postgres, redis_server: Redis, tmp_path_factory: pytes
         sealed_elsewhere = await add_mirror(conn, address(), "Public")
         await add_model(conn, sealed_elsewhere, 1, elsewhere_cid, third_sha)  # its own sha256: not one the API holds already
         empty = await add_mirror(conn, address(), "Public")
+        overflowing = await add_mirror(conn, address(), "Public")
+        await add_model(conn, overflowing, 1, overflowing_cid, overflowing_sha)
     finally:
         await conn.close()
     assert len({sha, other_sha, third_sha}) == 3
@@ -185,8 +204,22 @@ async def world(postgres: Postgres, redis_server: Redis, tmp_path_factory: pytes
         # The first ask imports torch and loads the model: seconds, more on a busy machine than a client waits by default.
         warm = httpx.post(f"{api.url}/graphql", json={"query": ASK, "variables": {"m": public, "p": "", "n": 0}}, timeout=300)
         assert warm.json()["data"]["ask"]["modelVersion"] == 2, warm.text
-        model = infer.ModelCache(max_models=1).load(blob, sha)
-        yield World(api, database, tmp, model, public, private, corrupt, sealed_elsewhere, empty, owner, tokens)
+        model = infer.ModelCache(max_models=1).load(cid, blob, sha)
+        yield World(
+            api,
+            database,
+            tmp,
+            model,
+            public,
+            private,
+            corrupt,
+            sealed_elsewhere,
+            empty,
+            overflowing,
+            (overflowing_cid, overflowing_sha),
+            owner,
+            tokens,
+        )
     finally:
         api.stop()
 
@@ -315,6 +348,48 @@ async def test_every_bad_ask_gets_its_code_and_the_server_keeps_serving(world: W
     assert 'mirror_api_asks_total{code="model_corrupt"}' in metrics and "mirror_api_ask_tokens_total" in metrics
 
 
+async def test_a_model_whose_logits_overflow_is_model_corrupt_and_the_server_keeps_serving(world: World) -> None:
+    api = world.api
+    for temperature in (0.8, 0):  # were "Unexpected error." (torch.multinomial on NaN) and NUL bytes, answered
+        code, error = code_of(api, ASK, m=world.overflowing, p=PROMPT, t=temperature)
+        assert code == "model_corrupt" and "non-finite logits" in error["message"], error
+    pieces: list[str] = []
+    with pytest.raises(TransportQueryError) as refused:
+        async with ws_client(api) as session:
+            async for item in session.subscribe(GraphQLRequest(STREAM, variable_values={"m": world.overflowing, "p": PROMPT})):
+                pieces.append(item["askStream"]["text"])
+    assert refused.value.errors and refused.value.errors[0]["extensions"]["code"] == "model_corrupt"
+    assert "".join(pieces) == ""  # not one NUL byte
+    assert (await api.query(ASK, m=world.public, p=PROMPT, n=20))["ask"]["text"] == expected(world, PROMPT, 20)
+
+
+async def test_the_edges_of_the_arguments(world: World) -> None:
+    api = world.api
+    code, error = code_of(api, ASK, m=world.public, p=PROMPT, n=2**31 - 1)  # the largest GraphQL Int
+    assert code == "bad_max_tokens" and str(2**31 - 1) in error["message"]
+    r = api.post(ASK, m=world.public, p=PROMPT, n=2**31)  # not a GraphQL Int: refused before any resolver
+    body = r.json()
+    assert body.get("data") is None and len(body["errors"]) == 1, body
+    assert "32-bit" in body["errors"][0]["message"] and "Unexpected error" not in r.text, body
+
+    nul = "\x00the\x00mirror\x00"  # U+0000 is text: the model sees its byte like any other
+    assert (await api.query(ASK, m=world.public, p=nul, n=30))["ask"]["text"] == expected(world, nul, 30)
+    at_limit = "😀" * (MAX_PROMPT // 4)  # 4-byte characters, exactly MAX_PROMPT bytes
+    assert (await api.query(ASK, m=world.public, p=at_limit, n=30))["ask"]["text"] == expected(world, at_limit, 30)
+    code, error = code_of(api, ASK, m=world.public, p=at_limit + "😀")  # one character, four bytes, over
+    assert code == "prompt_too_long" and f"{MAX_PROMPT + 4} bytes" in error["message"]
+
+
+async def test_subnormal_temperatures_are_answered_greedily(world: World) -> None:
+    api = world.api
+    greedy = expected(world, PROMPT, 40)
+    for tiny in (5e-324, 1e-320, 1e-46):  # 0 in float32, where 0/0 was NaN: "Unexpected error."
+        answer = (await api.query(ASK, m=world.public, p=PROMPT, n=40, t=tiny, s="3"))["ask"]
+        assert answer["text"] == greedy, tiny  # too cold to tell any two logits apart
+    literal = api.post(f'{{ ask(mirror: "{world.public}", prompt: "{PROMPT}", maxTokens: 40, temperature: 5e-324) {{ text }} }}')
+    assert literal.json() == {"data": {"ask": {"text": greedy}}}, literal.text
+
+
 async def test_asks_are_rate_limited_per_wallet_with_a_retry_after(world: World) -> None:
     api, token = world.api, world.tokens["stranger"]
     for _ in range(ASK_RATE):
@@ -351,3 +426,21 @@ def test_the_cli_answers_what_the_api_answers(world: World) -> None:
     wrong = [*args[:4], world.empty, *args[5:]]
     refused = subprocess.run(wrong, cwd=REPO_ROOT, env=env, capture_output=True, timeout=120)
     assert refused.returncode == 1 and b"error: no_model" in refused.stderr and refused.stdout == b""
+    cid, sha = world.overflowing_ref
+    overflowing = [sys.executable, "-m", "trainer.ask", "--cid", cid, "--sha256", sha, PROMPT]
+    refused = subprocess.run(overflowing, cwd=REPO_ROOT, env=env, capture_output=True, timeout=120)
+    assert refused.returncode == 1 and refused.stdout == b"", refused.stderr.decode()
+    assert refused.stderr.decode().splitlines()[-1].startswith("error: model_corrupt: "), refused.stderr.decode()
+    assert b"Traceback" not in refused.stderr
+
+
+@pytest.mark.parametrize("content", [b"[1, 2", b"[" + b"300, " * 63 + b"300]", b"\xff\xfe", b"{}", b"[1, 2, 3]"])
+def test_the_cli_refuses_a_key_file_that_is_not_a_keypair_in_one_line(tmp_path: Path, content: bytes) -> None:
+    key = tmp_path / "key.json"
+    key.write_bytes(content)
+    args = [sys.executable, "-m", "trainer.ask", "--cid", "bafy", "--sha256", "a" * 64, "--key", str(key), PROMPT]
+    env = {**os.environ, "MIRROR_DATA_DIR": str(tmp_path)}
+    done = subprocess.run(args, cwd=REPO_ROOT, env=env, capture_output=True, timeout=120)
+    lines = done.stderr.decode().splitlines()
+    assert done.returncode == 2 and done.stdout == b"", done.stderr.decode()  # argparse's code for bad arguments
+    assert len(lines) == 1 and lines[0].startswith(f"error: {key} is not a Solana keypair file"), lines

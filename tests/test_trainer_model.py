@@ -9,8 +9,11 @@ What each group shows:
 - artifact: round trip, deterministic bytes, a standard safetensors file, the sha256 is checked
   first, and truncated or bit-flipped blobs give ``ArtifactError`` and nothing else.
 - inference: with and without the KV cache, greedy decoding gives the same tokens (across window
-  restarts); top-k 1 is greedy; seeds reproduce; output is whole UTF-8; the model cache is bounded
-  and loads a model once for concurrent callers.
+  restarts); top-k 1 is greedy; seeds reproduce; output is whole UTF-8 for every temperature and
+  top-k the API accepts (subnormal temperatures included: greedy, never NaN); a model with finite
+  weights but non-finite logits is refused (``NonFiniteLogits``, served as ``model_corrupt`` and
+  remembered); the model cache is bounded, keyed by CID and sha256 (a ref copying a loaded model's
+  sha256 beside another CID is not served it), and loads a model once for concurrent callers.
 """
 
 from __future__ import annotations
@@ -27,18 +30,18 @@ from pathlib import Path
 
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from safetensors import deserialize
 
 from mirror_common.config import Settings
-from mirror_common.ipfs import KuboStore
+from mirror_common.ipfs import KuboStore, open_store
 from mirror_common.services import Kubo
 from tests.indexer_support import TcpProxy
 from trainer import artifact as artifacts
 from trainer import infer, train
 from trainer.model import GPT, VOCAB_SIZE, ModelConfig, build_model, estimate_flops_per_token, expected_shapes, tensor_bytes
-from trainer.serving import ModelRef, ModelServer, ServeError
+from trainer.serving import MAX_TEMPERATURE, TOP_K_MAX, ModelRef, ModelServer, Sampling, ServeError
 
 torch.set_num_threads(1)  # tiny tensors: threads only add contention on shared cores (the SIGKILL child imports this too)
 TINY = ModelConfig.named("tiny")
@@ -383,8 +386,13 @@ def test_greedy_is_the_same_with_and_without_the_kv_cache(model: GPT) -> None:
     )
 
 
-def test_sampling_is_reproducible_and_whole_utf8() -> None:
-    wild = infer.load_model(artifacts.load_artifact(*_random_artifact(seed=4)))  # untrained: close to uniform over bytes
+@pytest.fixture(scope="module")
+def wild() -> GPT:
+    """Untrained: close to uniform over bytes, so sampling reaches every UTF-8 state."""
+    return infer.load_model(artifacts.load_artifact(*_random_artifact(seed=4)))
+
+
+def test_sampling_is_reproducible_and_whole_utf8(wild: GPT) -> None:
     options = {"max_tokens": 200, "temperature": 3.0, "top_k": 200, "seed": 9}
     tokens = list(infer.generate_bytes(wild, "x", **options))
     assert tokens == list(infer.generate_bytes(wild, "x", **options))
@@ -395,6 +403,71 @@ def test_sampling_is_reproducible_and_whole_utf8() -> None:
     assert raw.startswith(text.encode()) and len(raw) - len(text.encode()) <= 3  # only a cut last character is left out
     raw[: len(text.encode())].decode("utf-8")  # strict: no replacement, no surrogate
     assert "\ufffd" not in text
+
+
+FLOAT32_TINIEST = 1e-45  # the smallest positive float32 (a subnormal)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    temperature=st.floats(0, MAX_TEMPERATURE) | st.floats(0, 1e-30),
+    top_k=st.none() | st.integers(1, TOP_K_MAX),
+    seed=st.integers(0, 2**32),
+)
+@example(temperature=5e-324, top_k=None, seed=0)  # the smallest double: was 0 in float32, then 0/0 = NaN
+@example(temperature=1e-320, top_k=40, seed=0)
+@example(temperature=FLOAT32_TINIEST / 2, top_k=None, seed=0)  # rounds to 0 in float32
+@example(temperature=FLOAT32_TINIEST, top_k=TOP_K_MAX, seed=0)
+@example(temperature=1e-38, top_k=1, seed=0)
+@example(temperature=MAX_TEMPERATURE, top_k=TOP_K_MAX, seed=0)
+def test_every_temperature_in_range_samples_whole_utf8(wild: GPT, temperature: float, top_k: int | None, seed: int) -> None:
+    """Any temperature and top-k that ``check_request`` lets through generates, never NaN; a temperature
+    too small to tell any two logits apart is greedy."""
+    raw = bytes(infer.generate_bytes(wild, "é", max_tokens=24, temperature=temperature, top_k=top_k, seed=seed))
+    assert len(raw) == 24
+    text = infer.complete(wild, "é", max_tokens=24, temperature=temperature, top_k=top_k, seed=seed)
+    assert raw.startswith(text.encode()) and len(raw) - len(text.encode()) <= 3
+    text.encode().decode("utf-8")  # strict
+    if temperature <= 1e-30:  # the runner-up weighs exp(-gap / T): 0 in float64 for a gap over 7e-28, far below this model's
+        assert raw == bytes(infer.generate_bytes(wild, "é", max_tokens=24, temperature=0))
+
+
+def _overflowing_artifact() -> tuple[bytes, str]:
+    """Finite weights (``load_artifact`` accepts them) whose activations overflow: every logit is NaN."""
+    weights = {k: v.detach().clone() for k, v in build_model(TINY, seed=2).state_dict().items()}
+    weights["wte.weight"].fill_(3e38)
+    blob = artifacts.encode_artifact(weights, TINY, {}, {"note": "overflows"})
+    return blob, hashlib.sha256(blob).hexdigest()
+
+
+def test_a_model_with_non_finite_logits_is_refused_not_sampled() -> None:
+    overflowing = infer.load_model(artifacts.load_artifact(*_overflowing_artifact()))
+    for temperature in (0.8, 0):  # was: a RuntimeError from torch.multinomial, and NUL bytes at 0
+        tokens: list[int] = []
+        with pytest.raises(infer.NonFiniteLogits, match="NaN"):
+            tokens.extend(infer.generate_bytes(overflowing, "x", max_tokens=5, temperature=temperature))
+        assert tokens == []
+
+
+async def test_a_model_with_non_finite_logits_is_served_as_model_corrupt_and_remembered(tmp_path: Path) -> None:
+    settings_ = Settings(ipfs_api_url="", mirror_data_dir=tmp_path)
+    blob, sha = _overflowing_artifact()
+    store = open_store(settings_)
+    cid = await store.put(blob)
+    await store.close()
+    server = ModelServer(settings_, key=None)
+    try:
+        loaded = await server.load(ModelRef(cid, sha))  # its weights pass every check: it loads
+        assert server.loaded == 1
+        with pytest.raises(ServeError) as refused:
+            _ = [piece async for piece in server.stream(loaded, "x", Sampling(max_tokens=5, temperature=0.8))]
+        assert refused.value.code == "model_corrupt" and "non-finite" in refused.value.public
+        assert server.loaded == 0  # dropped from the cache
+        with pytest.raises(ServeError) as again:
+            await server.load(ModelRef(cid, sha))
+        assert again.value is refused.value  # remembered: neither fetched nor run again
+    finally:
+        await server.close()
 
 
 def test_max_tokens_is_respected(model: GPT) -> None:
@@ -426,15 +499,17 @@ async def test_model_cache_is_bounded_and_loads_once() -> None:
     blobs = [_random_artifact(1, str(i)) for i in range(3)]
     nbytes = TINY.num_parameters() * 4
     cache = infer.ModelCache(max_models=2, max_bytes=10 * nbytes)
-    for blob, sha in blobs:
-        assert cache.load(blob, sha).nbytes == nbytes
-    assert len(cache) == 2 and cache.get(blobs[0][1]) is None  # least recently used went first
-    assert cache.get(blobs[1][1]) is not None
-    cache.load(*blobs[0])
-    assert cache.get(blobs[2][1]) is None  # blobs[1] was used more recently
+    cids = [f"cid{i}" for i in range(3)]  # the cache takes the caller's word for where a blob came from
+    for cid, (blob, sha) in zip(cids, blobs, strict=True):
+        assert cache.load(cid, blob, sha).nbytes == nbytes
+    assert len(cache) == 2 and cache.get(cids[0], blobs[0][1]) is None  # least recently used went first
+    assert cache.get(cids[1], blobs[1][1]) is not None
+    assert cache.get(cids[2], blobs[1][1]) is None  # the sha256 alone finds nothing
+    cache.load(cids[0], *blobs[0])
+    assert cache.get(cids[2], blobs[2][1]) is None  # blobs[1] was used more recently
     by_bytes = infer.ModelCache(max_models=10, max_bytes=2 * nbytes)
-    for blob, sha in blobs:
-        by_bytes.load(blob, sha)
+    for cid, (blob, sha) in zip(cids, blobs, strict=True):
+        by_bytes.load(cid, blob, sha)
     assert len(by_bytes) == 2 and by_bytes.nbytes == 2 * nbytes
 
     fetches: list[str] = []
@@ -445,11 +520,33 @@ async def test_model_cache_is_bounded_and_loads_once() -> None:
         return blobs[0][0]
 
     fresh = infer.ModelCache()
-    first, second = await asyncio.gather(fresh.aload(blobs[0][1], fetch), fresh.aload(blobs[0][1], fetch))
+    first, second = await asyncio.gather(fresh.aload("a", blobs[0][1], fetch), fresh.aload("a", blobs[0][1], fetch))
     assert first is second and len(fetches) == 1
     with pytest.raises(artifacts.ArtifactError, match="sha256_mismatch"):
-        await fresh.aload(blobs[1][1], fetch)  # the blob fetched is not the one asked for
-    assert fresh.get(blobs[1][1]) is None and len(fresh) == 1
+        await fresh.aload("a", blobs[1][1], fetch)  # the blob fetched is not the one asked for
+    assert fresh.get("a", blobs[1][1]) is None and len(fresh) == 1
+    assert (await fresh.aload("b", blobs[0][1], fetch)) is not first and len(fetches) == 3  # another CID: fetched, checked
+
+
+async def test_a_ref_is_served_only_once_its_own_cid_is_checked(tmp_path: Path) -> None:
+    """The cache is keyed by (CID, sha256): a ModelVersion copying a loaded (say private) model's sha256
+    beside another CID, a malformed one or one of other content, is refused, never served that model."""
+    settings_ = Settings(ipfs_api_url="", mirror_data_dir=tmp_path)
+    (blob, sha), (other_blob, _) = _random_artifact(5, "private"), _random_artifact(5, "other")
+    store = open_store(settings_)
+    cid, other_cid = await store.put(blob), await store.put(other_blob)
+    await store.close()
+    missing = "bafkreibm6jg3ux5qumhcn2b3flc3tyu6dmlb4xa7u5bf44yegnrjhc4yeq"  # the CID of b"hello", not in the store
+    server = ModelServer(settings_, key=None)
+    try:
+        assert (await server.load(ModelRef(cid, sha))).sha256 == sha
+        for wrong, code in ((other_cid, "model_corrupt"), ("not-a-cid", "model_corrupt"), (missing, "store_unavailable")):
+            with pytest.raises(ServeError) as refused:
+                await server.load(ModelRef(wrong, sha))
+            assert refused.value.code == code, (wrong, refused.value)
+        assert server.loaded == 1 and (await server.load(ModelRef(cid, sha.upper()))).sha256 == sha
+    finally:
+        await server.close()
 
 
 async def test_the_store_out_of_reach_is_store_unavailable_and_not_remembered(kubo: Kubo, tmp_path: Path) -> None:

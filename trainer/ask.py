@@ -7,7 +7,8 @@ The same path as the API's ``ask`` (``trainer.serving``): fetched from the conte
 (``IPFS_API_URL`` or the embedded store in ``MIRROR_DATA_DIR``), opened with ``--key`` when sealed
 (a Solana keypair file: the inference service's, the default, or the owner's), checked against its
 sha256, then generated on one worker thread. It checks no grant: it reads what its key can open.
-A refusal prints ``error: <code>: <message>`` on stderr and exits 1.
+A refusal prints ``error: <code>: <message>`` on stderr and exits 1; bad arguments (a key file that
+is missing or not a Solana keypair) print ``error: <message>`` and exit 2, like argparse's.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-async def ask(args: argparse.Namespace, settings: Settings) -> int:
+async def ask(args: argparse.Namespace, settings: Settings, key: bytes | None) -> int:
     sampling = Sampling(args.max_tokens, args.temperature, args.top_k or None, args.seed)
     check_request(args.prompt, sampling, max_tokens=MAX_TOKENS, max_prompt_bytes=MAX_PROMPT_BYTES)
     if args.mirror is not None:
@@ -60,7 +61,7 @@ async def ask(args: argparse.Namespace, settings: Settings) -> int:
             await conn.close()
     else:
         ref = ModelRef(cid=args.cid, sha256=args.sha256)
-    server = ModelServer(settings, key=inference_key(args.key or settings.mirror_inference_keypair), max_models=1)
+    server = ModelServer(settings, key=key, max_models=1)
     try:
         model = await server.load(ref)
         version = f"version {ref.version} " if ref.version else ""
@@ -82,8 +83,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.key is not None and not args.key.is_file():
         print(f"error: no keypair file {args.key}", file=sys.stderr)
         return 2
+    settings = Settings()
     try:
-        return asyncio.run(ask(args, Settings()))
+        key = inference_key(args.key or settings.mirror_inference_keypair)
+    except (ValueError, OSError) as e:  # not a keypair file; a directory, unreadable
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    try:
+        return asyncio.run(ask(args, settings, key))
     except ServeError as e:
         print(f"error: {e.code}: {e}", file=sys.stderr)
         return 1

@@ -2,9 +2,10 @@
 
 - **Verified before use.** Models are built only from ``load_artifact(blob, sha256)``, which
   checks the blob's SHA-256 first (``trainer/artifact.py``).
-- **Bounded cache.** ``ModelCache`` keeps the models used last, keyed by the artifact's sha256,
-  within ``max_models`` and ``max_bytes`` of parameters; concurrent requests for one model load it
-  once.
+- **Bounded cache, keyed by CID and sha256.** ``ModelCache`` keeps the models used last within
+  ``max_models`` and ``max_bytes`` of parameters; concurrent requests for one model load it once. A
+  model is served for a ``(cid, sha256)`` only once that CID's bytes were checked against that
+  sha256: a ref copying a loaded model's sha256 beside another CID gets nothing from the cache.
 - **Valid UTF-8, whole characters.** Sampling is restricted to the bytes that keep the output
   well-formed UTF-8 (no stray continuation byte, overlong form, surrogate or code point past
   U+10FFFF), and the text stream yields only complete characters: a character cut by
@@ -15,6 +16,11 @@
   temperature 0 (tests/test_trainer_model.py).
 - **Reproducible.** A ``seed`` gives the same text for the same model, prompt and settings:
   sampling draws from a private CPU generator, never the global one.
+- **Any temperature in range, exactly.** Sampling runs in float64 on logits less their maximum, so
+  the top logit is 0 / T = 0 for every T > 0 down to 5e-324 (float32 would round a subnormal T to 0
+  and give 0/0); the rest go to -inf or a tiny probability. Temperature 0 (or ``top_k`` 1) is greedy.
+- **Finite logits or nothing.** Finite weights can still overflow (``wte`` of 3e38): a step whose
+  logits are not all finite raises ``NonFiniteLogits`` instead of sampling NaN or emitting NUL bytes.
 - An empty prompt is conditioned on one newline, which is not part of the output.
 """
 
@@ -75,18 +81,28 @@ def load_model(artifact: Artifact, device: str | torch.device = "cpu") -> GPT:
     return model
 
 
+class NonFiniteLogits(ArithmeticError):
+    """The model computed an infinite or NaN logit: its weights are not what training produces."""
+
+
 @dataclass(frozen=True)
 class LoadedModel:
+    cid: str  # where the artifact was fetched from: with sha256, the cache's key
     sha256: str
     model: GPT
     metrics: dict[str, Any]
     lineage: dict[str, Any]
     nbytes: int  # parameter bytes, what the cache counts
 
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.cid, self.sha256)
+
 
 class ModelCache:
-    """Loaded models by artifact sha256, least recently used evicted first. A model larger than
-    ``max_bytes`` on its own is returned but not kept."""
+    """Loaded models by (CID, artifact sha256), least recently used evicted first. A model larger than
+    ``max_bytes`` on its own is returned but not kept. The CID is the caller's word for where the
+    blob came from (the content store checks it); the sha256 is checked here, before parsing."""
 
     def __init__(self, *, max_models: int = 4, max_bytes: int = 1 << 30, device: str | torch.device = "cpu") -> None:
         if max_models < 1 or max_bytes < 1:
@@ -94,9 +110,9 @@ class ModelCache:
         self.max_models = max_models
         self.max_bytes = max_bytes
         self.device = torch.device(device)
-        self._models: OrderedDict[str, LoadedModel] = OrderedDict()
+        self._models: OrderedDict[tuple[str, str], LoadedModel] = OrderedDict()
         self._lock = threading.Lock()
-        self._loading: dict[str, asyncio.Task[LoadedModel]] = {}
+        self._loading: dict[tuple[str, str], asyncio.Task[LoadedModel]] = {}
 
     def __len__(self) -> int:
         return len(self._models)
@@ -106,29 +122,36 @@ class ModelCache:
         with self._lock:
             return sum(m.nbytes for m in self._models.values())
 
-    def get(self, sha256: str) -> LoadedModel | None:
+    def get(self, cid: str, sha256: str) -> LoadedModel | None:
         with self._lock:
-            found = self._models.get(sha256.lower())
+            found = self._models.get((cid, sha256.lower()))
             if found is not None:
-                self._models.move_to_end(found.sha256)
+                self._models.move_to_end(found.key)
             return found
 
-    def load(self, blob: bytes, sha256: str) -> LoadedModel:
-        """The model of ``blob`` once its sha256 is checked (``ArtifactError`` otherwise), cached. Blocking."""
-        cached = self.get(sha256)
+    def discard(self, cid: str, sha256: str) -> None:
+        """Forget a model found unusable after it loaded (``NonFiniteLogits``)."""
+        with self._lock:
+            self._models.pop((cid, sha256.lower()), None)
+
+    def load(self, cid: str, blob: bytes, sha256: str) -> LoadedModel:
+        """The model of ``blob`` (fetched from ``cid``) once its sha256 is checked (``ArtifactError``
+        otherwise), cached under both. Blocking."""
+        cached = self.get(cid, sha256)
         if cached is not None:
             return cached
         artifact = load_artifact(blob, sha256)
         model = load_model(artifact, self.device)
-        loaded = LoadedModel(artifact.sha256, model, artifact.metrics, artifact.lineage, parameter_bytes(model))
+        loaded = LoadedModel(cid, artifact.sha256, model, artifact.metrics, artifact.lineage, parameter_bytes(model))
         self._keep(loaded)
         return loaded
 
-    async def aload(self, sha256: str, fetch: Callable[[], Awaitable[bytes]]) -> LoadedModel:
-        """The cached model, or ``fetch()``'s blob verified and loaded in a worker thread. Callers
-        asking for one sha256 at once share one load; a cancelled caller does not cancel it."""
-        key = sha256.lower()
-        cached = self.get(key)
+    async def aload(self, cid: str, sha256: str, fetch: Callable[[], Awaitable[bytes]]) -> LoadedModel:
+        """The cached model, or ``fetch()``'s blob (the bytes of ``cid``) verified and loaded in a worker
+        thread. Callers asking for one (cid, sha256) at once share one load; a cancelled caller does not
+        cancel it."""
+        key = (cid, sha256.lower())
+        cached = self.get(*key)
         if cached is not None:
             return cached
         task = self._loading.get(key)
@@ -137,19 +160,19 @@ class ModelCache:
             async def run() -> LoadedModel:
                 try:
                     blob = await fetch()
-                    return await asyncio.to_thread(self.load, blob, key)
+                    return await asyncio.to_thread(self.load, cid, blob, key[1])
                 finally:
                     self._loading.pop(key, None)
 
-            task = self._loading[key] = asyncio.create_task(run(), name=f"load-model-{key[:12]}")
+            task = self._loading[key] = asyncio.create_task(run(), name=f"load-model-{key[1][:12]}")
         return await asyncio.shield(task)
 
     def _keep(self, loaded: LoadedModel) -> None:
         if loaded.nbytes > self.max_bytes:
             return
         with self._lock:
-            self._models[loaded.sha256] = loaded
-            self._models.move_to_end(loaded.sha256)
+            self._models[loaded.key] = loaded
+            self._models.move_to_end(loaded.key)
             total = sum(m.nbytes for m in self._models.values())
             while len(self._models) > self.max_models or total > self.max_bytes:
                 _, evicted = self._models.popitem(last=False)
@@ -167,7 +190,7 @@ def generate_bytes(
     use_cache: bool = True,
 ) -> Iterator[int]:
     """The generated bytes, one at a time; together they are UTF-8 except maybe a cut last character.
-    ``temperature`` 0 (or ``top_k`` 1) is greedy."""
+    ``temperature`` 0 (or ``top_k`` 1) is greedy. ``NonFiniteLogits`` when the model overflows."""
     _check(max_tokens, temperature, top_k)
     if max_tokens == 0:
         return
@@ -194,7 +217,10 @@ def generate_bytes(
             else:
                 idx = torch.tensor([context[start:]], dtype=torch.long, device=device)
                 logits, _ = model(idx)
-            token = _sample(logits[0, -1].float().cpu(), _ALLOWED[state[1]], temperature, top_k, sampler)
+            last = logits[0, -1].double().cpu()
+            if not bool(torch.isfinite(last).all()):
+                raise NonFiniteLogits(f"after {len(context)} bytes the model's logits include {_non_finite(last)}")
+            token = _sample(last, _ALLOWED[state[1]], temperature, top_k, sampler)
         state = _advance(state, token)
         context.append(token)
         yield token
@@ -235,11 +261,20 @@ def _check(max_tokens: int, temperature: float, top_k: int | None) -> None:
         raise ValueError(f"top_k must be a positive int, not {top_k!r}")
 
 
+def _non_finite(logits: torch.Tensor) -> str:
+    kinds = {"NaN": bool(torch.isnan(logits).any()), "+inf": bool(torch.isposinf(logits).any()), "-inf": bool(torch.isneginf(logits).any())}
+    return ", ".join(kind for kind, found in kinds.items() if found)
+
+
 def _sample(logits: torch.Tensor, allowed: torch.Tensor, temperature: float, top_k: int | None, sampler: torch.Generator) -> int:
+    """One token from finite float64 ``logits``, restricted to ``allowed``."""
     logits = logits.masked_fill(~allowed, -math.inf)
     if temperature == 0 or top_k == 1:
         return int(logits.argmax())
-    logits = (logits - logits.max()) / temperature  # max first: a tiny temperature gives 0 and -inf, never NaN
+    # float64 and the max first: the top logit is 0 / T = 0 for any T > 0, subnormal included, and the rest
+    # are negative or -inf, so the softmax has an exp(0) = 1 to divide by (float32 would round T = 1e-320
+    # to 0, and 0/0 is NaN).
+    logits = (logits - logits.max()) / temperature
     if top_k is not None and top_k < logits.numel():
         kth = torch.topk(logits, top_k).values[-1]
         logits = logits.masked_fill(logits < kth, -math.inf)

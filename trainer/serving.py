@@ -4,10 +4,15 @@ this path, shared by the API's ``ask`` (graphql_api/inference.py) and ``python -
 - **Verified before use.** The content store checks the bytes against the CID; a sealed artifact
   (a private mirror's) is opened with the inference key, whose envelope MAC covers every byte;
   ``load_artifact`` then checks the on-chain sha256, which names the plaintext artifact, before
-  anything is parsed (``ModelCache.load``).
-- **Bounded.** ``ModelCache`` keeps ``max_models`` models by sha256 and shares one load between
-  concurrent askers. A model that fails for good (``model_corrupt``, ``model_sealed``) is remembered
-  for ``FAILURE_TTL_S``, so repeated asks do not make the server fetch and hash it again and again.
+  anything is parsed (``ModelCache.load``). Models are cached by (CID, sha256), never by sha256
+  alone: a ModelVersion that copies a private model's public sha256 beside another CID gets its own
+  CID fetched and checked, not the private model.
+- **Finite output.** A model whose weights are finite but whose logits are not (they overflow) is
+  refused as ``model_corrupt`` at its first such step, never sampled into NaN or NUL bytes.
+- **Bounded.** ``ModelCache`` keeps ``max_models`` models and shares one load between concurrent
+  askers. A model that fails for good (``model_corrupt``, ``model_sealed``) is remembered for
+  ``FAILURE_TTL_S`` (and one with non-finite logits dropped from the cache), so repeated asks do not
+  make the server fetch, hash or run it again and again.
 - **One torch thread.** Every step of every generation runs on one dedicated worker thread, with
   ``torch.set_num_threads(1)``: concurrent streams interleave step by step (the worker's queue is
   FIFO), the event loop never runs torch, and the box's other cores stay with the rest of the server.
@@ -53,7 +58,7 @@ CODES = {
     "bad_top_k": "topK must be null or in range",
     "bad_seed": "the seed is out of range",
     "no_model": "the mirror has no model version yet",
-    "model_corrupt": "the model's artifact does not verify (CID, envelope or sha256) or does not parse",
+    "model_corrupt": "the model's artifact does not verify (CID, envelope or sha256), does not parse, or computes non-finite logits",
     "model_sealed": "the model is sealed, and not to this server's inference key",
     "store_unavailable": "the content store did not deliver the model; try again later",
 }
@@ -133,7 +138,7 @@ def inference_key(path: Path) -> bytes | None:
     """The X25519 private key of the Solana keypair file at ``path`` (the inference service's, or an
     owner's), or None when there is no such file: sealed models are then refused as ``model_sealed``."""
     try:
-        raw = Path(path).read_text()
+        raw = Path(path).read_bytes()  # not read_text: bytes that are not UTF-8 fail below, naming the file
     except FileNotFoundError:
         log.warning("inference_key_missing", path=str(path), effect="sealed (private) models cannot be served")
         return None
@@ -182,22 +187,27 @@ class ModelServer:
         from trainer.artifact import ArtifactError
 
         try:
-            return await cache.aload(ref.sha256, lambda: self._fetch(store, ref))
+            return await cache.aload(ref.cid, ref.sha256, lambda: self._fetch(store, ref))
         except ArtifactError as e:
             error = ServeError("model_corrupt", f"{ref.cid}: {e}")
         except ServeError as e:
             error = e
+        raise self._refused(key, error, version=ref.version)
+
+    def _refused(self, key: tuple[str, str], error: ServeError, **context: object) -> ServeError:
+        """``error``, logged, and remembered for ``key`` (cid, sha256) when it is permanent."""
         if error.code in PERMANENT:
             self._failed[key] = (time.monotonic() + FAILURE_TTL_S, error)
             self._failed.move_to_end(key)
             while len(self._failed) > FAILURES_KEPT:
                 self._failed.popitem(last=False)
-        log.warning("model_refused", cid=ref.cid, sha256=ref.sha256, version=ref.version, code=error.code, error=str(error))
-        raise error
+        log.warning("model_refused", cid=key[0], sha256=key[1], code=error.code, error=str(error), **context)
+        return error
 
     async def stream(self, model: LoadedModel, prompt: str, sampling: Sampling) -> AsyncIterator[str]:
-        """The text pieces (whole characters) as the worker generates them."""
-        from trainer.infer import generate_text
+        """The text pieces (whole characters) as the worker generates them; ``ServeError('model_corrupt')``
+        when the model's logits are not finite (then remembered, and the model dropped from the cache)."""
+        from trainer.infer import NonFiniteLogits, generate_text
 
         pieces = generate_text(
             model.model,
@@ -211,6 +221,10 @@ class ModelServer:
         try:
             while (piece := await loop.run_in_executor(self._worker, next, pieces, None)) is not None:
                 yield piece
+        except NonFiniteLogits as e:
+            if self._cache is not None:
+                self._cache.discard(*model.key)
+            raise self._refused(model.key, ServeError("model_corrupt", f"{model.cid}: {e}")) from None
         finally:
             # Closed on the worker, after any step still running there: a generator cannot be closed mid-step.
             try:
