@@ -25,7 +25,7 @@ class Settings(BaseSettings):
     database_url: str = "postgresql://mirror@127.0.0.1:55432/mirror"
     redis_url: str = "redis://127.0.0.1:56379/0"
     ipfs_api_url: str = ""  # empty: the embedded content-addressed store
-    ipfs_timeout: float = 30.0  # seconds Kubo may search for a block before a read fails with NotFound
+    ipfs_timeout: float = 30.0  # seconds Kubo may search for a block (then NotFound); a node silent past it: Unavailable
     mirror_data_dir: Path = REPO_ROOT / ".data"
     mirror_admin_keypair: Path = REPO_ROOT / "keys" / "dev" / "localnet-admin-keypair.json"
     mirror_trainer_keypair: Path = REPO_ROOT / "keys" / "dev" / "localnet-trainer-keypair.json"

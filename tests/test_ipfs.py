@@ -408,8 +408,10 @@ async def test_a_file_of_more_than_1024_chunks_reads(embedded: EmbeddedStore) ->
     assert all(got[i * MiB : (i + 1) * MiB] == chunk for i in range(1024))
 
 
-async def test_put_to_a_node_that_never_answers_is_unavailable_by_its_deadline() -> None:
-    """A listener that accepts and says nothing (aioipfs itself would wait forever): Unavailable, retryable."""
+async def test_a_node_that_never_answers_is_unavailable_by_its_deadline() -> None:
+    """A listener that accepts and says nothing (aioipfs itself would wait forever): Unavailable, retryable,
+    for a put and for a read alike. A read is not NotFound: a working node ends its own search with an
+    answer, and NotFound fails a job's dataset for good."""
     held: list[asyncio.StreamWriter] = []
 
     async def accept_and_say_nothing(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -426,6 +428,12 @@ async def test_put_to_a_node_that_never_answers_is_unavailable_by_its_deadline()
             with pytest.raises(Unavailable, match="did not take"):
                 await store.put(data)
         assert deadline - 0.1 <= time.monotonic() - started < deadline + 5
+        for read in (store.get(compute_cid(b"anything"), MiB), store.has(compute_cid(b"anything"))):
+            started = time.monotonic()
+            async with asyncio.timeout(store.call_deadline() + 10):
+                with pytest.raises(Unavailable, match="did not answer"):
+                    await read
+            assert time.monotonic() - started < store.call_deadline() + 5
     finally:
         await store.close()
         for writer in held:

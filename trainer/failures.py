@@ -3,7 +3,8 @@
 
 | code | name                | when |
 | ---- | ------------------- | ---- |
-| 1    | DATASET_UNAVAILABLE | the dataset CID does not resolve, is not a CID, or its blocks do not match it |
+| 1    | DATASET_UNAVAILABLE | the dataset CID does not resolve, is not a CID, its blocks do not match it, or its DAG |
+|      |                     | is malformed (zero-size links, sizes that lie, more blocks than its size needs)         |
 | 2    | DATASET_DECRYPT     | not an envelope, not sealed to this trainer, or tampered with |
 | 3    | DATASET_INVALID     | empty, larger than ``TRAINER_MAX_DATASET``, not UTF-8, too short to train on |
 | 4    | TRAINING_ERROR      | training raised, or the mirror's latest model (the base) fails its sha256 or does not load |

@@ -7,9 +7,10 @@ here, and a node that lays files out otherwise is refused instead of silently yi
 embedded store cannot reproduce. ``get`` does not trust the node either: it fetches block by block
 (``block/get``) and verifies each against its CID as the embedded store does (``reader.read_file``),
 which also lets it refuse a file over ``max_size`` from its root before fetching the rest. A block
-the node cannot find within ``timeout`` seconds (an online node searches the network) is
-``NotFound``. No call waits on the node forever (aioipfs sets no read timeout): each has a deadline
-(``call_deadline``), and a ``put`` that misses its deadline is ``Unavailable``, worth trying again.
+the node cannot find within ``timeout`` seconds (an online node searches the network, and says so
+when its own timeout ends) is ``NotFound``. No call waits on the node forever (aioipfs sets no read
+timeout): each has a deadline (``call_deadline``), and a call that misses it, ``put`` or a block read,
+is ``Unavailable``: the node hangs, worth trying again, not a verdict on the content.
 """
 
 from __future__ import annotations
@@ -111,7 +112,9 @@ class KuboStore:
                     return await client.core.fetch_raw(url, params=params)
                 return await client.core.fetch_json(url, params=params)
         except TimeoutError:
-            raise NotFound(f"Kubo did not answer for block {cid} within {self.timeout}s") from None
+            # A working node answers its own `timeout` with "context deadline exceeded" (NotFound, above): one
+            # that says nothing past it hangs, which is the node's trouble, not the content's.
+            raise Unavailable(f"Kubo at {self.api_url} did not answer for block {cid} within {self.call_deadline():.0f}s") from None
         except aioipfs.APIError as e:
             message = str(e.message)
             if any(marker in message.lower() for marker in NOT_FOUND_MARKERS):
