@@ -50,6 +50,10 @@ from typing import Any
 
 import torch
 
+# Validation lives in trainer.dataset (no torch: the owner's client runs it too); named here as before.
+from trainer.dataset import MIN_DATASET_BYTES as MIN_DATASET_BYTES
+from trainer.dataset import DatasetError as DatasetError
+from trainer.dataset import validate_dataset as validate_dataset
 from trainer.model import GPT, ModelConfig, autocast, build_model, expected_shapes, tensor_bytes
 
 # programs/mirror/src/constants.rs: the ranges request_training accepts.
@@ -58,18 +62,8 @@ MAX_SEQ_LEN = 8_192
 MAX_BATCH_SIZE = 4_096
 MAX_LEARNING_RATE_MICROS = 2**32 - 1  # u32 on chain; any positive value is accepted
 
-MIN_DATASET_BYTES = 2  # one input byte and its target: windows shrink to fit a short dataset
-CONTROL_BYTES = bytes(b for b in [*range(32), 127] if chr(b) not in "\t\n\r\f\v")
 CHECKPOINT_FILE = "checkpoint.pt"
 CHECKPOINT_VERSION = 1
-
-
-class DatasetError(ValueError):
-    """A dataset that cannot be trained on. ``reason``: empty, too_large, too_short, not_utf8, not_text."""
-
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(f"{reason}: {detail}")
-        self.reason = reason
 
 
 class Stopped(Exception):
@@ -82,28 +76,6 @@ class TrainingDiverged(RuntimeError):
 
 class ConfigMismatch(ValueError):
     """``init_weights`` are not weights of ``config``."""
-
-
-def validate_dataset(data: bytes, max_size: int) -> str:
-    """The dataset as text, or ``DatasetError``. Text: UTF-8 with no NUL and at most 1% other
-    control characters (tab, newlines and form feeds are text), so binary files that happen to
-    decode are still refused."""
-    if len(data) == 0:
-        raise DatasetError("empty", "the dataset has no bytes")
-    if len(data) > max_size:
-        raise DatasetError("too_large", f"{len(data)} bytes exceed {max_size}")
-    if len(data) < MIN_DATASET_BYTES:
-        raise DatasetError("too_short", f"{len(data)} bytes: at least {MIN_DATASET_BYTES} are needed")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise DatasetError("not_utf8", f"invalid UTF-8 at byte {e.start}") from None
-    if "\0" in text:
-        raise DatasetError("not_text", f"NUL byte at {data.index(0)}")
-    controls = len(data) - len(data.translate(None, CONTROL_BYTES))  # ASCII bytes are whole characters in UTF-8
-    if controls * 100 > len(text):
-        raise DatasetError("not_text", f"{controls} control characters in {len(text)}")
-    return text
 
 
 @dataclass(frozen=True)
