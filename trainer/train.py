@@ -15,6 +15,12 @@ What one job does, in tokens (a token is a byte):
   at least 1. So ``epochs = MAX_EPOCHS`` on a large dataset ends after ``max_tokens`` tokens: the
   work of a job is bounded whatever the chain accepted. The budget is in tokens and steps, never
   in seconds, so the result does not depend on the machine's speed.
+- **final loss** (``final_loss_micros``, published on chain): the mean next-byte cross-entropy
+  (nats, times 1e6) of the final weights over the evaluation windows: every window of the data
+  (its ``len(data) - T`` starts) when it has at most ``limits.eval_tokens // T`` of them, else
+  that many windows at starts drawn from a generator seeded by ``seed``. Evaluated ``eval_batch``
+  windows at a time (``limits.micro_batch_tokens // T``, whatever the job's batch), so its cost
+  and memory are bounded by the data and the limits, not by ``batch_size``.
 - **learning rate** ``learning_rate_micros / 1e6``, linear warm-up over the first
   ``min(100, steps // 10)`` steps, then cosine decay to a tenth; AdamW (β 0.9/0.95, weight decay
   0.1 on matrices), gradients clipped at norm 1. A rate so high that the loss stops being finite
@@ -157,6 +163,8 @@ class Plan:
     micro_batch: int  # windows per forward/backward
     steps: int
     warmup_steps: int
+    eval_windows: int  # windows the final loss is the mean over
+    eval_batch: int  # windows per forward while evaluating
 
     @property
     def tokens_per_step(self) -> int:
@@ -171,7 +179,17 @@ def plan(data_len: int, params: TrainingParams, config: ModelConfig, limits: Tra
     tokens = min(params.epochs * (data_len - 1), limits.max_tokens)
     steps = min(max(1, math.ceil(tokens / (b * t))), limits.max_steps)
     micro = max(1, min(b, limits.micro_batch_tokens // t))
-    return Plan(seq_len=t, batch_size=b, micro_batch=micro, steps=steps, warmup_steps=min(100, steps // 10))
+    evaluated = min(max(1, limits.eval_tokens // t), data_len - t)
+    eval_batch = min(evaluated, max(1, limits.micro_batch_tokens // t))  # no gradients: the training budget of tokens is ample
+    return Plan(
+        seq_len=t,
+        batch_size=b,
+        micro_batch=micro,
+        steps=steps,
+        warmup_steps=min(100, steps // 10),
+        eval_windows=evaluated,
+        eval_batch=eval_batch,
+    )
 
 
 def learning_rate(step: int, p: Plan, peak: float) -> float:
@@ -186,7 +204,7 @@ def learning_rate(step: int, p: Plan, peak: float) -> float:
 @dataclass(frozen=True)
 class TrainResult:
     weights: dict[str, torch.Tensor]  # CPU float32 state dict of the model
-    final_loss_micros: int  # mean cross-entropy (nats) times 1e6 of the final weights on a fixed sample of the data
+    final_loss_micros: int  # mean next-byte cross-entropy (nats) times 1e6 of the final weights over the evaluation windows
     tokens_trained: int  # targets the optimiser learned from: steps * batch * window
     steps: int
     seq_len: int  # the window used (after the caps)
@@ -319,23 +337,27 @@ def _step(
 def _evaluate(
     model: GPT, corpus: torch.Tensor, p: Plan, seed: int, limits: TrainingLimits, dev: torch.device, stop: Callable[[], bool]
 ) -> float:
-    """Mean loss of the weights on a fixed sample of windows (the same for a run and its resumption)."""
+    """The final loss (module docstring): the mean next-byte loss of the weights over the evaluation
+    windows, in batches of ``p.eval_batch`` (the same for a run and its resumption)."""
     model.eval()
-    sample = torch.Generator(device="cpu").manual_seed(seed ^ 0xE7A1)
-    count = max(1, limits.eval_tokens // p.seq_len)
-    starts = torch.randint(0, len(corpus) - p.seq_len, (count,), generator=sample)
+    positions = len(corpus) - p.seq_len  # the windows the data has: each start with a target for every byte
+    if p.eval_windows == positions:
+        starts = torch.arange(positions)  # every window once: no more work than the data has, and the exact mean
+    else:
+        sample = torch.Generator(device="cpu").manual_seed(seed ^ 0xE7A1)
+        starts = torch.randint(0, positions, (p.eval_windows,), generator=sample)
     offsets = torch.arange(p.seq_len + 1)
     total = 0.0
-    for first in range(0, count, p.micro_batch):
+    for first in range(0, p.eval_windows, p.eval_batch):
         if stop():
             raise Stopped("should_stop")
-        windows = corpus[starts[first : first + p.micro_batch, None] + offsets].to(dev, torch.long)
+        windows = corpus[starts[first : first + p.eval_batch, None] + offsets].to(dev, torch.long)
         with autocast(dev):
             _, loss = model(windows[:, :-1], windows[:, 1:])
         assert loss is not None
         total += float(loss.item()) * len(windows)
     model.train()
-    return total / count
+    return total / p.eval_windows
 
 
 def _optimizer(model: GPT, lr: float, *, weight_decay: float, fused: bool) -> torch.optim.AdamW:
