@@ -1,15 +1,20 @@
 """The owner's side of training: ``python -m trainer.client request|follow|cancel``, and the Python
 API (``OwnerClient``) the commands call.
 
-``request`` keeps the dataset private end to end:
+``request`` keeps the dataset private end to end, and refuses what would be refused before
+anything is stored or paid for:
 
 1. the file is read on the owner's machine and, with ``--anonymise``, personal identifiers are
    replaced there (trainer.anonymize; the counts are shown);
-2. the active Trainer accounts are read from chain, each published X25519 key is checked (32 bytes,
+2. what would be sealed goes through trainer.dataset.validate_dataset, the trainer's own check
+   (``DatasetRefused`` with its reason); the mirror must exist and be Active, the program not
+   paused, and the signer its owner or the holder of an effective TRAIN grant
+   (``check_may_request``);
+3. the active Trainer accounts are read from chain, each published X25519 key is checked (32 bytes,
    a usable curve point), and the dataset is sealed to all of them (trainer.envelope), so whichever
    trainer claims the job can open it and nobody else can;
-3. the envelope goes into the content store (mirror_common.ipfs: Kubo or the embedded store);
-4. ``request_training`` is sent with the envelope's CID and the parameters.
+4. the envelope goes into the content store (mirror_common.ipfs: Kubo or the embedded store);
+5. ``request_training`` is sent with the envelope's CID and the parameters.
 
 ``follow`` polls the job account on chain and shows its progress until it ends: exit code 0 when
 Completed, 1 when Failed (with the reason code's name) or Cancelled, 2 when the command itself
