@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -25,8 +26,9 @@ from mirror_common.ipfs import EmbeddedStore
 from mirror_common.localnet import Localnet
 from mirror_common.wallet import Wallet, WalletError
 from tests.conftest import funded
-from tests.indexer_support import MirrorLife
-from trainer.client import ClientError, OwnerClient, TrainingParams
+from tests.indexer_support import MirrorLife, eventually
+from trainer.client import ClientError, DatasetRefused, OwnerClient, TrainingParams, parser
+from trainer.dataset import DatasetError, validate_dataset
 from trainer.envelope import EnvelopeError, open_sealed, recipients_of, x25519_keypair_from_solana
 
 DATASET = (
@@ -120,35 +122,130 @@ async def test_concurrent_requests_get_consecutive_job_ids(rpc: AsyncClient, tra
         assert (await client.job(done.job)).dataset_cid == done.dataset_cid
 
 
-async def test_a_grantee_with_train_may_request_and_a_stranger_may_not(rpc: AsyncClient, trainer: Keypair, store: EmbeddedStore) -> None:
+def stored(store: EmbeddedStore) -> set[Path]:
+    """Every file the embedded store holds (its blocks)."""
+    return {p for p in store.root.rglob("*") if p.is_file()}
+
+
+async def test_a_grantee_with_train_may_request_and_others_are_refused_before_anything_is_stored(
+    rpc: AsyncClient, trainer: Keypair, store: EmbeddedStore
+) -> None:
+    """The program's rule (owner, or an unexpired grant from the current owner holding TRAIN) is
+    checked before the envelope is stored: a refused requester leaves nothing in the store."""
     life = MirrorLife(rpc, trainer)
-    owner, grantee, stranger = await funded(rpc, 2), await funded(rpc, 2), await funded(rpc, 2)
+    owner, grantee, viewer, stranger, lapsed = [await funded(rpc, 2) for _ in range(5)]
     mirror = await life.create(owner, 1)
     await life.grant(owner, mirror, grantee.pubkey(), 4)  # TRAIN
+    await life.grant(owner, mirror, viewer.pubkey(), 1 | 2 | 8)  # everything but TRAIN
     done = await OwnerClient(Wallet(rpc), store, grantee).request_training(str(mirror), b"notes", TrainingParams())
     assert (await Wallet(rpc).account(done.job))["requester"] == str(grantee.pubkey())
-    with pytest.raises(WalletError) as refused:
-        await OwnerClient(Wallet(rpc), store, stranger).request_training(str(mirror), b"notes", TrainingParams())
-    assert refused.value.program_error == "NotAuthorized", refused.value
+
+    client = OwnerClient(Wallet(rpc), store, lapsed)
+    expires_at = await client._chain_time() + 2
+    await life.grant(owner, mirror, lapsed.pubkey(), 4, expires_at=expires_at)
+
+    async def lapsed_on_chain() -> bool:
+        return await client._chain_time() >= expires_at
+
+    await eventually(lapsed_on_chain, what="the grant's expiry on the chain's clock")
+
+    before = stored(store)
+    for who, refusal in [(stranger, "holds no grant"), (viewer, "does not include TRAIN"), (lapsed, "expired")]:
+        with pytest.raises(ClientError, match=refusal):
+            await OwnerClient(Wallet(rpc), store, who).request_training(str(mirror), b"notes", TrainingParams())
+        assert stored(store) == before, who
+    assert (await Wallet(rpc).account(mirror, "Mirror"))["job_count"] == 1
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"", b"x", b"x" * 101, b"\xff\xfe", b"ok \xe6\x97", b"\0" * 200, b"text\0more", b"\x01" * 200, b"\x01\x02\x03" + b"a" * 90],
+)
+def test_the_client_refuses_what_the_trainer_refuses_with_its_reason(data: bytes, tmp_path: Path) -> None:
+    """The client runs trainer.dataset.validate_dataset, the daemon's own check, on what it would seal."""
+    client = OwnerClient(Wallet(AsyncClient("http://127.0.0.1:9")), EmbeddedStore(tmp_path), None, max_dataset=100)
+    with pytest.raises(DatasetError) as trainer_says:
+        validate_dataset(data, max_size=100)
+    for anonymise_it in (False, True):
+        with pytest.raises(DatasetRefused) as client_says:
+            client.prepare(data, anonymise_it=anonymise_it)
+        assert client_says.value.reason == trainer_says.value.reason, anonymise_it
+
+
+def test_the_client_does_not_import_torch() -> None:
+    """It runs on an owner's laptop; the dataset check it shares with the trainer must not drag torch in."""
+    probe = "import sys, trainer.client; sys.exit('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", probe], cwd=REPO_ROOT, check=False).returncode == 0
 
 
 async def test_bad_requests_are_refused_before_anything_is_sent(rpc: AsyncClient, trainer: Keypair, store: EmbeddedStore) -> None:
+    """Each refusal leaves the store as it was and sends nothing."""
     owner = await funded(rpc, 1)
     client = OwnerClient(Wallet(rpc), store, owner, max_dataset=100)
-    mirror = str(await MirrorLife(rpc, trainer).create(owner, 1))
-    with pytest.raises(ClientError, match="empty"):
-        await client.request_training(mirror, b"", TrainingParams())
-    with pytest.raises(ClientError, match="at most 100"):
-        await client.request_training(mirror, b"x" * 101, TrainingParams())
-    with pytest.raises(ClientError, match="not UTF-8"):
-        await client.request_training(mirror, b"\xff\xfe", TrainingParams())
+    life = MirrorLife(rpc, trainer)
+    mirror = str(await life.create(owner, 1))
+    frozen = await life.create(owner, 2)
+    await client.wallet.send("freeze_mirror", {}, {"mirror": frozen, "owner": owner.pubkey()}, owner)
+    before = stored(store)
+    refused = [
+        (mirror, b"", "(empty)"),
+        (mirror, b"x" * 101, "(too_large)"),
+        (mirror, b"x", "(too_short)"),
+        (mirror, b"\xff\xfe", "(not_utf8)"),
+        (mirror, b"\0" * 50, "(not_text)"),
+        (mirror, b"\x01" * 50, "(not_text)"),
+        ("not-an-address", b"data", "base58"),
+        (str(Keypair().pubkey()), b"data", "no mirror at"),
+        (str(codec.config_pda()), b"data", "not a Mirror"),
+        (str(frozen), b"data", "is Frozen"),
+    ]
+    for address, data, refusal in refused:
+        for anonymise_it in (False, True):
+            with pytest.raises((ClientError, WalletError), match=re.escape(refusal)):
+                await client.request_training(address, data, TrainingParams(), anonymise_it=anonymise_it)
+            assert stored(store) == before, (address, data)
+    with pytest.raises(ClientError, match="signing wallet"):
+        await OwnerClient(Wallet(rpc), store, None).request_training(mirror, b"data", TrainingParams())
+    with pytest.raises(ClientError, match="params must be TrainingParams"):
+        await client.request_training(mirror, b"data", {"epochs": 1})  # type: ignore[arg-type]
     with pytest.raises(ClientError, match="epochs"):
         TrainingParams(epochs=0)
     with pytest.raises(ClientError, match="start_fresh must be True or False, not 1"):
         TrainingParams(start_fresh=1)  # type: ignore[arg-type]
-    with pytest.raises(ClientError, match="base58"):
-        await client.request_training("not-an-address", b"data", TrainingParams())
+    assert stored(store) == before
     assert (await client.wallet.account(mirror, "Mirror"))["job_count"] == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "refusal"),
+    [
+        (["follow", "--job", "x", "--poll", "nan"], "--poll: 'nan'"),
+        (["follow", "--job", "x", "--poll", "inf"], "--poll: 'inf'"),
+        (["follow", "--job", "x", "--poll", "-1"], "--poll: '-1'"),
+        (["follow", "--job", "x", "--poll", "0"], "--poll: '0'"),
+        (["follow", "--job", "x", "--poll", "3600.5"], "--poll: '3600.5'"),
+        (["follow", "--job", "x", "--poll", "soon"], "not a number"),
+        (["request", "--mirror", "m", "--dataset", "d", "--epochs", "0"], "--epochs: '0'"),
+        (["request", "--mirror", "m", "--dataset", "d", "--epochs", "1001"], "--epochs: '1001'"),
+        (["request", "--mirror", "m", "--dataset", "d", "--seq-len", "8193"], "--seq-len: '8193'"),
+        (["request", "--mirror", "m", "--dataset", "d", "--batch-size", "-4"], "--batch-size: '-4'"),
+        (["request", "--mirror", "m", "--dataset", "d", "--lr-micros", "4294967296"], "--lr-micros: '4294967296'"),
+        (["request", "--mirror", "m", "--dataset", "d", "--epochs", "1e3"], "not an integer"),
+    ],
+)
+def test_numeric_options_out_of_range_are_usage_errors(args: list[str], refusal: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """nan or inf seconds would sleep forever, 0 or less would read the node in a tight loop."""
+    with pytest.raises(SystemExit) as exited:
+        parser().parse_args(args)
+    assert exited.value.code == 2 and refusal in capsys.readouterr().err
+
+
+def test_numeric_options_at_their_bounds_are_accepted() -> None:
+    args = parser().parse_args(
+        ["request", "--mirror", "m", "--dataset", "d", "--poll", "0.1", "--epochs", "1000", "--lr-micros", "4294967295"]
+    )
+    assert (args.poll, args.epochs, args.lr_micros) == (0.1, 1000, 2**32 - 1)
+    assert parser().parse_args(["follow", "--job", "x", "--poll", "3600"]).poll == 3600
 
 
 def cli(args: list[str], localnet: Localnet, data_dir: Path) -> subprocess.Popen[str]:

@@ -281,6 +281,48 @@ def test_should_stop_ends_training() -> None:
     assert len(polls) == 4  # polled before each micro-batch, and nothing ran after it said stop
 
 
+def test_a_tiny_dataset_is_evaluated_once_per_window_in_batches_of_its_own() -> None:
+    """b"ab" with epochs = seq_len = batch = 1 has one window: one forward to evaluate it, not
+    eval_tokens // 1 = 16,384 forwards of the training batch (43 s on tiny before)."""
+    polls: list[int] = []
+
+    def stop() -> bool:
+        polls.append(1)
+        return False
+
+    ones = train.TrainingParams(epochs=1, seq_len=1, batch_size=1, learning_rate_micros=1_000)
+    p = train.plan(2, ones, TINY)
+    assert (p.steps, p.micro_batch, p.eval_windows, p.eval_batch) == (1, 1, 1, 1)
+    result = train.train(b"ab", ones, TINY, seed=1, should_stop=stop)
+    assert len(polls) == 2  # one training micro-batch, one evaluation batch
+    assert 0 < result.final_loss_micros < 10_000_000
+    # A short dataset: every one of its windows once; batches sized by the limits, not the job's batch.
+    p = train.plan(1_000, ones, TINY)
+    assert (p.eval_windows, p.eval_batch) == (999, 999)
+    p = train.plan(1 << 20, train.TrainingParams(1, 32, 1, 1_000), TINY)
+    limits = train.DEFAULT_LIMITS
+    assert (p.eval_windows, p.eval_batch) == (limits.eval_tokens // 32, limits.micro_batch_tokens // 32)
+
+
+def test_the_final_loss_is_the_mean_next_byte_loss_over_every_window_of_a_short_dataset() -> None:
+    """The published loss keeps its meaning: the mean cross-entropy of each window's next bytes."""
+    data = DATA[:200]
+    params = train.TrainingParams(epochs=1, seq_len=16, batch_size=4, learning_rate_micros=3_000)
+    result = train.train(data, params, TINY, seed=3, limits=LIMITS)
+    model = build_model(TINY)
+    model.load_state_dict(result.weights)
+    model.eval()
+    corpus = torch.tensor(list(data))
+    losses = []
+    with torch.no_grad():
+        for start in range(len(data) - 16):  # every window: 184 starts
+            window = corpus[start : start + 17][None]
+            _, loss = model(window[:, :-1], window[:, 1:])
+            assert loss is not None
+            losses.append(float(loss))
+    assert abs(result.final_loss_micros - sum(losses) / len(losses) * 1e6) < 5  # float sums in another order
+
+
 def test_fine_tuning_starts_from_the_given_weights(trained: train.TrainResult) -> None:
     one_step = train.TrainingLimits(max_steps=1, eval_tokens=512)
     tuned = train.train(DATA, PARAMS, TINY, seed=5, init_weights=trained.weights, limits=one_step)

@@ -1,15 +1,20 @@
 """The owner's side of training: ``python -m trainer.client request|follow|cancel``, and the Python
 API (``OwnerClient``) the commands call.
 
-``request`` keeps the dataset private end to end:
+``request`` keeps the dataset private end to end, and refuses what would be refused before
+anything is stored or paid for:
 
 1. the file is read on the owner's machine and, with ``--anonymise``, personal identifiers are
    replaced there (trainer.anonymize; the counts are shown);
-2. the active Trainer accounts are read from chain, each published X25519 key is checked (32 bytes,
+2. what would be sealed goes through trainer.dataset.validate_dataset, the trainer's own check
+   (``DatasetRefused`` with its reason); the mirror must exist and be Active, the program not
+   paused, and the signer its owner or the holder of an effective TRAIN grant
+   (``check_may_request``);
+3. the active Trainer accounts are read from chain, each published X25519 key is checked (32 bytes,
    a usable curve point), and the dataset is sealed to all of them (trainer.envelope), so whichever
    trainer claims the job can open it and nobody else can;
-3. the envelope goes into the content store (mirror_common.ipfs: Kubo or the embedded store);
-4. ``request_training`` is sent with the envelope's CID and the parameters.
+4. the envelope goes into the content store (mirror_common.ipfs: Kubo or the embedded store);
+5. ``request_training`` is sent with the envelope's CID and the parameters.
 
 ``follow`` polls the job account on chain and shows its progress until it ends: exit code 0 when
 Completed, 1 when Failed (with the reason code's name) or Cancelled, 2 when the command itself
@@ -44,6 +49,7 @@ from mirror_common.ipfs import ContentError, ContentStore, open_store
 from mirror_common.retry import RECONNECT, Backoff
 from mirror_common.wallet import Wallet, WalletError
 from trainer.anonymize import KINDS, anonymise
+from trainer.dataset import DatasetError, decode_text, validate_dataset
 from trainer.envelope import MAX_RECIPIENTS, seal
 from trainer.failures import FailCode
 
@@ -52,11 +58,20 @@ ENDED = ("Completed", "Failed", "Cancelled")
 JOB_ID_TAKEN = ("ConstraintSeeds", "Custom(0)")  # Anchor's seeds check; the system program's "account already in use"
 STAGES = {"Requested": 1, "Running": 2, "Completed": 3, "Failed": 3, "Cancelled": 3}
 # programs/mirror/src/constants.rs: what request_training accepts
+PERM_TRAIN = 4  # programs/mirror/src/constants.rs: the grant permission request_training needs
 PARAM_BOUNDS = {"epochs": 1_000, "seq_len": 8_192, "batch_size": 4_096, "learning_rate_micros": 2**32 - 1}
 
 
 class ClientError(Exception):
     """A request that cannot be made as asked (bad input, no trainer to seal to, a refusal)."""
+
+
+class DatasetRefused(ClientError):
+    """A dataset a trainer would refuse; ``reason`` is the daemon's (trainer.dataset.REASONS)."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"the dataset would be refused by trainers ({reason}): {detail}")
+        self.reason = reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,26 +206,71 @@ class OwnerClient:
         return usable[:MAX_RECIPIENTS], skipped + [t.authority for t in usable[MAX_RECIPIENTS:]]
 
     def prepare(self, dataset: bytes, *, anonymise_it: bool) -> tuple[bytes, dict[str, int] | None]:
-        """The bytes to seal: the dataset, anonymised if asked; refused when empty, not UTF-8 or too large
-        (the trainer would fail the job for each: better to say so before anything is paid for)."""
-        if not dataset:
-            raise ClientError("the dataset is empty")
-        try:
-            text = dataset.decode("utf-8")
-        except UnicodeDecodeError as e:
-            raise ClientError(f"the dataset is not UTF-8 text (invalid at byte {e.start}): trainers train on text") from None
+        """The bytes to seal: the dataset, anonymised if asked. ``DatasetRefused`` for what a trainer
+        would refuse (trainer.dataset, the very function the daemon runs on what it opens): better
+        to say so before anything is stored or paid for."""
         counts = None
-        if anonymise_it:
-            cleaned, counts = anonymise(text)
-            dataset = cleaned.encode("utf-8")
-        if len(dataset) > self.max_dataset:
-            raise ClientError(f"the dataset is {len(dataset)} bytes; trainers accept at most {self.max_dataset}")
+        try:
+            if anonymise_it:
+                cleaned, counts = anonymise(decode_text(dataset))
+                dataset = cleaned.encode("utf-8")
+            validate_dataset(dataset, self.max_dataset)
+        except DatasetError as e:
+            raise DatasetRefused(e.reason, e.detail) from None
         return dataset, counts
+
+    async def check_may_request(self, mirror: Pubkey, requester: Pubkey) -> None:
+        """What the program will check of a request that can be known before anything is stored:
+        an Active mirror, a program not paused, a requester that is the owner or holds an effective
+        TRAIN grant (``Mirror::require_authority``). The program still has the last word; this is
+        so that a request it would refuse leaves no envelope behind."""
+        state = await self.wallet.account_or_none(mirror, "Mirror")
+        if state is None:
+            raise ClientError(f"there is no mirror at {mirror}")
+        if str(state["status"]) != "Active":
+            raise ClientError(f"mirror {mirror} is {state['status']}: it cannot be trained")
+        config = await self.wallet.account_or_none(codec.config_pda(), "Config")
+        if config is None:
+            raise ClientError("the Mirror program has no Config account (not initialised)")
+        if config["paused"] is True:
+            raise ClientError("the Mirror program is paused: no training can be requested now")
+        if str(state["owner"]) != str(requester):
+            await self._check_grant(mirror, state, requester)
+
+    async def _check_grant(self, mirror: Pubkey, state: dict[str, Any], signer: Pubkey) -> None:
+        grant = await self.wallet.account_or_none(codec.grant_pda(mirror, signer), "AccessGrant")
+        refused = f"{signer} is not the owner of mirror {mirror}"
+        if grant is None:
+            raise ClientError(f"{refused} and holds no grant on it")
+        if str(grant["granted_by"]) != str(state["owner"]):
+            raise ClientError(f"{refused}, and its grant was made by a previous owner")
+        if int(grant["permissions"]) & PERM_TRAIN != PERM_TRAIN:
+            raise ClientError(f"{refused}, and its grant does not include TRAIN")
+        expires_at = int(grant["expires_at"])
+        if expires_at != 0 and await self._chain_time() >= expires_at:
+            raise ClientError(f"{refused}, and its grant expired at {expires_at}")
+
+    async def _chain_time(self) -> int:
+        """The unix time of the latest confirmed block: what the program compares expiry with.
+        Read through the wallet's retrying read (mirror_common.wallet), the one retry policy."""
+        rpc = self.wallet.rpc
+        slot = (await self.wallet._read("getSlot", lambda: rpc.get_slot(self.wallet.commitment))).value
+        block_time = (await self.wallet._read(f"getBlockTime {slot}", lambda: rpc.get_block_time(slot))).value
+        if block_time is None:
+            raise WalletError(f"the node has no time for slot {slot}")
+        return int(block_time)
 
     async def request_training(
         self, mirror: str, dataset: bytes, params: TrainingParams, *, anonymise_it: bool = False, attempts: int = 3
     ) -> Requested:
+        """Checks everything it can (the address, the dataset, ``check_may_request``, a trainer to seal
+        to) before the envelope is stored, then stores it and sends ``request_training``."""
+        if not isinstance(params, TrainingParams):
+            raise ClientError(f"params must be TrainingParams, not {type(params).__name__}")
+        mirror_key = _pubkey(mirror, "mirror")
+        signer = self._signer()
         plaintext, counts = self.prepare(dataset, anonymise_it=anonymise_it)
+        await self.check_may_request(mirror_key, signer.pubkey())
         trainers, skipped = await self.active_trainers()
         if not trainers:
             raise ClientError("no active trainer publishes a usable encryption key: nobody could open the dataset")
@@ -219,8 +279,6 @@ class OwnerClient:
             cid = await self.store.put(envelope)
         except (ContentError, OSError) as e:
             raise ClientError(f"the content store refused the dataset: {e}") from e
-        mirror_key = _pubkey(mirror, "mirror")
-        signer = self._signer()
         attempt = 0
         while True:
             attempt += 1
@@ -228,9 +286,8 @@ class OwnerClient:
             job_id = int(state["job_count"])
             job = codec.job_pda(mirror_key, job_id)
             accounts: dict[str, Any] = {"config": codec.config_pda(), "mirror": mirror_key, "job": job, "requester": signer.pubkey()}
-            grant = codec.grant_pda(mirror_key, signer.pubkey())
-            if str(state["owner"]) != str(signer.pubkey()) and await self.wallet.account_or_none(grant, "AccessGrant") is not None:
-                accounts["grant"] = grant  # a grantee's TRAIN permission (the program checks it)
+            if str(state["owner"]) != str(signer.pubkey()):
+                accounts["grant"] = codec.grant_pda(mirror_key, signer.pubkey())  # a grantee's TRAIN permission (the program checks it)
             try:
                 signature = await self.wallet.send("request_training", {"dataset_cid": cid, "params": asdict(params)}, accounts, signer)
             except WalletError as e:
@@ -372,11 +429,45 @@ def _read_keypair(path: Path) -> Keypair:
         raise ClientError(f"{path} is not a Solana keypair file (a JSON array of 64 bytes): {e}") from None
 
 
+POLL_RANGE_S = (0.1, 3600.0)  # below: a tight loop against the node; above: a follow that looks hung
+
+
+def _poll_seconds(text: str) -> float:
+    """``--poll``: a finite number of seconds in ``POLL_RANGE_S`` (nan and inf would sleep forever, a
+    negative or zero one would read the node in a tight loop)."""
+    low, high = POLL_RANGE_S
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not low <= value <= high:  # False for nan too
+        raise argparse.ArgumentTypeError(f"{text!r}: give a number of seconds from {low:g} to {high:g}")
+    return value
+
+
+def _param(name: str) -> Callable[[str], int]:
+    """An integer option in the range request_training accepts (``PARAM_BOUNDS``), checked by argparse."""
+    high = PARAM_BOUNDS[name]
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if not 1 <= value <= high:
+            raise argparse.ArgumentTypeError(f"{text!r}: {name} must be from 1 to {high}")
+        return value
+
+    return parse
+
+
 def parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--rpc-url", default=None, help="JSON-RPC endpoint (default: MIRROR_RPC_URL)")
     common.add_argument("--keypair", type=Path, default=DEFAULT_KEYPAIR, help=f"the signing wallet (default: {DEFAULT_KEYPAIR})")
-    common.add_argument("--poll", type=float, default=1.0, help="seconds between reads of the job while following")
+    common.add_argument(
+        "--poll", type=_poll_seconds, default=1.0, help="seconds between reads of the job while following, 0.1 to 3600 (default 1)"
+    )
     p = argparse.ArgumentParser(prog="python -m trainer.client", description="Request, follow and cancel training of a mirror.")
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -385,10 +476,12 @@ def parser() -> argparse.ArgumentParser:
     request.add_argument("--dataset", required=True, type=Path, help="a UTF-8 text file")
     request.add_argument("--anonymise", "--anonymize", action="store_true", help="replace e-mails, phones, cards and IPs first")
     defaults = TrainingParams()
-    request.add_argument("--epochs", type=int, default=defaults.epochs)
-    request.add_argument("--seq-len", type=int, default=defaults.seq_len)
-    request.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    request.add_argument("--lr-micros", type=int, default=defaults.learning_rate_micros, help="learning rate in millionths")
+    request.add_argument("--epochs", type=_param("epochs"), default=defaults.epochs)
+    request.add_argument("--seq-len", type=_param("seq_len"), default=defaults.seq_len)
+    request.add_argument("--batch-size", type=_param("batch_size"), default=defaults.batch_size)
+    request.add_argument(
+        "--lr-micros", type=_param("learning_rate_micros"), default=defaults.learning_rate_micros, help="learning rate in millionths"
+    )
     request.add_argument(
         "--fresh", action="store_true", help="train from scratch instead of continuing from the mirror's latest model (start_fresh)"
     )

@@ -59,6 +59,7 @@ from mirror_common.pg_errors import is_connection_error
 from mirror_common.retry import REDIS, Backoff
 from mirror_common.wallet import WalletError
 from trainer.chain import ChainJob, ChainMirror, TrainerChain
+from trainer.dataset import DatasetError, validate_dataset
 from trainer.envelope import EnvelopeError, is_envelope, open_sealed, seal, x25519_keypair_from_solana, x25519_public_from_solana
 from trainer.failures import FailCode, JobAbandoned, JobDeferred, JobFailed
 from trainer.metrics import TrainerMetrics
@@ -374,8 +375,8 @@ class Daemon:
         except EnvelopeError as e:
             raise JobFailed(FailCode.DATASET_DECRYPT, e.reason, str(e)) from e
         try:
-            return training.validate_dataset(plaintext, self.settings.trainer_max_dataset)
-        except training.DatasetError as e:
+            return validate_dataset(plaintext, self.settings.trainer_max_dataset)
+        except DatasetError as e:
             raise JobFailed(FailCode.DATASET_INVALID, e.reason, str(e)) from e
 
     async def base_model(self, mirror: ChainMirror) -> artifacts.Artifact | None:

@@ -15,6 +15,12 @@ What one job does, in tokens (a token is a byte):
   at least 1. So ``epochs = MAX_EPOCHS`` on a large dataset ends after ``max_tokens`` tokens: the
   work of a job is bounded whatever the chain accepted. The budget is in tokens and steps, never
   in seconds, so the result does not depend on the machine's speed.
+- **final loss** (``final_loss_micros``, published on chain): the mean next-byte cross-entropy
+  (nats, times 1e6) of the final weights over the evaluation windows: every window of the data
+  (its ``len(data) - T`` starts) when it has at most ``limits.eval_tokens // T`` of them, else
+  that many windows at starts drawn from a generator seeded by ``seed``. Evaluated ``eval_batch``
+  windows at a time (``limits.micro_batch_tokens // T``, whatever the job's batch), so its cost
+  and memory are bounded by the data and the limits, not by ``batch_size``.
 - **learning rate** ``learning_rate_micros / 1e6``, linear warm-up over the first
   ``min(100, steps // 10)`` steps, then cosine decay to a tenth; AdamW (β 0.9/0.95, weight decay
   0.1 on matrices), gradients clipped at norm 1. A rate so high that the loss stops being finite
@@ -50,6 +56,10 @@ from typing import Any
 
 import torch
 
+# Validation lives in trainer.dataset (no torch: the owner's client runs it too); named here as before.
+from trainer.dataset import MIN_DATASET_BYTES as MIN_DATASET_BYTES
+from trainer.dataset import DatasetError as DatasetError
+from trainer.dataset import validate_dataset as validate_dataset
 from trainer.model import GPT, ModelConfig, autocast, build_model, expected_shapes, tensor_bytes
 
 # programs/mirror/src/constants.rs: the ranges request_training accepts.
@@ -58,18 +68,8 @@ MAX_SEQ_LEN = 8_192
 MAX_BATCH_SIZE = 4_096
 MAX_LEARNING_RATE_MICROS = 2**32 - 1  # u32 on chain; any positive value is accepted
 
-MIN_DATASET_BYTES = 2  # one input byte and its target: windows shrink to fit a short dataset
-CONTROL_BYTES = bytes(b for b in [*range(32), 127] if chr(b) not in "\t\n\r\f\v")
 CHECKPOINT_FILE = "checkpoint.pt"
 CHECKPOINT_VERSION = 1
-
-
-class DatasetError(ValueError):
-    """A dataset that cannot be trained on. ``reason``: empty, too_large, too_short, not_utf8, not_text."""
-
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(f"{reason}: {detail}")
-        self.reason = reason
 
 
 class Stopped(Exception):
@@ -82,28 +82,6 @@ class TrainingDiverged(RuntimeError):
 
 class ConfigMismatch(ValueError):
     """``init_weights`` are not weights of ``config``."""
-
-
-def validate_dataset(data: bytes, max_size: int) -> str:
-    """The dataset as text, or ``DatasetError``. Text: UTF-8 with no NUL and at most 1% other
-    control characters (tab, newlines and form feeds are text), so binary files that happen to
-    decode are still refused."""
-    if len(data) == 0:
-        raise DatasetError("empty", "the dataset has no bytes")
-    if len(data) > max_size:
-        raise DatasetError("too_large", f"{len(data)} bytes exceed {max_size}")
-    if len(data) < MIN_DATASET_BYTES:
-        raise DatasetError("too_short", f"{len(data)} bytes: at least {MIN_DATASET_BYTES} are needed")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise DatasetError("not_utf8", f"invalid UTF-8 at byte {e.start}") from None
-    if "\0" in text:
-        raise DatasetError("not_text", f"NUL byte at {data.index(0)}")
-    controls = len(data) - len(data.translate(None, CONTROL_BYTES))  # ASCII bytes are whole characters in UTF-8
-    if controls * 100 > len(text):
-        raise DatasetError("not_text", f"{controls} control characters in {len(text)}")
-    return text
 
 
 @dataclass(frozen=True)
@@ -185,6 +163,8 @@ class Plan:
     micro_batch: int  # windows per forward/backward
     steps: int
     warmup_steps: int
+    eval_windows: int  # windows the final loss is the mean over
+    eval_batch: int  # windows per forward while evaluating
 
     @property
     def tokens_per_step(self) -> int:
@@ -199,7 +179,17 @@ def plan(data_len: int, params: TrainingParams, config: ModelConfig, limits: Tra
     tokens = min(params.epochs * (data_len - 1), limits.max_tokens)
     steps = min(max(1, math.ceil(tokens / (b * t))), limits.max_steps)
     micro = max(1, min(b, limits.micro_batch_tokens // t))
-    return Plan(seq_len=t, batch_size=b, micro_batch=micro, steps=steps, warmup_steps=min(100, steps // 10))
+    evaluated = min(max(1, limits.eval_tokens // t), data_len - t)
+    eval_batch = min(evaluated, max(1, limits.micro_batch_tokens // t))  # no gradients: the training budget of tokens is ample
+    return Plan(
+        seq_len=t,
+        batch_size=b,
+        micro_batch=micro,
+        steps=steps,
+        warmup_steps=min(100, steps // 10),
+        eval_windows=evaluated,
+        eval_batch=eval_batch,
+    )
 
 
 def learning_rate(step: int, p: Plan, peak: float) -> float:
@@ -214,7 +204,7 @@ def learning_rate(step: int, p: Plan, peak: float) -> float:
 @dataclass(frozen=True)
 class TrainResult:
     weights: dict[str, torch.Tensor]  # CPU float32 state dict of the model
-    final_loss_micros: int  # mean cross-entropy (nats) times 1e6 of the final weights on a fixed sample of the data
+    final_loss_micros: int  # mean next-byte cross-entropy (nats) times 1e6 of the final weights over the evaluation windows
     tokens_trained: int  # targets the optimiser learned from: steps * batch * window
     steps: int
     seq_len: int  # the window used (after the caps)
@@ -347,23 +337,27 @@ def _step(
 def _evaluate(
     model: GPT, corpus: torch.Tensor, p: Plan, seed: int, limits: TrainingLimits, dev: torch.device, stop: Callable[[], bool]
 ) -> float:
-    """Mean loss of the weights on a fixed sample of windows (the same for a run and its resumption)."""
+    """The final loss (module docstring): the mean next-byte loss of the weights over the evaluation
+    windows, in batches of ``p.eval_batch`` (the same for a run and its resumption)."""
     model.eval()
-    sample = torch.Generator(device="cpu").manual_seed(seed ^ 0xE7A1)
-    count = max(1, limits.eval_tokens // p.seq_len)
-    starts = torch.randint(0, len(corpus) - p.seq_len, (count,), generator=sample)
+    positions = len(corpus) - p.seq_len  # the windows the data has: each start with a target for every byte
+    if p.eval_windows == positions:
+        starts = torch.arange(positions)  # every window once: no more work than the data has, and the exact mean
+    else:
+        sample = torch.Generator(device="cpu").manual_seed(seed ^ 0xE7A1)
+        starts = torch.randint(0, positions, (p.eval_windows,), generator=sample)
     offsets = torch.arange(p.seq_len + 1)
     total = 0.0
-    for first in range(0, count, p.micro_batch):
+    for first in range(0, p.eval_windows, p.eval_batch):
         if stop():
             raise Stopped("should_stop")
-        windows = corpus[starts[first : first + p.micro_batch, None] + offsets].to(dev, torch.long)
+        windows = corpus[starts[first : first + p.eval_batch, None] + offsets].to(dev, torch.long)
         with autocast(dev):
             _, loss = model(windows[:, :-1], windows[:, 1:])
         assert loss is not None
         total += float(loss.item()) * len(windows)
     model.train()
-    return total / count
+    return total / p.eval_windows
 
 
 def _optimizer(model: GPT, lr: float, *, weight_decay: float, fused: bool) -> torch.optim.AdamW:
