@@ -211,7 +211,7 @@ _node_loader("ChainEvent", "event", ChainEvent.of, _event_key)
 
 
 TRAINING_PROGRESS = (
-    "The job's training progress as its trainer reports it (graphql_api/progress.py). Public, for any job and "
+    "The job's training progress as its trainer reports it (not on chain). Public, for any job and "
     "viewer: it reveals no more than the chain publishes once the job completes (tokens trained, final loss)."
 )
 
