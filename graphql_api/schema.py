@@ -46,6 +46,7 @@ from graphql_api.fields import field, subscription
 from graphql_api.inference import Answer, Ask, CanInfer, service
 from graphql_api.pagination import Connection, PageArgs, connection
 from graphql_api.permissions import SignedIn
+from graphql_api.progress import ProgressSource, progress_changes
 from graphql_api.protection import Masking, limits_rule
 from graphql_api.scalars import I64, SCALARS, Address
 from graphql_api.store import chain, events, grants, jobs, mirrors, models
@@ -62,6 +63,7 @@ from graphql_api.types import (
     Node,
     Trainer,
     TrainingJob,
+    TrainingProgress,
     Visibility,
     load_mirror,
     parse_global_id,
@@ -208,6 +210,12 @@ _node_loader("Config", "config", Config.of)
 _node_loader("ChainEvent", "event", ChainEvent.of, _event_key)
 
 
+TRAINING_PROGRESS = (
+    "The job's training progress as its trainer reports it (not on chain). Public, for any job and "
+    "viewer: it reveals no more than the chain publishes once the job completes (tokens trained, final loss)."
+)
+
+
 @strawberry.type
 class Query:
     @field(description="Any object by its global id.")
@@ -336,6 +344,10 @@ class Query:
     ) -> Answer | None:
         return await service(info).answer(info, Ask(mirror, prompt, Sampling(max_tokens, temperature, top_k, seed)))
 
+    @field(description=TRAINING_PROGRESS + " Null when nothing is known (not started, the report expired or unreadable).")
+    async def training_progress(self, info: Info, job: Address) -> TrainingProgress | None:
+        return await ProgressSource(info.context.state, job).read()
+
     @strawberry.field
     async def indexer_status(self, info: Info) -> IndexerStatus:
         state = info.context.state
@@ -391,6 +403,14 @@ class Subscription:
     ) -> AsyncGenerator[Answer, None]:
         async for piece in service(info).stream(info, Ask(mirror, prompt, Sampling(max_tokens, temperature, top_k, seed))):
             yield piece
+
+    @subscription(
+        description=TRAINING_PROGRESS + " Now (null when nothing is known), then each change, about once a second; "
+        "ends once the job is no longer Requested or Running (at once for a job the indexer does not know)."
+    )
+    async def training_progress(self, info: Info, job: Address) -> AsyncGenerator[TrainingProgress | None, None]:
+        async for progress in progress_changes(info, job):
+            yield progress
 
     @subscription(description="The training job now, then after each event that touches it.")
     async def training_job(self, info: Info, address: Address) -> AsyncGenerator[TrainingJob | None, None]:

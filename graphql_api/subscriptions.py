@@ -22,12 +22,15 @@ the stream once the indexer commits the revocation. A subscriber the hub had to 
 (it fell behind) goes back to step 2 from its last id.
 
 ``mirror(address)`` and ``trainingJob(address)`` send the current row, then the row
-again after each event that names it.
+again after each event that names it; ``trainingProgress(job)`` (progress.py) reads the job's
+status again after each such event, and its progress on a one-second clock besides.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import math
 from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -101,18 +104,29 @@ async def _from_batch(info: Info, flt: event_sql.EventFilter, last: int, batch: 
     return [r for r in wanted if r["public"] or r["id"] in allowed]
 
 
-async def row_changes(info: Info, mirror: str, touches: str | None) -> AsyncIterator[None]:
-    """Yields once at once, then after each event of ``mirror`` (naming ``touches`` when given)."""
+async def row_changes(info: Info, mirror: str, touches: str | None, *, every_s: float | None = None) -> AsyncIterator[bool]:
+    """Yields True at once, then after each event of ``mirror`` (naming ``touches`` when given); with
+    ``every_s``, also False every ``every_s`` seconds (on a clock of its own: events of other mirrors,
+    however many, do not put it off)."""
     state = info.context.state
     state.metrics.subscriptions.inc()
+    loop = asyncio.get_running_loop()
     try:
         with state.hub.subscribe() as sub:
-            yield None
+            yield True
+            period = every_s if every_s is not None else math.inf
+            tick = loop.time() + period
             while True:
-                batch = await sub.next()
+                try:
+                    # Subscriber.next is safe to cancel: a batch is taken only once it returns.
+                    batch = await (asyncio.wait_for(sub.next(), max(0.0, tick - loop.time())) if tick < math.inf else sub.next())
+                except TimeoutError:
+                    tick = max(tick, loop.time()) + period
+                    yield False
+                    continue
                 if batch is None or any(_touches(r, mirror, touches) for r in batch):
                     info.context.refresh()
-                    yield None
+                    yield True
     finally:
         state.metrics.subscriptions.dec()
 

@@ -1,5 +1,6 @@
 """The schema's object types: Mirror, AccessGrant, Trainer, TrainingJob, ModelVersion,
-ChainEvent, Config, IndexerStatus, each built from one row of ``store``.
+ChainEvent, Config, IndexerStatus, each built from one row of ``store``; TrainingProgress, from
+the trainer's report in Redis (``trainer.progress``).
 
 - Relay ``Node``: every object has a global ``id``, base64 of ``Type:key`` (the account
   address, or the event id), resolved back by ``Query.node``.
@@ -31,6 +32,7 @@ from graphql_api.store import events as event_sql
 from graphql_api.store import grants as grant_sql
 from graphql_api.store import jobs as job_sql
 from graphql_api.store import models as model_sql
+from trainer.progress import ProgressRecord
 
 
 def global_id(type_name: str, key: str) -> str:
@@ -464,3 +466,31 @@ class IndexerStatus:
     finalized_slot: I64 = strawberry.field(description="Every event up to this slot is marked finalized.")
     chain_slot: I64 | None = strawberry.field(description="The node's confirmed slot; null when the node does not answer.")
     lag: I64 | None = strawberry.field(description="chain_slot - cursor_slot.")
+
+
+@strawberry.type(
+    description="A training job's progress as its trainer last reported it (about once a second while it trains; "
+    "kept an hour after the last report). Not on chain: what the trainer says, not what it proves."
+)
+class TrainingProgress:
+    job: Address
+    mirror: Address
+    step: I64 = strawberry.field(description="Optimiser steps done (of `steps`).")
+    steps: I64 = strawberry.field(description="Steps the job trains in all.")
+    tokens: I64 = strawberry.field(description="Tokens trained so far.")
+    loss: float | None = strawberry.field(description="The loss of step `step`.")
+    tokens_per_second: float | None = strawberry.field(description="Since the trainer's previous report; null in its first.")
+    updated_at: UnixTime = strawberry.field(description="When the trainer reported this.")
+
+    @staticmethod
+    def of(record: ProgressRecord) -> TrainingProgress:
+        return TrainingProgress(
+            job=Address(record.job),
+            mirror=Address(record.mirror),
+            step=I64(record.step),
+            steps=I64(record.steps),
+            tokens=I64(record.tokens),
+            loss=record.loss,
+            tokens_per_second=record.tokens_per_second,
+            updated_at=UnixTime(record.updated_at),
+        )

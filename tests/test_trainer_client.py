@@ -250,8 +250,10 @@ def test_numeric_options_at_their_bounds_are_accepted() -> None:
 
 def cli(args: list[str], localnet: Localnet, data_dir: Path) -> subprocess.Popen[str]:
     env = {**os.environ, "MIRROR_RPC_URL": localnet.rpc_url, "MIRROR_DATA_DIR": str(data_dir), "IPFS_API_URL": ""}
+    # The stages only: no API runs here (tests/test_training_progress.py follows with one).
+    no_api = ["--api", ""] if args[0] in ("request", "follow") else []
     return subprocess.Popen(
-        [sys.executable, "-m", "trainer.client", *args, "--poll", "0.1"],
+        [sys.executable, "-m", "trainer.client", *args, "--poll", "0.1", *no_api],
         cwd=REPO_ROOT,
         env=env,
         stdout=subprocess.PIPE,

@@ -18,7 +18,10 @@ anything is stored or paid for:
 
 ``follow`` polls the job account on chain and shows its progress until it ends: exit code 0 when
 Completed, 1 when Failed (with the reason code's name) or Cancelled, 2 when the command itself
-failed (a refused transaction, a bad argument, an unreachable node). ``cancel`` sends
+failed (a refused transaction, a bad argument, an unreachable node). While the job is Running it
+also reads the GraphQL API's ``trainingProgress`` (``--api``; the trainer's reports, about once a
+second) and shows the step, loss, tokens/s and an ETA; with no answer from the API it shows the
+job's stage only, and says so once. ``cancel`` sends
 ``cancel_training`` (the mirror's owner or the job's requester).
 
 This module does not import the training stack (torch): it runs on an owner's laptop.
@@ -36,9 +39,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 from rich.console import Console
-from rich.progress import BarColumn, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, SpinnerColumn, Task, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.progress import Progress as Bar
+from rich.text import Text
 from solana.rpc.async_api import AsyncClient
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
@@ -60,6 +65,8 @@ STAGES = {"Requested": 1, "Running": 2, "Completed": 3, "Failed": 3, "Cancelled"
 # programs/mirror/src/constants.rs: what request_training accepts
 PERM_TRAIN = 4  # programs/mirror/src/constants.rs: the grant permission request_training needs
 PARAM_BOUNDS = {"epochs": 1_000, "seq_len": 8_192, "batch_size": 4_096, "learning_rate_micros": 2**32 - 1}
+API_TIMEOUT_S = 2.0  # a progress read that takes longer is given up: the chain's state is shown on time
+PROGRESS_LINE_S = 10.0  # off a terminal (no live bar): a progress line at most this often
 
 
 class ClientError(Exception):
@@ -320,9 +327,15 @@ class OwnerClient:
         *,
         poll_s: float = 1.0,
         on_unreachable: Callable[[WalletError], None] = lambda _: None,
+        progress: ProgressApi | None = None,
+        on_progress: Callable[[Reported | None], None] = lambda _: None,
     ) -> JobState:
         """Polls the job until it ends; ``on_change`` sees every new state (the first one too).
-        While the node is unreachable it keeps trying (``on_unreachable`` is told each time)."""
+        While the node is unreachable it keeps trying (``on_unreachable`` is told each time).
+        While the job is Running, ``on_progress`` sees what ``progress`` reads at each poll (None: nothing known)."""
+        low, high = POLL_RANGE_S
+        if not low <= poll_s <= high:  # nan or inf would sleep forever, 0 or less read the node in a tight loop
+            raise ValueError(f"poll_s must be from {low:g} to {high:g} seconds, not {poll_s!r}")
         last: JobState | None = None
         backoff = Backoff(RECONNECT)
         while True:
@@ -340,6 +353,8 @@ class OwnerClient:
                 last = state
             if state.ended:
                 return state
+            if progress is not None and state.status == "Running":
+                on_progress(await progress.read(job))
             await asyncio.sleep(poll_s)
 
     async def cancel(self, job: str) -> str:
@@ -351,6 +366,56 @@ class OwnerClient:
             {"mirror": Pubkey.from_string(state.mirror), "job": Pubkey.from_string(job), "authority": signer.pubkey()},
             signer,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Reported:
+    """A job's training progress as the API's ``trainingProgress`` gives it."""
+
+    step: int
+    steps: int
+    tokens: int
+    loss: float | None
+    tokens_per_second: float | None
+
+    @staticmethod
+    def of(found: dict[str, Any]) -> Reported:
+        """``ValueError`` (or ``KeyError``/``TypeError``) for an answer that is not one."""
+        step, steps, tokens = int(found["step"]), int(found["steps"]), int(found["tokens"])
+        if not 0 <= step <= steps or steps < 1 or tokens < 0:
+            raise ValueError(f"step {step} of {steps}, {tokens} tokens")
+        loss, rate = found["loss"], found["tokensPerSecond"]
+        return Reported(step, steps, tokens, None if loss is None else float(loss), None if rate is None else float(rate))
+
+
+class ProgressApi:
+    """``trainingProgress`` from the GraphQL API over HTTP. ``read`` never raises: None when the API knows
+    nothing, and None when it cannot be reached or answers with an error, when ``on_unavailable`` is told
+    why (once, until it answers again)."""
+
+    QUERY = "query TrainingProgress($job: Address!) { trainingProgress(job: $job) { step steps tokens loss tokensPerSecond } }"
+
+    def __init__(self, url: str, http: httpx.AsyncClient, on_unavailable: Callable[[str], None] = lambda _: None) -> None:
+        self.url = url
+        self.http = http
+        self.on_unavailable = on_unavailable
+        self.available = True
+
+    async def read(self, job: str) -> Reported | None:
+        try:
+            answer = await self.http.post(self.url, json={"query": self.QUERY, "variables": {"job": job}}, timeout=API_TIMEOUT_S)
+            body = answer.json()
+            if answer.status_code != 200 or body.get("errors"):
+                raise ValueError(f"HTTP {answer.status_code}: {str(body.get('errors') or body)[:200]}")
+            found = body["data"]["trainingProgress"]
+            value = Reported.of(found) if found is not None else None
+        except (httpx.HTTPError, ValueError, KeyError, TypeError, AttributeError) as e:
+            if self.available:
+                self.available = False
+                self.on_unavailable(str(e) or type(e).__name__)
+            return None
+        self.available = True
+        return value
 
 
 def _pubkey(address: str, what: str) -> Pubkey:
@@ -380,22 +445,36 @@ def _sealable(key: bytes) -> bool:
 # -- the command line ------------------------------------------------------------------------
 
 
-class Progress:
-    """The follow display: a line per change of state, and a live bar on a terminal (rich)."""
+class _TrainingEta(TimeRemainingColumn):
+    """rich's estimate of the time left, while the bar counts training steps (not the job's three stages)."""
 
-    def __init__(self, job: str, stream: Any = None) -> None:
-        self.console = Console(file=stream or sys.stderr, highlight=False)
+    def render(self, task: Task) -> Text:
+        return super().render(task) if task.fields.get("training") else Text("")
+
+
+class Progress:
+    """The follow display: a line per change of state, and a live bar on a terminal (rich): the job's
+    stage, or while it trains (``reported``) its step of all, loss, tokens/s and rich's ETA. Off a
+    terminal, where no bar is drawn, a progress line instead, at most every ``line_every_s`` seconds."""
+
+    def __init__(self, job: str, stream: Any = None, *, terminal: bool | None = None, line_every_s: float = PROGRESS_LINE_S) -> None:
+        self.console = Console(file=stream or sys.stderr, highlight=False, force_terminal=terminal)
         self.bar = Bar(
             SpinnerColumn(),
             TextColumn("[bold]{task.description}"),
             BarColumn(),
             TextColumn("{task.completed}/{task.total}"),
+            _TrainingEta(),
             TimeElapsedColumn(),
             console=self.console,
             transient=True,
         )
-        self.task = self.bar.add_task(f"job {job[:8]}…", total=3)
+        self.job = job
+        self.task = self.bar.add_task(f"job {job[:8]}…", total=3, training=False)
         self.started = time.monotonic()
+        self.training: Reported | None = None  # the last report shown while the bar counts steps
+        self.line_every_s = line_every_s
+        self.line_at = -float("inf")
 
     def __enter__(self) -> Progress:
         self.bar.start()
@@ -406,6 +485,9 @@ class Progress:
 
     def change(self, state: JobState) -> None:
         stage = STAGES.get(state.status, 0)
+        if self.training is not None:  # from steps back to stages
+            self.training = None
+            self.bar.reset(self.task, total=3, completed=stage, training=False)
         self.bar.update(self.task, completed=stage, description=f"{state.status:<9} job {state.address[:8]}…")
         detail = {
             "Requested": "waiting for a trainer to claim it",
@@ -418,6 +500,35 @@ class Progress:
 
     def unreachable(self, error: WalletError) -> None:
         self.console.print(f"node unreachable, still trying: {error}", soft_wrap=True)
+
+    def reported(self, progress: Reported | None) -> None:
+        """The trainer's latest report, while the job is Running (None: nothing known, the stage stays)."""
+        if progress is None:
+            return
+        loss = f"loss {progress.loss:.4f}" if progress.loss is not None else "loss -"
+        rate = f"{progress.tokens_per_second:,.0f} tokens/s" if progress.tokens_per_second is not None else "- tokens/s"
+        description = f"Running   job {self.job[:8]}… {loss}, {rate}"
+        if self.training is None or progress.step < self.training.step:  # training starts (or starts over): a fresh speed estimate
+            self.bar.reset(self.task, total=progress.steps, completed=progress.step, description=description, training=True)
+        else:
+            self.bar.update(self.task, total=progress.steps, completed=progress.step, description=description)
+        self.training = progress
+        now = time.monotonic()
+        if not self.console.is_terminal and (now - self.line_at >= self.line_every_s or progress.step == progress.steps):
+            self.line_at = now
+            left = next(t.time_remaining for t in self.bar.tasks if t.id == self.task)
+            eta = f", ETA {_clock(left)}" if left is not None else ""
+            self.console.print(
+                f"[{now - self.started:6.1f}s] step {progress.step}/{progress.steps}, {loss}, {rate}{eta}", soft_wrap=True, markup=False
+            )
+
+    def api_unavailable(self, why: str) -> None:
+        self.console.print(f"training progress unavailable from the API, showing the job's stage only: {why}", soft_wrap=True, markup=False)
+
+
+def _clock(seconds: float) -> str:
+    whole = int(seconds)
+    return f"{whole // 3600}:{whole // 60 % 60:02d}:{whole % 60:02d}"
 
 
 def _read_keypair(path: Path) -> Keypair:
@@ -461,6 +572,9 @@ def _param(name: str) -> Callable[[str], int]:
     return parse
 
 
+API_HELP = "the GraphQL API to read training progress from (default: http://API_HOST:API_PORT/graphql; '' not to ask)"
+
+
 def parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--rpc-url", default=None, help="JSON-RPC endpoint (default: MIRROR_RPC_URL)")
@@ -486,10 +600,12 @@ def parser() -> argparse.ArgumentParser:
         "--fresh", action="store_true", help="train from scratch instead of continuing from the mirror's latest model (start_fresh)"
     )
     request.add_argument("--follow", action="store_true", help="then follow the job until it ends")
+    request.add_argument("--api", default=None, help=API_HELP)
     request.add_argument("--json", action="store_true", help="print the request as one JSON object")
 
     follow = sub.add_parser("follow", parents=[common], help="show a job's progress until it ends (exit 0 when Completed)")
     follow.add_argument("--job", required=True)
+    follow.add_argument("--api", default=None, help=API_HELP)
 
     cancel = sub.add_parser("cancel", parents=[common], help="cancel a job that has not ended")
     cancel.add_argument("--job", required=True)
@@ -506,7 +622,7 @@ async def run(args: argparse.Namespace) -> int:
         if args.command == "request":
             return await _request(client, args)
         if args.command == "follow":
-            return await _follow(client, args.job, args.poll)
+            return await _follow(client, args.job, args.poll, args.api)
         signature = await client.cancel(args.job)
         print(f"cancelled job {args.job}: {signature}")
         return 0
@@ -535,12 +651,19 @@ async def _request(client: OwnerClient, args: argparse.Namespace) -> int:
         if done.params.start_fresh:
             print("start fresh: the trainer will not continue from the mirror's current model")
     sys.stdout.flush()
-    return await _follow(client, done.job, args.poll) if args.follow else 0
+    return await _follow(client, done.job, args.poll, args.api) if args.follow else 0
 
 
-async def _follow(client: OwnerClient, job: str, poll_s: float) -> int:
-    with Progress(job) as display:
-        final = await client.follow(job, display.change, poll_s=poll_s, on_unreachable=display.unreachable)
+async def _follow(client: OwnerClient, job: str, poll_s: float, api_url: str | None) -> int:
+    if api_url is None:
+        s = settings()
+        api_url = f"http://{f'[{s.api_host}]' if ':' in s.api_host else s.api_host}:{s.api_port}/graphql"
+    async with httpx.AsyncClient() as http:
+        with Progress(job) as display:
+            api = ProgressApi(api_url, http, display.api_unavailable) if api_url else None
+            final = await client.follow(
+                job, display.change, poll_s=poll_s, on_unreachable=display.unreachable, progress=api, on_progress=display.reported
+            )
     if final.status == "Completed":
         print(f"Completed: model {final.model_cid}")
         return 0

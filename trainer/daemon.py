@@ -64,6 +64,7 @@ from trainer.envelope import EnvelopeError, is_envelope, open_sealed, seal, x255
 from trainer.failures import FailCode, JobAbandoned, JobDeferred, JobFailed
 from trainer.metrics import TrainerMetrics
 from trainer.model import ModelConfig
+from trainer.progress import ProgressReporter
 
 log = structlog.get_logger("trainer")
 
@@ -413,6 +414,7 @@ class Daemon:
         started = time.monotonic()
         last_log = [0.0]
         first_step: list[int] = []  # of this run: a resumed run's tokens count the steps before its checkpoint too
+        reporter = ProgressReporter(self.settings.redis_url, job.address, job.mirror)  # to Redis, for the owner's display
 
         def progress(step: int, total: int, loss: float, tokens: int) -> None:
             elapsed = max(time.monotonic() - started, 1e-9)
@@ -422,6 +424,7 @@ class Daemon:
             if time.monotonic() - last_log[0] >= 5 or step == total:
                 last_log[0] = time.monotonic()
                 bound.info("training_progress", step=step, steps=total, loss=round(loss, 4), tokens=tokens)
+            reporter.report(step, total, loss, tokens)
 
         params = training.TrainingParams(job.params.epochs, job.params.seq_len, job.params.batch_size, job.params.learning_rate_micros)
         try:
@@ -450,6 +453,7 @@ class Daemon:
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
+            await reporter.close()
         if ended:
             raise JobAbandoned(ended[0])
         self.metrics.tokens.inc(result.tokens_trained)
