@@ -1,25 +1,29 @@
 """``trainingProgress``: a training job's progress as its trainer reports it in Redis
 (``trainer.progress``: key ``mirror:training-progress:<job>``, about once a second while it trains).
 
-- **Public.** Anyone may read any job's progress: step, tokens and loss reveal no more than the chain
-  publishes when the job completes (its tokens trained and final loss), and the job's status, which
-  decides when a subscription ends, is public on chain too.
+- **Seen as the job is.** Progress is served only where the viewer may see the job itself
+  (``loaders.job``: the mirror's VIEW rule, public mirrors to anyone, private ones to the owner and
+  effective VIEW grantees); otherwise null, as ``trainingJob`` is. A training-loss series, every
+  second, of a private mirror's job is more than the chain publishes (one final evaluation loss, and
+  nothing for a job that fails or is cancelled).
 - **Another process's data, checked.** The value is decoded by ``ProgressRecord.decode`` (types,
   ranges, finite numbers, addresses, size) and must name the job asked for; anything else is null and
   one log line (``training_progress_malformed``), never an error or a crash. Redis out of reach is
   null too (``training_progress_unavailable``): progress is ephemeral, and nothing known is null.
-- **The subscription ends**, once the read models (``training_jobs``) no longer hold the job
-  Requested or Running: it sends the value then, if it changed, and completes. A job they do not
-  hold (unknown, or not yet indexed) gets the value now and the end. Its status is read again only
-  after an event that names the job (the process's event hub, ``subscriptions.row_changes``), and
-  the Redis key about once a second: one GET per subscriber per second, no connection of its own
-  (the API's one Redis client), no pub/sub. It counts as an open subscription
-  (``mirror_api_subscriptions_active``) and each start as a request of the rate limits, as every
-  subscription does.
+- **One read per job, however many ask.** The key is read at most once per ``FRESH_S`` for a job in
+  this process (``ProgressReads``): a thousand subscribers of one job cost Redis one GET a second,
+  through the API's one Redis client, no pub/sub.
+- **The subscription ends**, once the job is no longer Requested or Running (or no longer visible):
+  it sends the value then, if it changed, and completes. A job the viewer cannot see, or that the read
+  models do not hold, gets null and the end. Its row is read again only after an event that names the
+  job (the process's event hub, ``subscriptions.row_changes``), the progress on a one-second clock. It
+  counts as an open subscription (``mirror_api_subscriptions_active``) and each start as a request of
+  the rate limits, as every subscription does.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -28,7 +32,6 @@ import structlog
 from strawberry.types import Info
 
 from graphql_api.state import ApiState
-from graphql_api.store import jobs as job_sql
 from graphql_api.subscriptions import row_changes
 from graphql_api.types import TrainingProgress
 from trainer.progress import ProgressRecord, progress_key
@@ -36,20 +39,53 @@ from trainer.progress import ProgressRecord, progress_key
 log = structlog.get_logger("graphql_api")
 
 OPEN = ("Requested", "Running")
-POLL_S = 1.0  # how often a subscription reads the key
+POLL_S = 1.0  # how often a subscription looks at the progress
+FRESH_S = 1.0  # a read of a job's key serves every asker for this long
+KEPT = 1024  # reads remembered before the stale ones are dropped
+
+
+class ProgressReads:
+    """The process's reads of progress keys, shared: one GET per job per ``FRESH_S`` (module docstring)."""
+
+    def __init__(self, redis: aioredis.Redis) -> None:
+        self.redis = redis
+        self._recent: dict[str, tuple[float, asyncio.Future[Any]]] = {}
+
+    async def get(self, job: str) -> Any:
+        now = asyncio.get_running_loop().time()
+        recent = self._recent.get(job)
+        if recent is None or now - recent[0] >= FRESH_S:
+            if len(self._recent) >= KEPT:
+                self._recent = {k: v for k, v in self._recent.items() if now - v[0] < FRESH_S}
+            recent = self._recent[job] = (now, asyncio.ensure_future(self.redis.get(progress_key(job))))
+            recent[1].add_done_callback(_retrieved)
+        return await asyncio.shield(recent[1])  # a waiter that leaves does not cancel the others' read
+
+
+def _retrieved(read: asyncio.Future[Any]) -> None:
+    """Marks a failed shared read's error as seen even when every waiter has left (asyncio would warn)."""
+    if not read.cancelled():
+        read.exception()
+
+
+def shared_reads(state: ApiState) -> ProgressReads:
+    reads = state.extra.get("progress_reads")
+    if not isinstance(reads, ProgressReads):
+        reads = state.extra["progress_reads"] = ProgressReads(state.redis)
+    return reads
 
 
 class ProgressSource:
-    """One job's progress from Redis, for one query or subscription (which logs each kind of trouble once)."""
+    """One job's progress, for one query or subscription (which logs each kind of trouble once)."""
 
     def __init__(self, state: ApiState, job: str) -> None:
-        self.redis = state.redis
+        self.reads = shared_reads(state)
         self.job = job
         self.warned: set[str] = set()
 
     async def read(self) -> TrainingProgress | None:
         try:
-            raw = await self.redis.get(progress_key(self.job))
+            raw = await self.reads.get(self.job)
         except (aioredis.RedisError, OSError) as e:
             self._warn("training_progress_unavailable", f"{type(e).__name__}: {e}")
             return None
@@ -70,31 +106,36 @@ class ProgressSource:
             log.warning(event, job=self.job, error=error[:200])
 
 
+async def progress_now(info: Info, job: str) -> TrainingProgress | None:
+    """The query: the job's progress, if the viewer may see the job."""
+    if await info.context.loaders.job.load(job) is None:
+        return None
+    return await ProgressSource(info.context.state, job).read()
+
+
 async def progress_changes(info: Info, job: str) -> AsyncIterator[TrainingProgress | None]:
     """The job's progress now, then each change, until the job is no longer open (module docstring)."""
-    state = info.context.state
-    source = ProgressSource(state, job)
-    row = await _mirror_and_status(state, job)
-    if row is None or row["status"] not in OPEN:
+    row = await info.context.loaders.job.load(job)
+    if row is None:  # unknown, or not the viewer's to see
+        yield None
+        return
+    source = ProgressSource(info.context.state, job)
+    if row["status"] not in OPEN:
         yield await source.read()
         return
     previous: Any = ()  # nothing sent yet
     async for touched in row_changes(info, row["mirror"], job, every_s=POLL_S):
-        # The first pass (touched) reads the status again: an event between the read above and the hub's registration is not missed.
-        ended = touched and not await _still_open(state, job)
+        ended = False
+        if touched:
+            # The first pass reads the row again too: an event between the read above and the hub's registration is not missed.
+            row = await info.context.loaders.job.load(job)
+            if row is None:  # no longer the viewer's to see (the mirror changed hands, a grant ended)
+                yield None
+                return
+            ended = row["status"] not in OPEN
         current = await source.read()
         if current != previous:
             previous = current
             yield current
         if ended:
             return
-
-
-async def _mirror_and_status(state: ApiState, job: str) -> Any:
-    async with state.pool.acquire() as conn:
-        return await job_sql.mirror_and_status(conn, job)
-
-
-async def _still_open(state: ApiState, job: str) -> bool:
-    row = await _mirror_and_status(state, job)
-    return row is not None and row["status"] in OPEN

@@ -20,10 +20,10 @@ from decimal import Decimal
 from typing import NewType
 
 import strawberry
-from solders.pubkey import Pubkey
 from strawberry.types.scalar import ScalarDefinition
 
 from graphql_api.errors import BadValue
+from mirror_common import address
 
 I64_MIN, I64_MAX = -(2**63), 2**63 - 1
 U64_MAX = 2**64 - 1
@@ -64,10 +64,8 @@ Address = NewType("Address", str)
 
 
 def parse_address(value: object) -> str:
-    if not isinstance(value, str) or not 32 <= len(value) <= 44:
-        raise BadValue("Address must be a base58 public key")
     try:
-        return str(Pubkey.from_string(value))
+        return address.parse_address(value)
     except ValueError as e:
         raise BadValue("Address must be a base58 public key") from e
 

@@ -38,7 +38,8 @@ import redis.asyncio as aioredis
 import structlog
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from solders.pubkey import Pubkey
+
+from mirror_common.address import parse_address
 
 log = structlog.get_logger("trainer")
 
@@ -108,17 +109,19 @@ def _finite(value: dict[str, Any], name: str, *, low: float = -math.inf) -> floa
     found = value.get(name)
     if found is None:
         return None
-    if type(found) not in (int, float) or not math.isfinite(found) or found < low:
+    try:
+        number = float(found) if type(found) in (int, float) else math.nan  # an int past 1e308: OverflowError
+    except OverflowError:
+        number = math.nan
+    if not math.isfinite(number) or number < low:
         raise ValueError(f"{name} must be a finite number{' >= 0' if low == 0 else ''} or null, not {_shown(found)}")
-    return float(found)
+    return number
 
 
 def _address(value: dict[str, Any], name: str) -> str:
     found = value.get(name)
-    if not isinstance(found, str) or not 32 <= len(found) <= 44:
-        raise ValueError(f"{name} must be a base58 address, not {_shown(found)}")
     try:
-        return str(Pubkey.from_string(found))
+        return parse_address(found)
     except ValueError:
         raise ValueError(f"{name} must be a base58 address, not {_shown(found)}") from None
 
