@@ -410,11 +410,11 @@ class Daemon:
         stop = threading.Event()
         ended: list[str] = []
         frozen: list[str] = []
+        reporter = ProgressReporter(self.settings.redis_url, job.address, job.mirror)  # to Redis, for the owner's display
         watcher = asyncio.create_task(self._watch(job, stop, ended, frozen))
         started = time.monotonic()
         last_log = [0.0]
         first_step: list[int] = []  # of this run: a resumed run's tokens count the steps before its checkpoint too
-        reporter = ProgressReporter(self.settings.redis_url, job.address, job.mirror)  # to Redis, for the owner's display
 
         def progress(step: int, total: int, loss: float, tokens: int) -> None:
             elapsed = max(time.monotonic() - started, 1e-9)
@@ -451,8 +451,9 @@ class Daemon:
         finally:
             stop.set()
             watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
+            (watched,) = await asyncio.gather(watcher, return_exceptions=True)
+            if isinstance(watched, Exception):  # a bug in the watcher: logged, and the reporter still closed
+                bound.error("job_watch_crashed", error=f"{type(watched).__name__}: {watched}")
             await reporter.close()
         if ended:
             raise JobAbandoned(ended[0])
