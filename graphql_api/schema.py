@@ -46,7 +46,7 @@ from graphql_api.fields import field, subscription
 from graphql_api.inference import Answer, Ask, CanInfer, service
 from graphql_api.pagination import Connection, PageArgs, connection
 from graphql_api.permissions import SignedIn
-from graphql_api.progress import ProgressSource, progress_changes
+from graphql_api.progress import progress_changes, progress_now
 from graphql_api.protection import Masking, limits_rule
 from graphql_api.scalars import I64, SCALARS, Address
 from graphql_api.store import chain, events, grants, jobs, mirrors, models
@@ -211,8 +211,8 @@ _node_loader("ChainEvent", "event", ChainEvent.of, _event_key)
 
 
 TRAINING_PROGRESS = (
-    "The job's training progress as its trainer reports it (not on chain). Public, for any job and "
-    "viewer: it reveals no more than the chain publishes once the job completes (tokens trained, final loss)."
+    "The job's training progress as its trainer reports it (not on chain), to whoever may see the job "
+    "(as trainingJob: public mirrors to anyone, private ones to the owner and VIEW grantees)."
 )
 
 
@@ -346,7 +346,7 @@ class Query:
 
     @field(description=TRAINING_PROGRESS + " Null when nothing is known (not started, the report expired or unreadable).")
     async def training_progress(self, info: Info, job: Address) -> TrainingProgress | None:
-        return await ProgressSource(info.context.state, job).read()
+        return await progress_now(info, job)
 
     @strawberry.field
     async def indexer_status(self, info: Info) -> IndexerStatus:
@@ -406,7 +406,7 @@ class Subscription:
 
     @subscription(
         description=TRAINING_PROGRESS + " Now (null when nothing is known), then each change, about once a second; "
-        "ends once the job is no longer Requested or Running (at once for a job the indexer does not know)."
+        "ends once the job is no longer Requested or Running (at once for a job the viewer cannot see or the indexer does not know)."
     )
     async def training_progress(self, info: Info, job: Address) -> AsyncGenerator[TrainingProgress | None, None]:
         async for progress in progress_changes(info, job):

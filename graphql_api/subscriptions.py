@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
 from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -114,14 +113,17 @@ async def row_changes(info: Info, mirror: str, touches: str | None, *, every_s: 
     try:
         with state.hub.subscribe() as sub:
             yield True
-            period = every_s if every_s is not None else math.inf
-            tick = loop.time() + period
+            tick = loop.time() + every_s if every_s is not None else None
             while True:
                 try:
-                    # Subscriber.next is safe to cancel: a batch is taken only once it returns.
-                    batch = await (asyncio.wait_for(sub.next(), max(0.0, tick - loop.time())) if tick < math.inf else sub.next())
+                    # Subscriber.next is safe to cancel: a batch is taken only once it returns. (Not wait_for: on
+                    # Python 3.11 it can swallow a cancellation that comes as the wait ends, and the
+                    # subscription would outlive its client.)
+                    async with asyncio.timeout_at(tick):
+                        batch = await sub.next()
                 except TimeoutError:
-                    tick = max(tick, loop.time()) + period
+                    assert every_s is not None and tick is not None
+                    tick = max(tick, loop.time()) + every_s
                     yield False
                     continue
                 if batch is None or any(_touches(r, mirror, touches) for r in batch):

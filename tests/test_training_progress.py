@@ -43,7 +43,7 @@ from mirror_common.config import REPO_ROOT
 from mirror_common.localnet import Localnet
 from mirror_common.services import Redis, free_port
 from mirror_common.wallet import Wallet
-from tests.api_support import ApiProcess, full_stack
+from tests.api_support import ApiProcess, full_stack, sign_in
 from tests.conftest import funded
 from tests.indexer_support import MirrorLife, TcpProxy, eventually
 from tests.test_api_subscriptions import Subscribed
@@ -100,7 +100,11 @@ HOSTILE = [
     json.dumps({**json.loads(record().encode()), "tokens": -1}).encode(),
     json.dumps({**json.loads(record().encode()), "tokens_per_second": -0.5}).encode(),
     json.dumps({**json.loads(record().encode()), "updated_at": 1.5}).encode(),
-    json.dumps({**json.loads(record().encode()), "job": "\U0001d510" * 11}).encode(),  # 4-byte UTF-8
+    json.dumps({**json.loads(record().encode()), "job": "\U0001d510" * 11}).encode(),  # 4-byte UTF-8, too short
+    json.dumps({**json.loads(record().encode()), "job": "\U0001d510" * 32}).encode(),  # 4-byte UTF-8, an address's length
+    json.dumps({**json.loads(record().encode()), "job": "\ud800" * 32}).encode(),  # lone surrogates, once parsed
+    json.dumps({**json.loads(record().encode()), "loss": 10**400}).encode(),  # an int no float holds (OverflowError)
+    json.dumps({**json.loads(record().encode()), "tokens_per_second": -(10**400)}).encode(),
     json.dumps({**json.loads(record().encode()), "mirror": "0" * 44}).encode(),  # not base58
     json.dumps({**json.loads(record().encode()), "job": None}).encode(),
 ]
@@ -313,37 +317,66 @@ async def test_the_api_serves_progress_and_the_subscription_ends_with_the_job(
         api, db = s.api, s.db
         life = MirrorLife(rpc, trainer)
         owner = await funded(rpc, 5)
-        mirror = await life.create(owner, 40, "Progress", "Private")  # progress is public, whatever the mirror
+        mirror = await life.create(owner, 40, "Progress", "Private")  # progress is seen as the job is: by its owner here
         job = await life.request(owner, mirror, 0)
         key = progress_key(str(job))
         await eventually(lambda: db.fetchval("SELECT count(*) FROM training_jobs WHERE address = $1", str(job)), what="job indexed")
+        token = sign_in(api, owner)
 
-        assert (await api.query(QUERY, j=str(job)))["trainingProgress"] is None  # nothing known
+        assert (await api.query(QUERY, token, j=str(job)))["trainingProgress"] is None  # nothing known
         written = record(str(job), str(mirror), step=0, loss=5e-324, tokens=0, tokens_per_second=None)
         await client.set(key, written.encode())
-        got = (await api.query(QUERY, j=str(job)))["trainingProgress"]
-        assert got == {
-            "job": str(job),
-            "mirror": str(mirror),
-            "step": "0",
-            "steps": "10",
-            "tokens": "0",
-            "loss": 5e-324,
-            "tokensPerSecond": None,
-            "updatedAt": str(written.updated_at),
-        }
+
+        async def owner_reads(expected: Any) -> bool:  # a job's key is read at most once a second: the value may lag that much
+            return bool(api.post(QUERY, token, j=str(job)).json() == {"data": {"trainingProgress": expected}})
+
+        await eventually(
+            lambda: owner_reads(
+                {
+                    "job": str(job),
+                    "mirror": str(mirror),
+                    "step": "0",
+                    "steps": "10",
+                    "tokens": "0",
+                    "loss": 5e-324,
+                    "tokensPerSecond": None,
+                    "updatedAt": str(written.updated_at),
+                }
+            ),
+            what="the owner reads the value written",
+        )
+        for stranger in (None, sign_in(api, Keypair())):  # a private mirror's job: not theirs to see, nor its progress
+            assert (await api.query(QUERY, stranger, j=str(job)))["trainingProgress"] is None
         for bad in (b"{not json", b'{"job": 1}', record(str(Keypair().pubkey()), str(mirror)).encode()):  # the last names another job
+            await client.set(key, record(str(job), str(mirror), step=1).encode())
+            await eventually(lambda: _not(owner_reads(None)), what="a good value read")
             await client.set(key, bad)
-            answer = api.post(QUERY, j=str(job)).json()
-            assert answer == {"data": {"trainingProgress": None}}, answer
+            await eventually(lambda: owner_reads(None), what=f"{bad[:20]!r} read as null")
         answer = api.post(QUERY, j="not-an-address").json()
         assert "Address must be a base58 public key" in answer["errors"][0]["message"] and answer["data"] is None, answer
         assert "training_progress_malformed" in api.log()
 
         # The subscription: the value now, each change, then the end once the job ends on chain.
         await client.delete(key)
-        async with Subscribed(api, SUBSCRIPTION, j=str(job)) as live:
+        async with Subscribed(api, SUBSCRIPTION, token, j=str(job)) as live, Subscribed(api, SUBSCRIPTION, j=str(job)) as stranger:
             assert live.items == [{"trainingProgress": None}]
+            await eventually(lambda: _done(stranger), what="a stranger's subscription ended at once", timeout=15)
+            assert stranger.items == [{"trainingProgress": None}] and stranger.error is None
+
+            # Twenty more subscribers of the job: the API reads its key once a second for them all, not once each.
+            more = [Subscribed(api, SUBSCRIPTION, token, j=str(job)) for _ in range(20)]
+            await asyncio.gather(*(one.__aenter__() for one in more))
+            await client.config_resetstat()
+            await asyncio.sleep(3)
+            gets = int((await client.info("commandstats")).get("cmdstat_get", {}).get("calls", 0))
+            assert gets <= 8, gets  # one a second (and a read's edge); 60 if each subscriber read for itself
+            for one in more:
+                await one.__aexit__()
+
+            async def only_one_open() -> bool:
+                return _open_subscriptions(api) == 1
+
+            await eventually(only_one_open, what="the twenty closed", timeout=15)
             await life.start(mirror, job)
             await client.set(key, record(str(job), str(mirror), step=1).encode())
             await live.count(2, "step 1")
@@ -361,10 +394,14 @@ async def test_the_api_serves_progress_and_the_subscription_ends_with_the_job(
 
         # A job that has ended (or that the indexer does not know): the value now, and the end.
         for ended in (str(job), str(Keypair().pubkey())):
-            async with Subscribed(api, SUBSCRIPTION, j=ended) as once:
+            async with Subscribed(api, SUBSCRIPTION, token, j=ended) as once:
                 await eventually(lambda: _done(once), what="an ended job's subscription ended", timeout=15)
                 assert len(once.items) == 1 and once.error is None
     await client.aclose()
+
+
+async def _not(check: Any) -> bool:
+    return not await check
 
 
 async def _done(subscribed: Subscribed) -> bool:
@@ -419,6 +456,23 @@ async def test_follow_shows_steps_from_the_api_and_falls_back_to_stages_without_
         assert fallback.count("training progress unavailable from the API") == 1, fallback  # once, not once a poll
         assert "Running: claimed by trainer" in fallback and "Completed: model" in fallback and "step " not in fallback
 
+        # A private mirror's job: the owner's client signs in (SIWS) and sees its steps; without a wallet, nothing.
+        private = await life.create(owner, 42, "Hidden", "Private")
+        hidden = await life.request(owner, private, 0)
+        await life.start(private, hidden)
+        await client.set(progress_key(str(hidden)), record(str(hidden), str(private), step=5, steps=45).encode())
+        async with httpx.AsyncClient() as http:
+            signed = ProgressApi(f"{s.api.url}/graphql", http, signer=owner)
+            anonymous = ProgressApi(f"{s.api.url}/graphql", http)
+
+            async def owner_sees() -> Any:
+                return await signed.read(str(hidden))
+
+            assert (await eventually(owner_sees, what="the owner sees the private job's progress")).step == 5
+            assert await anonymous.read(str(hidden)) is None and anonymous.available  # answered: nothing to show
+            stranger = ProgressApi(f"{s.api.url}/graphql", http, signer=Keypair())
+            assert await stranger.read(str(hidden)) is None and stranger.available
+
         # The command line: --api names the API; the first report is a line at once off a terminal.
         second = await life.request(owner, mirror, 1)
         await life.start(mirror, second)
@@ -455,3 +509,13 @@ async def _read_until(process: subprocess.Popen[str], text: str) -> str:
         assert line, f"ended before {text!r}: {lines}"
         lines.append(line)
     return "".join(lines)
+
+
+async def test_a_malformed_api_url_is_unavailable_not_a_crash() -> None:
+    """``ProgressApi.read`` never raises: an --api that httpx cannot even parse is told once, like an API that is down."""
+    told: list[str] = []
+    async with httpx.AsyncClient() as http:
+        api = ProgressApi("http://[::1", http, told.append, signer=Keypair())
+        assert await api.read(str(Keypair().pubkey())) is None
+        assert await api.read(str(Keypair().pubkey())) is None
+    assert len(told) == 1 and not api.available, told

@@ -391,31 +391,68 @@ class Reported:
 class ProgressApi:
     """``trainingProgress`` from the GraphQL API over HTTP. ``read`` never raises: None when the API knows
     nothing, and None when it cannot be reached or answers with an error, when ``on_unavailable`` is told
-    why (once, until it answers again)."""
+    why (once, until it answers again). Each HTTP call has ``API_TIMEOUT_S`` in all, not per phase.
+
+    With a ``signer``, it signs in first (Sign-In With Solana: ``/auth/nonce``, then ``/auth/verify``) and
+    asks with the token: the API shows a private mirror's progress only to its owner and VIEW grantees.
+    A sign-in that fails is told once and the reads go on anonymously; a refused token is dropped and
+    the next read signs in again (tokens expire)."""
 
     QUERY = "query TrainingProgress($job: Address!) { trainingProgress(job: $job) { step steps tokens loss tokensPerSecond } }"
 
-    def __init__(self, url: str, http: httpx.AsyncClient, on_unavailable: Callable[[str], None] = lambda _: None) -> None:
+    def __init__(
+        self, url: str, http: httpx.AsyncClient, on_unavailable: Callable[[str], None] = lambda _: None, *, signer: Keypair | None = None
+    ) -> None:
         self.url = url
         self.http = http
         self.on_unavailable = on_unavailable
+        self.signer = signer
         self.available = True
+        self._token: str | None = None
+        self._sign_in_failed = False
 
     async def read(self, job: str) -> Reported | None:
         try:
-            answer = await self.http.post(self.url, json={"query": self.QUERY, "variables": {"job": job}}, timeout=API_TIMEOUT_S)
-            body = answer.json()
-            if answer.status_code != 200 or body.get("errors"):
-                raise ValueError(f"HTTP {answer.status_code}: {str(body.get('errors') or body)[:200]}")
+            if self.signer is not None and self._token is None and not self._sign_in_failed:
+                await self._sign_in(self.signer)
+            headers = {"authorization": f"Bearer {self._token}"} if self._token else {}
+            body = await self._post(self.url, {"query": self.QUERY, "variables": {"job": job}}, headers)
             found = body["data"]["trainingProgress"]
             value = Reported.of(found) if found is not None else None
-        except (httpx.HTTPError, ValueError, KeyError, TypeError, AttributeError) as e:
-            if self.available:
-                self.available = False
-                self.on_unavailable(str(e) or type(e).__name__)
+        except (httpx.HTTPError, httpx.InvalidURL, TimeoutError, ValueError, KeyError, TypeError, AttributeError) as e:
+            self._token = None  # refused or not: a new one next time costs one sign-in
+            self._unavailable(str(e) or type(e).__name__)
             return None
         self.available = True
         return value
+
+    async def _sign_in(self, signer: Keypair) -> None:
+        try:
+            nonce = await self._post(self._auth("nonce"), {"address": str(signer.pubkey())}, {})
+            message = str(nonce["message"])
+            verified = await self._post(
+                self._auth("verify"), {"message": message, "signature": str(signer.sign_message(message.encode()))}, {}
+            )
+            self._token = str(verified["token"])
+        except (httpx.HTTPError, httpx.InvalidURL, TimeoutError, ValueError, KeyError, TypeError, AttributeError) as e:
+            self._sign_in_failed = True  # once: a second factor or another API's domain will not change by itself
+            self._unavailable(f"signing in failed ({str(e) or type(e).__name__}); a private mirror's progress is not shown")
+
+    async def _post(self, url: str, payload: dict[str, Any], headers: dict[str, str]) -> Any:
+        async with asyncio.timeout(API_TIMEOUT_S):  # httpx's timeout is per phase: a trickling server would hold us
+            answer = await self.http.post(url, json=payload, headers=headers)
+            body = answer.json()
+        if answer.status_code != 200 or (isinstance(body, dict) and body.get("errors")):
+            raise ValueError(f"HTTP {answer.status_code}: {str(body.get('errors') if isinstance(body, dict) else body)[:200]}")
+        return body
+
+    def _auth(self, step: str) -> str:
+        return str(httpx.URL(self.url).copy_with(path=f"/auth/{step}", query=None))
+
+    def _unavailable(self, why: str) -> None:
+        if self.available:
+            self.available = False
+            self.on_unavailable(why)
 
 
 def _pubkey(address: str, what: str) -> Pubkey:
@@ -617,7 +654,8 @@ async def run(args: argparse.Namespace) -> int:
     rpc = AsyncClient(args.rpc_url or s.mirror_rpc_url)
     store = open_store(s)
     try:
-        keypair = _read_keypair(args.keypair) if args.command != "follow" else None
+        # follow signs with the wallet only to read a private mirror's progress from the API: optional.
+        keypair = _read_keypair(args.keypair) if args.command != "follow" or args.keypair.is_file() else None
         client = OwnerClient(Wallet(rpc), store, keypair)
         if args.command == "request":
             return await _request(client, args)
@@ -660,7 +698,7 @@ async def _follow(client: OwnerClient, job: str, poll_s: float, api_url: str | N
         api_url = f"http://{f'[{s.api_host}]' if ':' in s.api_host else s.api_host}:{s.api_port}/graphql"
     async with httpx.AsyncClient() as http:
         with Progress(job) as display:
-            api = ProgressApi(api_url, http, display.api_unavailable) if api_url else None
+            api = ProgressApi(api_url, http, display.api_unavailable, signer=client.signer) if api_url else None
             final = await client.follow(
                 job, display.change, poll_s=poll_s, on_unreachable=display.unreachable, progress=api, on_progress=display.reported
             )

@@ -62,9 +62,3 @@ async def pages_per_mirror(conn: Connection, mirrors: Sequence[str], args: PageA
 
 async def counts_per_mirror(conn: Connection, mirrors: Sequence[str]) -> dict[str, int]:
     return await fetch_counts_per_parent(conn, "SELECT mirror FROM training_jobs", "mirror", mirrors, Params())
-
-
-async def mirror_and_status(conn: Connection, address: str) -> Any:
-    """The job's mirror and status whatever the viewer (both public on chain: what ``trainingProgress`` needs
-    to know when to end), or None for a job the read models do not hold."""
-    return await conn.fetchrow("SELECT mirror, status FROM training_jobs WHERE address = $1", address)
