@@ -9,10 +9,11 @@ EMAIL      ``<EMAIL>`` ``local@domain.tld``: RFC 5322 atext local parts (dots to
                        names, with any Unicode letters and marks in both (RFC 6531: ``josé@gmail.com``,
                        ``info@müller.de``, ``用户@例子.广告``)
 IP         ``<IP>``    IPv6 (the forms ``ipaddress`` accepts: compressed, embedded IPv4, zone; not a
-                       C++ ``a::b``) and dotted-quad IPv4 (each part 0..255), not after ``v``/``version``
+                       C++ ``a::b``) and dotted-quad IPv4 (each part 0..255), not after a version word
 CARD       ``<CARD>``  13..19 digits starting 2..6 (the issuer ranges of Visa, Mastercard, Amex,
                        Discover, JCB, UnionPay, ...) that pass the Luhn check, written as cards are:
                        all together, in fours, or 4-6-5 / 4-6-4, joined by spaces, dashes or dots
+                       (dots not after a version word: ``build 4111.1111.1111.1111`` is a version)
 PHONE      ``<PHONE>`` international (``+`` or ``00``, country code, 8..15 digits in groups; of a
                        longer run, the longest start that fits: ``+44 20 7946 0958`` of ``... 2024``),
                        North American ``(415) 555-2671`` / ``415-555-2671`` / ``1 415 555 2671``,
@@ -30,6 +31,13 @@ space, hyphens, en dashes and minus signs as ``-``, and full-width forms (U+FF01
 Asian input methods type them) as their ASCII; the Luhn check uses the digits' values. IP
 addresses go through the same folding (an address in full-width digits is still an address);
 their rules are otherwise unchanged: a bare ``1.2.3.4`` is an address, ``v1.2.3.4`` a version.
+
+A card written with dots is rare but real (where dots group digits), and one leaked is worse than
+a number replaced, so dots still join a card's groups, with the rule IPv4 has: right after a
+version word (``version``, ``ver.``, ``release``, ``build``, ``v``, then spaces) a dotted number is a
+version, card layout and Luhn digit or not. Elsewhere a dotted 4-4-4-4 or 4-6-5 number that passes
+Luhn (about one in ten of those starting 2..6: a SKU, a serial) is replaced as a card: a deliberate
+false positive. With spaces or dashes it is a card whatever word is before it.
 
 What is deliberately left alone: years, prices (``$1,299.99``, ``12 500 000``), ISO and dotted
 dates (``2024-05-17``, ``17.05.2024``, in any digits), year ranges (``1999-2024``, an en dash too),
@@ -220,10 +228,15 @@ def _ipv6(match: re.Match[str]) -> list[Span]:
     return [(match.start(), match.start() + replaced, "IP")]
 
 
+def _after_version_word(text: str, start: int) -> bool:
+    """Whether a version word (and spaces) is right before ``start``: a dotted number there is a
+    version ("version 10.0.0.1", "build 4111.1111.1111.1111")."""
+    return _VERSION_WORD.search(text, max(0, start - 12), start) is not None
+
+
 def _ipv4(match: re.Match[str]) -> list[Span]:
-    before = match.string[max(0, match.start() - 12) : match.start()]
-    if _VERSION_WORD.search(before):
-        return []  # "version 10.0.0.1", "v1.2.3.4"
+    if _after_version_word(match.string, match.start()):
+        return []
     return [(match.start(), match.end(), "IP")]
 
 
@@ -281,8 +294,11 @@ def _cards(match: re.Match[str]) -> list[Span]:
                     break
                 if digits < 13 or (j < len(seps) and seps[j] == "."):
                     continue
-                if _card_layout(sizes[i : j + 1], seps[i:j]) and _luhn_ascii("".join(groups[i : j + 1])):
-                    end = j + 1
+                if not _card_layout(sizes[i : j + 1], seps[i:j]) or not _luhn_ascii("".join(groups[i : j + 1])):
+                    continue
+                if j > i and seps[i] == "." and _after_version_word(match.string, starts[i]):
+                    continue  # "build 4111.1111.1111.1111": a version
+                end = j + 1
         if end:
             found.append((starts[i], starts[end - 1] + sizes[end - 1], "CARD"))
         i = end or i + 1
