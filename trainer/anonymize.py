@@ -9,11 +9,13 @@ EMAIL      ``<EMAIL>`` ``local@domain.tld``: RFC 5322 atext local parts (dots to
                        names, with any Unicode letters and marks in both (RFC 6531: ``josé@gmail.com``,
                        ``info@müller.de``, ``用户@例子.广告``)
 IP         ``<IP>``    IPv6 (the forms ``ipaddress`` accepts: compressed, embedded IPv4, zone; not a
-                       C++ ``a::b``) and dotted-quad IPv4 (each part 0..255), not after ``v``/``version``
+                       C++ ``a::b``) and dotted-quad IPv4 (each part 0..255), not after a version word
 CARD       ``<CARD>``  13..19 digits starting 2..6 (the issuer ranges of Visa, Mastercard, Amex,
                        Discover, JCB, UnionPay, ...) that pass the Luhn check, written as cards are:
                        all together, in fours, or 4-6-5 / 4-6-4, joined by spaces, dashes or dots
-PHONE      ``<PHONE>`` international (``+`` or ``00``, country code, 8..15 digits in groups),
+                       (dots not after a version word: ``build 4111.1111.1111.1111`` is a version)
+PHONE      ``<PHONE>`` international (``+`` or ``00``, country code, 8..15 digits in groups; of a
+                       longer run, the longest start that fits: ``+44 20 7946 0958`` of ``... 2024``),
                        North American ``(415) 555-2671`` / ``415-555-2671`` / ``1 415 555 2671``,
                        national numbers with a trunk ``0`` (``020 7946 0958``, ``030/1234567``,
                        ``01 23 45 67 89``, ``07700900123``): 9..12 digits, one kind of separator
@@ -30,6 +32,13 @@ Asian input methods type them) as their ASCII; the Luhn check uses the digits' v
 addresses go through the same folding (an address in full-width digits is still an address);
 their rules are otherwise unchanged: a bare ``1.2.3.4`` is an address, ``v1.2.3.4`` a version.
 
+A card written with dots is rare but real (where dots group digits), and one leaked is worse than
+a number replaced, so dots still join a card's groups, with the rule IPv4 has: right after a
+version word (``version``, ``ver.``, ``release``, ``build``, ``v``, then spaces) a dotted number is a
+version, card layout and Luhn digit or not. Elsewhere a dotted 4-4-4-4 or 4-6-5 number that passes
+Luhn (about one in ten of those starting 2..6: a SKU, a serial) is replaced as a card: a deliberate
+false positive. With spaces or dashes it is a card whatever word is before it.
+
 What is deliberately left alone: years, prices (``$1,299.99``, ``12 500 000``), ISO and dotted
 dates (``2024-05-17``, ``17.05.2024``, in any digits), year ranges (``1999-2024``, an en dash too),
 times, version numbers (``v1.2.3.4``, ``version 10.0.0.1``, any with 2, 3 or 5+ parts), numbers
@@ -40,9 +49,11 @@ does not put spaces between words (Chinese, Japanese), letters touching an addre
 part of its local part: more is replaced, nothing leaks. It is a heuristic: it removes the common
 forms, and the owner should still read what they upload.
 
-Cost: linear in the text (each pattern takes a run of candidate characters whole, card windows are
-at most 5 groups), about 1.5 s/MB on the most adversarial inputs tried
-(``tests/test_trainer_anonymize.py`` prints the figure).
+Cost: linear in the text: each pattern takes a run of candidate characters whole (atomic groups,
+never a choice of how to split a run of digits into groups: the finders split it), or a bounded
+number of them; card windows are at most 5 groups. About 1.5 s/MB at worst on the adversarial
+inputs tried, long digit runs after ``+`` or ``00`` among them (``tests/test_trainer_anonymize.py``
+prints the figure, and bounds it far from what backtracking costs).
 """
 
 from __future__ import annotations
@@ -75,7 +86,12 @@ _VERSION_WORD = re.compile(r"(?<![A-Za-z])(?:version|ver\.|release|build|v)\s*$"
 # ``.5`` or ``-5`` after it: then it is part of something longer).
 _START = r"(?<![\w+])(?<!\d[.,/-])"
 _END = r"(?!\w)(?![.,/-]\d)"
-PHONE_INTERNATIONAL = re.compile(rf"{_START}(?:\+|00)[1-9]\d{{0,2}}(?:[ .-]?\(\d{{1,4}}\)|[ .-]?\d{{1,6}}){{1,7}}{_END}", re.ASCII)
+# After '+' or '00' the whole run of digit groups is taken at once (atomic): a pattern that split
+# a long run into groups itself would try every split of it before failing at its end.
+# ``_international`` finds the number in the run; runs too short to hold its 8 digits are not
+# taken (the lookahead), so text full of "+1" costs no call.
+PHONE_INTERNATIONAL = re.compile(rf"{_START}(?:\+|00)[1-9](?=[\d() .-]{{7}})(?>\d*(?:[ .-]?(?:\(\d{{1,4}}\)|\d+))*)", re.ASCII)
+_PHONE_END = re.compile(_END, re.ASCII)
 PHONE_NANP = re.compile(
     rf"{_START}(?:1[ .-]?)?"
     rf"(?:\(\d{{3}}\)[ .-]?\d{{3}}[ .-]\d{{4}}"  # (415) 555-2671
@@ -212,10 +228,15 @@ def _ipv6(match: re.Match[str]) -> list[Span]:
     return [(match.start(), match.start() + replaced, "IP")]
 
 
+def _after_version_word(text: str, start: int) -> bool:
+    """Whether a version word (and spaces) is right before ``start``: a dotted number there is a
+    version ("version 10.0.0.1", "build 4111.1111.1111.1111")."""
+    return _VERSION_WORD.search(text, max(0, start - 12), start) is not None
+
+
 def _ipv4(match: re.Match[str]) -> list[Span]:
-    before = match.string[max(0, match.start() - 12) : match.start()]
-    if _VERSION_WORD.search(before):
-        return []  # "version 10.0.0.1", "v1.2.3.4"
+    if _after_version_word(match.string, match.start()):
+        return []
     return [(match.start(), match.end(), "IP")]
 
 
@@ -226,17 +247,27 @@ def _national(match: re.Match[str]) -> list[Span]:
 
 
 def _international(match: re.Match[str]) -> list[Span]:
-    """+CC and 8..15 digits (E.164; a ``00`` call prefix is not counted). When more digits follow
-    in the same run, the longest prefix of whole groups that fits is the number."""
-    text = match.group(0)
-    prefix = 2 if text.startswith("00") else 0
-    digits, end = 0, 0
-    for group in re.finditer(r"\d+\)?", text[prefix:]):
-        if digits + len(group.group(0).rstrip(")")) > 15:
+    """+CC and 8..15 digits (E.164; a ``00`` call prefix is not counted) in a run of digit groups:
+    the longest prefix of whole groups that fits and ends no later than the run's last place where
+    a number may end (``_END``: not before a letter, nor before ``.,/-`` and a digit). A run with no
+    such place is part of something longer."""
+    run = match.group(0)
+    prefix = 2 if run.startswith("00") else 0
+    groups = list(_PHONE_GROUP.finditer(run, prefix))
+    ends = [match.start() + group.end() for group in groups]
+    last_end = next((end for end in reversed(ends) if _PHONE_END.match(match.string, end)), None)
+    if last_end is None:
+        return []
+    digits, number_end = 0, 0
+    for group, end in zip(groups, ends, strict=True):
+        size = len(group.group(1))
+        if digits + size > 15 or end > last_end:
             break
-        digits += len(group.group(0).rstrip(")"))
-        end = prefix + group.end()
-    return [(match.start(), match.start() + end, "PHONE")] if digits >= 8 else []
+        digits, number_end = digits + size, end
+    return [(match.start(), number_end, "PHONE")] if digits >= 8 else []
+
+
+_PHONE_GROUP = re.compile(r"(\d+)\)?")
 
 
 def _cards(match: re.Match[str]) -> list[Span]:
@@ -263,8 +294,11 @@ def _cards(match: re.Match[str]) -> list[Span]:
                     break
                 if digits < 13 or (j < len(seps) and seps[j] == "."):
                     continue
-                if _card_layout(sizes[i : j + 1], seps[i:j]) and _luhn_ascii("".join(groups[i : j + 1])):
-                    end = j + 1
+                if not _card_layout(sizes[i : j + 1], seps[i:j]) or not _luhn_ascii("".join(groups[i : j + 1])):
+                    continue
+                if j > i and seps[i] == "." and _after_version_word(match.string, starts[i]):
+                    continue  # "build 4111.1111.1111.1111": a version
+                end = j + 1
         if end:
             found.append((starts[i], starts[end - 1] + sizes[end - 1], "CARD"))
         i = end or i + 1
