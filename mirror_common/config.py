@@ -43,6 +43,7 @@ class Settings(BaseSettings):
     trainer_log_json: bool = False
     trainer_threads: int = 0  # torch intra-op threads; 0: torch's default (one per core)
     trainer_device: str = "cpu"  # where jobs train: cpu, or cuda[:N] (bf16 autocast, fused AdamW, larger micro-batches)
+    inference_device: str = "cpu"  # where ask generates (API and trainer.ask): cpu (one thread), or cuda[:N] (bf16 autocast)
     mirror_inference_keypair: Path = (
         REPO_ROOT / "keys" / "dev" / "localnet-inference-keypair.json"
     )  # the API and ask open private models with it

@@ -444,3 +444,18 @@ def test_the_cli_refuses_a_key_file_that_is_not_a_keypair_in_one_line(tmp_path: 
     lines = done.stderr.decode().splitlines()
     assert done.returncode == 2 and done.stdout == b"", done.stderr.decode()  # argparse's code for bad arguments
     assert len(lines) == 1 and lines[0].startswith(f"error: {key} is not a Solana keypair file"), lines
+
+
+@pytest.mark.parametrize("device", ["cuda:99", "tpu", "no such device"])
+def test_an_inference_device_this_machine_lacks_stops_the_api_and_the_cli_at_start(world: World, tmp_path: Path, device: str) -> None:
+    """INFERENCE_DEVICE names where asks generate; one this process cannot use is said at start, not by every ask."""
+    api = ApiProcess(world.database, world.api.env["REDIS_URL"], tmp_path, INFERENCE_DEVICE=device)
+    with pytest.raises(RuntimeError, match="API exited") as exited:
+        api.start()
+    assert f"INFERENCE_DEVICE {device!r}" in str(exited.value), str(exited.value)[-2000:]
+    args = [sys.executable, "-m", "trainer.ask", "--cid", "bafy", "--sha256", "a" * 64, PROMPT]
+    env = {**os.environ, "MIRROR_DATA_DIR": str(tmp_path), "INFERENCE_DEVICE": device}
+    done = subprocess.run(args, cwd=REPO_ROOT, env=env, capture_output=True, timeout=120)
+    lines = done.stderr.decode().splitlines()
+    assert done.returncode == 2 and done.stdout == b"", done.stderr.decode()
+    assert lines[-1].startswith(f"error: INFERENCE_DEVICE {device!r}") and b"Traceback" not in done.stderr, lines  # (torch may warn first)

@@ -23,7 +23,7 @@ import structlog
 
 from mirror_common.config import Settings
 from mirror_common.pg import init_connection
-from trainer.serving import ModelRef, ModelServer, Sampling, ServeError, check_request, inference_key, latest_model
+from trainer.serving import ModelRef, ModelServer, Sampling, ServeError, check_request, inference_device, inference_key, latest_model
 
 MAX_PROMPT_BYTES = 1 << 20
 MAX_TOKENS = 65_536  # trainer.infer.MAX_TOKENS, without importing torch before the arguments are read
@@ -49,7 +49,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-async def ask(args: argparse.Namespace, settings: Settings, key: bytes | None) -> int:
+async def ask(args: argparse.Namespace, settings: Settings, key: bytes | None, device: str = "cpu") -> int:
     sampling = Sampling(args.max_tokens, args.temperature, args.top_k or None, args.seed)
     check_request(args.prompt, sampling, max_tokens=MAX_TOKENS, max_prompt_bytes=MAX_PROMPT_BYTES)
     if args.mirror is not None:
@@ -61,7 +61,7 @@ async def ask(args: argparse.Namespace, settings: Settings, key: bytes | None) -
             await conn.close()
     else:
         ref = ModelRef(cid=args.cid, sha256=args.sha256)
-    server = ModelServer(settings, key=key, max_models=1)
+    server = ModelServer(settings, key=key, max_models=1, device=device)
     try:
         model = await server.load(ref)
         version = f"version {ref.version} " if ref.version else ""
@@ -86,11 +86,12 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings()
     try:
         key = inference_key(args.key or settings.mirror_inference_keypair)
-    except (ValueError, OSError) as e:  # not a keypair file; a directory, unreadable
+        device = inference_device(settings.inference_device)
+    except (ValueError, OSError) as e:  # not a keypair file; a directory, unreadable; a device this machine lacks
         print(f"error: {e}", file=sys.stderr)
         return 2
     try:
-        return asyncio.run(ask(args, settings, key))
+        return asyncio.run(ask(args, settings, key, device))
     except ServeError as e:
         print(f"error: {e.code}: {e}", file=sys.stderr)
         return 1

@@ -18,6 +18,10 @@ this path, shared by the API's ``ask`` (graphql_api/inference.py) and ``python -
   FIFO), the event loop never runs torch, and the box's other cores stay with the rest of the server.
 - **Lazy.** torch and the content store are imported on first use (in the worker), so a server that
   never answers an ask never pays for them: importing torch takes seconds.
+- **CPU or GPU.** ``INFERENCE_DEVICE`` (``cpu``, the default, or ``cuda[:N]``) is where models load and
+  generate: on CUDA under bf16 autocast with a bf16 KV cache (``infer.generate_bytes``), still one worker
+  thread driving it. A device this process cannot use stops the server (and ``trainer.ask``) at start,
+  rather than failing every ask (``inference_device``).
 - **Checked input.** ``check_request`` refuses what the model must not see (a prompt that is not
   UTF-8 or too long, a token count, temperature, top-k or seed out of range) before any work.
 
@@ -149,6 +153,16 @@ def inference_key(path: Path) -> bytes | None:
     return x25519_keypair_from_solana(keypair)[1]
 
 
+def inference_device(name: str) -> str:
+    """``INFERENCE_DEVICE`` as a device this process can generate on, or ``ValueError`` saying why not (a
+    server should refuse to start, not fail every ask). ``cpu`` is checked without importing torch."""
+    if name.strip() == "cpu":
+        return "cpu"
+    from trainer.train import training_device
+
+    return str(training_device(name, setting="INFERENCE_DEVICE"))
+
+
 def _one_torch_thread() -> None:
     import torch
 
@@ -158,12 +172,15 @@ def _one_torch_thread() -> None:
 class ModelServer:
     """Loads models by ``ModelRef`` (fetched, opened, verified, cached) and streams their text."""
 
-    def __init__(self, settings: Settings, *, key: bytes | None, max_models: int = 4, store: ContentStore | None = None) -> None:
+    def __init__(
+        self, settings: Settings, *, key: bytes | None, max_models: int = 4, store: ContentStore | None = None, device: str = "cpu"
+    ) -> None:
         if max_models < 1:
             raise ValueError("max_models must be at least 1")
         self.settings = settings
         self.key = key
         self.max_models = max_models
+        self.device = device  # checked by inference_device
         self._store = store
         self._cache: ModelCache | None = None
         self._worker = ThreadPoolExecutor(1, thread_name_prefix="inference", initializer=_one_torch_thread)
@@ -252,7 +269,7 @@ class ModelServer:
         import mirror_common.ipfs  # noqa: F401 - imported here, off the event loop (aiohttp takes a second)
         from trainer.infer import ModelCache
 
-        return ModelCache(max_models=self.max_models)
+        return ModelCache(max_models=self.max_models, device=self.device)
 
     async def _fetch(self, store: ContentStore, ref: ModelRef) -> bytes:
         """The plaintext artifact: fetched (verified against the CID), opened when sealed. The sha256 is ModelCache's to check."""

@@ -137,20 +137,20 @@ def limits_for(device: torch.device) -> TrainingLimits:
     return CUDA_LIMITS if device.type == "cuda" else DEFAULT_LIMITS
 
 
-def training_device(name: str) -> torch.device:
-    """``TRAINER_DEVICE`` as a device this process can train on; ``ValueError`` saying why not."""
+def training_device(name: str, setting: str = "TRAINER_DEVICE") -> torch.device:
+    """``TRAINER_DEVICE`` (or ``setting``) as a device this process can run the model on; ``ValueError`` saying why not."""
     try:
         device = torch.device(name.strip())
     except (RuntimeError, ValueError) as e:
-        raise ValueError(f"TRAINER_DEVICE {name!r} is not a device: {e}") from None
+        raise ValueError(f"{setting} {name!r} is not a device: {e}") from None
     if device.type == "cpu":
         return device
     if device.type != "cuda":
-        raise ValueError(f"TRAINER_DEVICE {name!r}: only cpu and cuda[:N] are supported")
+        raise ValueError(f"{setting} {name!r}: only cpu and cuda[:N] are supported")
     if not torch.cuda.is_available():
-        raise ValueError(f"TRAINER_DEVICE {name!r}: this PyTorch sees no CUDA device")
+        raise ValueError(f"{setting} {name!r}: this PyTorch sees no CUDA device")
     if (device.index or 0) >= torch.cuda.device_count():
-        raise ValueError(f"TRAINER_DEVICE {name!r}: there are {torch.cuda.device_count()} CUDA devices")
+        raise ValueError(f"{setting} {name!r}: there are {torch.cuda.device_count()} CUDA devices")
     return device
 
 
