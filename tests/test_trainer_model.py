@@ -39,7 +39,7 @@ from mirror_common.ipfs import KuboStore, open_store
 from mirror_common.services import Kubo
 from tests.indexer_support import TcpProxy
 from trainer import artifact as artifacts
-from trainer import infer, train
+from trainer import dataset, infer, train
 from trainer.model import GPT, VOCAB_SIZE, ModelConfig, build_model, estimate_flops_per_token, expected_shapes, tensor_bytes
 from trainer.serving import MAX_TEMPERATURE, TOP_K_MAX, ModelRef, ModelServer, Sampling, ServeError
 
@@ -140,21 +140,21 @@ def test_kv_cache_gives_the_logits_of_a_full_pass() -> None:
     ],
 )
 def test_validate_dataset_reasons(data: bytes, reason: str) -> None:
-    with pytest.raises(train.DatasetError) as refused:
-        train.validate_dataset(data, max_size=100)
+    with pytest.raises(dataset.DatasetError) as refused:
+        dataset.validate_dataset(data, max_size=100)
     assert refused.value.reason == reason
 
 
 def test_validate_dataset_accepts_text() -> None:
-    assert train.validate_dataset(DATA, max_size=len(DATA)) == DATA.decode()
-    assert train.validate_dataset(b"a\tb\r\nc\f", max_size=100) == "a\tb\r\nc\f"
+    assert dataset.validate_dataset(DATA, max_size=len(DATA)) == DATA.decode()
+    assert dataset.validate_dataset(b"a\tb\r\nc\f", max_size=100) == "a\tb\r\nc\f"
 
 
 @given(st.binary(max_size=300))
 def test_validate_dataset_never_raises_anything_else(data: bytes) -> None:
     try:
-        text = train.validate_dataset(data, max_size=200)
-    except train.DatasetError as e:
+        text = dataset.validate_dataset(data, max_size=200)
+    except dataset.DatasetError as e:
         assert e.reason in {"empty", "too_large", "too_short", "not_utf8", "not_text"}
     else:
         assert text.encode() == data

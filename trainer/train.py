@@ -56,10 +56,7 @@ from typing import Any
 
 import torch
 
-# Validation lives in trainer.dataset (no torch: the owner's client runs it too); named here as before.
-from trainer.dataset import MIN_DATASET_BYTES as MIN_DATASET_BYTES
-from trainer.dataset import DatasetError as DatasetError
-from trainer.dataset import validate_dataset as validate_dataset
+from trainer.dataset import MIN_DATASET_BYTES  # validation lives in trainer.dataset (no torch: the owner's client runs it too)
 from trainer.model import GPT, ModelConfig, autocast, build_model, expected_shapes, tensor_bytes
 
 # programs/mirror/src/constants.rs: the ranges request_training accepts.
