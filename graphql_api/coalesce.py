@@ -12,6 +12,12 @@ The viewer is part of the key because the statements filter by what it may see. 
 waiter receives every row of its group and picks its own keys. A statement that fails
 fails every request that waited on it, each with that error, as its own statement would
 have.
+
+``ProgressReads`` does the same for Redis, over time rather than a turn: a training job's
+progress key (``trainingProgress``, progress.py) is read at most once per ``FRESH_S`` in a
+process, however many queries and subscriptions ask, so a thousand subscribers of one job
+cost one GET a second. Progress is the same for every viewer (who may see it is decided
+before the read), so the key is the job alone.
 """
 
 from __future__ import annotations
@@ -21,7 +27,11 @@ from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import redis.asyncio as aioredis
+
+from graphql_api.eager import retrieved
 from mirror_common.pg import Connection, Pool
+from trainer.progress import progress_key
 
 if TYPE_CHECKING:
     from graphql_api.state import Metrics
@@ -78,3 +88,25 @@ class Coalescer:
         for waiter in group.waiters:
             if not waiter.done():  # a request that went away meanwhile
                 waiter.set_result(rows)
+
+
+FRESH_S = 1.0  # a read of a job's progress key serves every asker for this long
+KEPT = 1024  # reads remembered before the stale ones are dropped
+
+
+class ProgressReads:
+    """Reads of training-progress keys, shared per job for ``FRESH_S`` (module docstring)."""
+
+    def __init__(self, redis: aioredis.Redis) -> None:
+        self.redis = redis
+        self._recent: dict[str, tuple[float, asyncio.Future[Any]]] = {}
+
+    async def get(self, job: str) -> Any:
+        now = asyncio.get_running_loop().time()
+        recent = self._recent.get(job)
+        if recent is None or now - recent[0] >= FRESH_S:
+            if len(self._recent) >= KEPT:
+                self._recent = {k: v for k, v in self._recent.items() if now - v[0] < FRESH_S}
+            recent = self._recent[job] = (now, asyncio.ensure_future(self.redis.get(progress_key(job))))
+            recent[1].add_done_callback(retrieved)  # its error is every waiter's, and seen even when all have gone
+        return await asyncio.shield(recent[1])  # a waiter that leaves does not cancel the others' read

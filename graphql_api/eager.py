@@ -104,3 +104,10 @@ async def gather_eagerly(coros: Sequence[Coroutine[Any, Any, Any]]) -> list[Any]
             coro.close()
         raise
     return results
+
+
+def retrieved(future: asyncio.Future[Any]) -> None:
+    """A done-callback for a future whose outcome its waiters take, if any remain: its error is looked at,
+    so asyncio never warns 'exception was never retrieved' when every waiter has gone."""
+    if not future.cancelled():
+        future.exception()

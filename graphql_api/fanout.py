@@ -40,6 +40,7 @@ from typing import Any, cast
 import orjson
 from graphql import ExecutionResult
 
+from graphql_api.eager import retrieved
 from graphql_api.encoding import encode_json
 from graphql_api.execution import PlanExecutor
 from graphql_api.store.events import EventFilter
@@ -286,7 +287,7 @@ class DirectDelivery:
             elif self.shared.executes_at_once(self.executor.operation):
                 pending = self.executor.build_per_event_executor(ChainEvent.of(row)).execute_operation(False)
                 if inspect.isawaitable(pending):  # not at once after all: it runs on as a task the others can await
-                    asyncio.ensure_future(pending).add_done_callback(_retrieve)
+                    asyncio.ensure_future(pending).add_done_callback(retrieved)  # its sharers get the outcome from SharedResults
                     return None
                 value = pending
             else:
@@ -313,12 +314,6 @@ class DirectDelivery:
             if self._unsubscribed():
                 return
             await self.handler.websocket.send_raw(message)
-
-
-def _retrieve(task: asyncio.Future[Any]) -> None:
-    """An execution's outcome nobody awaits here (its sharers get it from SharedResults): looked at, so never 'never retrieved'."""
-    if not task.cancelled():
-        task.exception()
 
 
 async def _completed(result: Any) -> ExecutionResult:

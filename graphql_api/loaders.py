@@ -23,7 +23,7 @@ from functools import cache, cached_property
 from typing import Any, Generic, TypeVar
 
 from graphql_api.coalesce import Coalescer
-from graphql_api.eager import stepping
+from graphql_api.eager import retrieved, stepping
 from graphql_api.pagination import PageArgs
 from graphql_api.store import chain, events, grants, jobs, mirrors, models
 from mirror_common.pg import Connection, Pool
@@ -76,7 +76,7 @@ class BatchLoader(Generic[K, V]):
     def _dispatch(self, batch: Batch) -> None:
         self.open = None
         task = asyncio.ensure_future(self._fetch(batch))
-        task.add_done_callback(_retrieved)  # its error is the batch's, raised to every waiter
+        task.add_done_callback(retrieved)  # its error is the batch's, raised to every waiter
 
     async def _fetch(self, batch: Batch) -> None:
         try:
@@ -93,11 +93,6 @@ class BatchLoader(Generic[K, V]):
         for key in batch.keys:
             del self.batches[key]
         batch.set_result(None)
-
-
-def _retrieved(task: asyncio.Future[Any]) -> None:
-    if not task.cancelled():
-        task.exception()
 
 
 @cache

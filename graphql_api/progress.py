@@ -10,8 +10,8 @@
   ranges, finite numbers, addresses, size) and must name the job asked for; anything else is null and
   one log line (``training_progress_malformed``), never an error or a crash. Redis out of reach is
   null too (``training_progress_unavailable``): progress is ephemeral, and nothing known is null.
-- **One read per job, however many ask.** The key is read at most once per ``FRESH_S`` for a job in
-  this process (``ProgressReads``): a thousand subscribers of one job cost Redis one GET a second,
+- **One read per job, however many ask.** The key is read at most once a second for a job in this
+  process (``coalesce.ProgressReads``): a thousand subscribers of one job cost Redis one GET a second,
   through the API's one Redis client, no pub/sub.
 - **The subscription ends**, once the job is no longer Requested or Running (or no longer visible):
   it sends the value then, if it changed, and completes. A job the viewer cannot see, or that the read
@@ -23,7 +23,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -34,52 +33,19 @@ from strawberry.types import Info
 from graphql_api.state import ApiState
 from graphql_api.subscriptions import row_changes
 from graphql_api.types import TrainingProgress
-from trainer.progress import ProgressRecord, progress_key
+from trainer.progress import ProgressRecord
 
 log = structlog.get_logger("graphql_api")
 
 OPEN = ("Requested", "Running")
 POLL_S = 1.0  # how often a subscription looks at the progress
-FRESH_S = 1.0  # a read of a job's key serves every asker for this long
-KEPT = 1024  # reads remembered before the stale ones are dropped
-
-
-class ProgressReads:
-    """The process's reads of progress keys, shared: one GET per job per ``FRESH_S`` (module docstring)."""
-
-    def __init__(self, redis: aioredis.Redis) -> None:
-        self.redis = redis
-        self._recent: dict[str, tuple[float, asyncio.Future[Any]]] = {}
-
-    async def get(self, job: str) -> Any:
-        now = asyncio.get_running_loop().time()
-        recent = self._recent.get(job)
-        if recent is None or now - recent[0] >= FRESH_S:
-            if len(self._recent) >= KEPT:
-                self._recent = {k: v for k, v in self._recent.items() if now - v[0] < FRESH_S}
-            recent = self._recent[job] = (now, asyncio.ensure_future(self.redis.get(progress_key(job))))
-            recent[1].add_done_callback(_retrieved)
-        return await asyncio.shield(recent[1])  # a waiter that leaves does not cancel the others' read
-
-
-def _retrieved(read: asyncio.Future[Any]) -> None:
-    """Marks a failed shared read's error as seen even when every waiter has left (asyncio would warn)."""
-    if not read.cancelled():
-        read.exception()
-
-
-def shared_reads(state: ApiState) -> ProgressReads:
-    reads = state.extra.get("progress_reads")
-    if not isinstance(reads, ProgressReads):
-        reads = state.extra["progress_reads"] = ProgressReads(state.redis)
-    return reads
 
 
 class ProgressSource:
     """One job's progress, for one query or subscription (which logs each kind of trouble once)."""
 
     def __init__(self, state: ApiState, job: str) -> None:
-        self.reads = shared_reads(state)
+        self.reads = state.progress_reads
         self.job = job
         self.warned: set[str] = set()
 

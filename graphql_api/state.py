@@ -13,7 +13,7 @@ import redis.asyncio as aioredis
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
 
-from graphql_api.coalesce import Coalescer
+from graphql_api.coalesce import Coalescer, ProgressReads
 from graphql_api.fanout import SharedResults
 from graphql_api.hub import EventHub
 from mirror_common.config import Settings
@@ -115,11 +115,13 @@ class ApiState:
     metrics: Metrics = field(default_factory=Metrics)
     shared_results: SharedResults = field(default_factory=SharedResults)  # fan-out: one execution per event and inputs
     lookups: Coalescer = field(init=False)  # lookups by key, coalesced across requests (coalesce.py)
+    progress_reads: ProgressReads = field(init=False)  # trainingProgress's Redis reads, shared per job (coalesce.py)
     inference: Inference | None = None  # ``ask``: set in the app's lifespan
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.lookups = Coalescer(self.pool, self.metrics)
+        self.progress_reads = ProgressReads(self.redis)
 
     def after_hub_batch(self, pushed: int, queued: int) -> None:
         """Counted once per batch rather than per subscriber: what the hub's pushes did (hub.py, fanout.py)."""
