@@ -238,6 +238,15 @@ class Wallet:
         )
         return [(a.pubkey, self._decode(a.pubkey, a.account.data, account_type)) for a in reply.value]
 
+    async def chain_time(self) -> int:
+        """The unix time of the latest block at the wallet's commitment: what the program's Clock says
+        when it checks an expiry. ``WalletError`` when the node has no time for that slot."""
+        slot = (await self._read("getSlot", lambda: self.rpc.get_slot(self.commitment))).value
+        block_time = (await self._read(f"getBlockTime {slot}", lambda: self.rpc.get_block_time(slot))).value
+        if block_time is None:
+            raise WalletError(f"the node has no time for slot {slot}")
+        return int(block_time)
+
     def _decode(self, key: Pubkey, data: bytes, account_type: str | None) -> dict[str, Any]:
         try:
             return self.program.decode_account(data, account_type).fields

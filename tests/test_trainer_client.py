@@ -141,11 +141,11 @@ async def test_a_grantee_with_train_may_request_and_others_are_refused_before_an
     assert (await Wallet(rpc).account(done.job))["requester"] == str(grantee.pubkey())
 
     client = OwnerClient(Wallet(rpc), store, lapsed)
-    expires_at = await client._chain_time() + 2
+    expires_at = await client.wallet.chain_time() + 2
     await life.grant(owner, mirror, lapsed.pubkey(), 4, expires_at=expires_at)
 
     async def lapsed_on_chain() -> bool:
-        return await client._chain_time() >= expires_at
+        return await client.wallet.chain_time() >= expires_at
 
     await eventually(lapsed_on_chain, what="the grant's expiry on the chain's clock")
 

@@ -254,18 +254,8 @@ class OwnerClient:
         if int(grant["permissions"]) & PERM_TRAIN != PERM_TRAIN:
             raise ClientError(f"{refused}, and its grant does not include TRAIN")
         expires_at = int(grant["expires_at"])
-        if expires_at != 0 and await self._chain_time() >= expires_at:
+        if expires_at != 0 and await self.wallet.chain_time() >= expires_at:
             raise ClientError(f"{refused}, and its grant expired at {expires_at}")
-
-    async def _chain_time(self) -> int:
-        """The unix time of the latest confirmed block: what the program compares expiry with.
-        Read through the wallet's retrying read (mirror_common.wallet), the one retry policy."""
-        rpc = self.wallet.rpc
-        slot = (await self.wallet._read("getSlot", lambda: rpc.get_slot(self.wallet.commitment))).value
-        block_time = (await self.wallet._read(f"getBlockTime {slot}", lambda: rpc.get_block_time(slot))).value
-        if block_time is None:
-            raise WalletError(f"the node has no time for slot {slot}")
-        return int(block_time)
 
     async def request_training(
         self, mirror: str, dataset: bytes, params: TrainingParams, *, anonymise_it: bool = False, attempts: int = 3
