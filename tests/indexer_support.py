@@ -231,11 +231,13 @@ class Traffic:
 
 class TcpProxy:
     """A TCP proxy in the test's event loop, to cut a process off from the node:
-    ``cut()`` drops every open connection, ``refuse`` closes new ones at once."""
+    ``cut()`` drops every open connection, ``refuse`` closes new ones at once, ``stall`` takes new
+    ones and never reads or answers on them (a server that hangs)."""
 
     def __init__(self, target_port: int) -> None:
         self.target_port = target_port
         self.refuse = False
+        self.stall = False
         self.port = 0
         self.accepted = 0
         self._server: asyncio.AbstractServer | None = None
@@ -249,6 +251,9 @@ class TcpProxy:
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if self.refuse:
             writer.close()
+            return
+        if self.stall:
+            self._writers.add(writer)  # held open, silent, until cut()
             return
         self.accepted += 1
         try:

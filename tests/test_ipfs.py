@@ -49,6 +49,7 @@ from mirror_common.ipfs.cid import DAG_PB, RAW, Cid
 from mirror_common.ipfs.reader import MIN_LEAF, block_budget
 from mirror_common.ipfs.unixfs import UNIXFS_FILE, Child, build_file, decode_node, encode_file_node
 from mirror_common.services import Kubo
+from tests.indexer_support import TcpProxy
 
 MiB = CHUNK_SIZE
 EDGE_SIZES = [0, 1, MiB - 1, MiB, MiB + 1, 5 * MiB]
@@ -412,13 +413,9 @@ async def test_a_node_that_never_answers_is_unavailable_by_its_deadline() -> Non
     """A listener that accepts and says nothing (aioipfs itself would wait forever): Unavailable, retryable,
     for a put and for a read alike. A read is not NotFound: a working node ends its own search with an
     answer, and NotFound fails a job's dataset for good."""
-    held: list[asyncio.StreamWriter] = []
-
-    async def accept_and_say_nothing(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        held.append(writer)
-
-    server = await asyncio.start_server(accept_and_say_nothing, "127.0.0.1", 0)
-    store = KuboStore(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}", timeout=0.5)
+    silent = await TcpProxy(0).start()
+    silent.stall = True
+    store = KuboStore(f"http://127.0.0.1:{silent.port}", timeout=0.5)
     data = data_of(MiB)  # more than the socket buffers take: the send itself stalls
     deadline = store.call_deadline(len(data))
     assert deadline == 0.5 + kubo_module.ROUND_TRIP_SLACK_S + MiB / kubo_module.MIN_TRANSFER_RATE
@@ -436,10 +433,7 @@ async def test_a_node_that_never_answers_is_unavailable_by_its_deadline() -> Non
             assert time.monotonic() - started < store.call_deadline() + 5
     finally:
         await store.close()
-        for writer in held:
-            writer.close()
-        server.close()
-        await server.wait_closed()
+        await silent.close()
 
 
 # --- CIDs from outside ------------------------------------------------------------------------

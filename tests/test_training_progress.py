@@ -27,7 +27,6 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -184,32 +183,8 @@ async def test_the_reporter_writes_once_a_second_and_the_last_step_with_its_ttl(
         await client.aclose()
 
 
-class Stalling(TcpProxy):
-    """A proxy to a Redis that, once ``stall`` is set, takes new connections and never answers on them
-    (a Redis that hangs); ``cut()`` drops the open ones."""
-
-    def __init__(self, target_port: int) -> None:
-        super().__init__(target_port)
-        self.stall = False
-
-    @staticmethod
-    async def in_front_of(url: str) -> tuple[Stalling, str]:  # type: ignore[override]
-        proxy = await Stalling(urlsplit(url).port or 6379).start()
-        return proxy, f"redis://127.0.0.1:{proxy.port}/0"
-
-    async def start(self) -> Stalling:
-        await super().start()
-        return self
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if not self.stall:
-            return await super()._handle(reader, writer)
-        self._writers.add(writer)
-        await reader.read()  # until the client gives up or cut() drops it
-
-
 async def test_a_redis_that_never_answers_slows_no_report_and_close_is_bounded(redis_server: Redis) -> None:
-    stalling, url = await Stalling.in_front_of(redis_server.url)
+    stalling, url = await TcpProxy.in_front_of(redis_server.url)
     stalling.stall = True
     job = str(Keypair().pubkey())
     with structlog.testing.capture_logs() as events:
@@ -275,7 +250,7 @@ async def test_the_daemon_reports_a_training_job_s_progress(stack: Stack) -> Non
 async def test_redis_cut_off_mid_training_does_not_stop_the_job(stack: Stack) -> None:
     owner = stack.owner
     client = aioredis.from_url(stack.redis_url)
-    stalling, url = await Stalling.in_front_of(stack.redis_url)
+    stalling, url = await TcpProxy.in_front_of(stack.redis_url)
     mirror = await owner.mirror(41)
     job = await owner.request(mirror, **LONGER)
     daemon = TrainerProcess(stack.node, stack.database, url, stack.data_dir).start()
